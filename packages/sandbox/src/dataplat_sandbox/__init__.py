@@ -1,0 +1,1 @@
+"""Deterministic local fake sources for the online shop."""
