@@ -1,0 +1,152 @@
+"""The one environment switch, and the settings each environment needs.
+
+`PLATFORM_ENV` is read here and nowhere else, and only when definitions are built (never at import time),
+so a code location imports fast and can be imported without any configuration at all.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PLATFORM_ENV_VAR = "PLATFORM_ENV"
+
+
+class PlatformEnv(str, enum.Enum):
+    LOCAL = "local"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class MissingEnvironmentVariables(RuntimeError):
+    """Raised once, naming every variable the environment lacks (not just the first)."""
+
+    def __init__(self, env: PlatformEnv, missing: list[str]):
+        self.env = env
+        self.missing = sorted(missing)
+        super().__init__(
+            f"PLATFORM_ENV={env.value} is missing {len(self.missing)} required environment variable(s): "
+            + ", ".join(self.missing)
+            + ". Set them in the environment (locally `dataplat-sandbox up --env-file .env` writes the source ones)."
+        )
+
+
+class InvalidEnvironment(ValueError):
+    pass
+
+
+def current_environment(environ: Mapping[str, str] | None = None) -> PlatformEnv:
+    """The single place that reads PLATFORM_ENV. Unset means local: a fresh clone runs without setup."""
+    raw = (os.environ if environ is None else environ).get(PLATFORM_ENV_VAR, PlatformEnv.LOCAL.value)
+    try:
+        return PlatformEnv(raw.strip().lower())
+    except ValueError:
+        allowed = ", ".join(e.value for e in PlatformEnv)
+        raise InvalidEnvironment(f"{PLATFORM_ENV_VAR}={raw!r} is not one of: {allowed}") from None
+
+
+# Variable names, in one place. Secrets are passed to resources as dg.EnvVar so that their values are read
+# by the run worker and never shown in the UI or written to the instance's storage.
+SOURCE_PG = (
+    "SOURCE_PG_HOST",
+    "SOURCE_PG_PORT",
+    "SOURCE_PG_DATABASE",
+    "SOURCE_PG_USER",
+    "SOURCE_PG_PASSWORD",
+    "SOURCE_PG_SSLMODE",
+)
+PAYMENTS_API = ("PAYMENTS_API_URL", "PAYMENTS_API_TOKEN")
+LANDING = ("LANDING_URL",)
+DUCKDB_WAREHOUSE = ("WAREHOUSE_DUCKDB_PATH",)
+SNOWFLAKE_WAREHOUSE = (
+    "SNOWFLAKE_ACCOUNT",
+    "SNOWFLAKE_USER",
+    "SNOWFLAKE_PASSWORD",
+    "SNOWFLAKE_DATABASE",
+    "SNOWFLAKE_WAREHOUSE",
+    "SNOWFLAKE_ROLE",
+)
+SECRET_VARS = frozenset({"SOURCE_PG_PASSWORD", "PAYMENTS_API_TOKEN", "SNOWFLAKE_PASSWORD"})
+
+# Local runs on embedded defaults: only what the sandbox generates (its port, password, token) must be given.
+# The warehouse default is absolute: every code location (each started in its own folder) must open one file.
+_LOCAL_DEFAULTS = {
+    "SOURCE_PG_HOST": "127.0.0.1",
+    "SOURCE_PG_DATABASE": "shop",
+    "SOURCE_PG_USER": "replicator",
+    "SOURCE_PG_SSLMODE": "disable",
+    "WAREHOUSE_DUCKDB_PATH": "{data_home}/dataplat/warehouse.duckdb",
+}
+
+
+def _data_home(environ: Mapping[str, str]) -> str:
+    return environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    env: PlatformEnv
+    warehouse: str  # "duckdb" or "snowflake"
+    required: tuple[str, ...]
+    defaults: Mapping[str, str] = field(default_factory=dict)
+
+
+ENVIRONMENTS: dict[PlatformEnv, EnvironmentSpec] = {
+    PlatformEnv.LOCAL: EnvironmentSpec(
+        PlatformEnv.LOCAL, "duckdb", SOURCE_PG + PAYMENTS_API + LANDING + DUCKDB_WAREHOUSE, _LOCAL_DEFAULTS
+    ),
+    # Staging is prod's topology on one machine: the same sources, a DuckDB warehouse at an explicit path.
+    PlatformEnv.STAGING: EnvironmentSpec(
+        PlatformEnv.STAGING,
+        "duckdb",
+        SOURCE_PG + PAYMENTS_API + LANDING + DUCKDB_WAREHOUSE,
+        {"SOURCE_PG_SSLMODE": "disable"},
+    ),
+    PlatformEnv.PROD: EnvironmentSpec(
+        PlatformEnv.PROD,
+        "snowflake",
+        SOURCE_PG + PAYMENTS_API + LANDING + SNOWFLAKE_WAREHOUSE,
+        {"SOURCE_PG_SSLMODE": "require"},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """Every variable an environment needs, validated at once. `value()` for non-secrets only."""
+
+    env: PlatformEnv
+    warehouse: str
+    values: Mapping[str, str]
+    from_environment: frozenset[str]
+
+    def value(self, name: str) -> str:
+        if name in SECRET_VARS:
+            raise KeyError(f"{name} is a secret: pass dg.EnvVar({name!r}) instead of its value")
+        return self.values[name]
+
+    def is_from_environment(self, name: str) -> bool:
+        return name in self.from_environment
+
+
+def load_settings(env: PlatformEnv | None = None, environ: Mapping[str, str] | None = None) -> PlatformSettings:
+    environ = os.environ if environ is None else environ
+    env = env or current_environment(environ)
+    spec = ENVIRONMENTS[env]
+    values: dict[str, str] = {}
+    from_env: set[str] = set()
+    missing: list[str] = []
+    for name in spec.required:
+        if environ.get(name, "").strip():
+            values[name] = environ[name]
+            from_env.add(name)
+        elif name in spec.defaults:
+            values[name] = spec.defaults[name].format(data_home=_data_home(environ))
+        else:
+            missing.append(name)
+    if missing:
+        raise MissingEnvironmentVariables(env, missing)
+    return PlatformSettings(env, spec.warehouse, values, frozenset(from_env))

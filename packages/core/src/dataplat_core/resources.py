@@ -1,0 +1,120 @@
+"""The one resource factory: every shared resource, built from the environment switch.
+
+Resource keys are the platform's contract with the components:
+
+- `warehouse`: `DuckDBResource` (local, staging) or `SnowflakeResource` (prod)
+- `source_postgres`: the operational PostgreSQL, read through a read-only role
+- `landing`: where daily file exports land
+- `payments_api`: base URL and token of the payments provider
+- `sling`: a `SlingResource` with connections `SHOP_PG` (the source) and `WAREHOUSE` (the target)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from dagster_sling import SlingConnectionResource, SlingResource
+from pydantic import Field
+
+from dataplat_core.binaries import configure_offline_binaries, duckdb_connection_config
+from dataplat_core.environment import PlatformEnv, PlatformSettings, load_settings
+
+WAREHOUSE_CONNECTION = "WAREHOUSE"
+SOURCE_CONNECTION = "SHOP_PG"
+
+
+class PostgresSource(dg.ConfigurableResource):
+    """Connection settings of the operational PostgreSQL (read-only role)."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    password: str = Field(repr=False)
+    sslmode: str = "disable"
+
+    def conninfo(self) -> str:
+        # libpq keyword form: no URL-escaping pitfalls with passwords that hold '@' or '/'.
+        return (
+            f"host={self.host} port={self.port} dbname={self.database} user={self.user} "
+            f"password={self.password} sslmode={self.sslmode}"
+        )
+
+
+class LandingLocation(dg.ConfigurableResource):
+    """Root of the landing area: a local folder, or an object-store URL in prod."""
+
+    url: str
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.url or self.url.startswith("file://")
+
+    def local_path(self) -> Path:
+        if not self.is_local:
+            raise ValueError(f"landing location {self.url} is not a local folder")
+        return Path(self.url.removeprefix("file://"))
+
+
+class PaymentsApi(dg.ConfigurableResource):
+    """The payments provider's REST API."""
+
+    base_url: str
+    token: str = Field(repr=False)
+
+
+def _from_env(settings: PlatformSettings, name: str) -> Any:
+    """dg.EnvVar for a variable that came from the environment (read again by the run worker, never stored),
+    the literal value for an environment default."""
+    return dg.EnvVar(name) if settings.is_from_environment(name) else settings.value(name)
+
+
+def _warehouse(settings: PlatformSettings) -> tuple[dg.ConfigurableResource, SlingConnectionResource]:
+    if settings.warehouse == "duckdb":
+        path = Path(settings.value("WAREHOUSE_DUCKDB_PATH")).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        resource = DuckDBResource(database=str(path), connection_config=duckdb_connection_config())
+        return resource, SlingConnectionResource(name=WAREHOUSE_CONNECTION, type="duckdb", instance=str(path))
+    try:
+        from dagster_snowflake import SnowflakeResource
+    except ImportError as exc:  # the local venvs do not carry the Snowflake connector
+        raise ImportError("PLATFORM_ENV=prod needs the extra: pip install 'dataplat-core[snowflake]'") from exc
+    snowflake = {
+        key: dg.EnvVar(f"SNOWFLAKE_{key.upper()}")
+        for key in ("account", "user", "password", "database", "warehouse", "role")
+    }
+    sling_target = SlingConnectionResource(
+        name=WAREHOUSE_CONNECTION, type="snowflake", **{("host" if k == "account" else k): v for k, v in snowflake.items()}
+    )
+    return SnowflakeResource(**snowflake), sling_target
+
+
+def build_resources(
+    env: PlatformEnv | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """All shared resources for the environment. Fails with one message listing every missing variable."""
+    settings = load_settings(env, environ)
+    configure_offline_binaries()
+    warehouse, sling_target = _warehouse(settings)
+    pg = {
+        "host": _from_env(settings, "SOURCE_PG_HOST"),
+        "port": dg.EnvVar.int("SOURCE_PG_PORT"),
+        "database": _from_env(settings, "SOURCE_PG_DATABASE"),
+        "user": _from_env(settings, "SOURCE_PG_USER"),
+        "password": dg.EnvVar("SOURCE_PG_PASSWORD"),
+        "sslmode": _from_env(settings, "SOURCE_PG_SSLMODE"),
+    }
+    sling_source = SlingConnectionResource(name=SOURCE_CONNECTION, type="postgres", **pg)
+    return {
+        "warehouse": warehouse,
+        "source_postgres": PostgresSource(**pg),
+        "landing": LandingLocation(url=_from_env(settings, "LANDING_URL")),
+        "payments_api": PaymentsApi(
+            base_url=_from_env(settings, "PAYMENTS_API_URL"), token=dg.EnvVar("PAYMENTS_API_TOKEN")
+        ),
+        "sling": SlingResource(connections=[sling_source, sling_target]),
+    }

@@ -1,0 +1,144 @@
+"""Materialize every asset of one code location in dependency order and run every asset check.
+
+Used by the demo (once per code location, inside that location's own venv): it prints progress while the
+run goes, then writes a JSON report (asset, rows, checks passed/failed, seconds) for the summary table.
+Runs are recorded in the Dagster instance of `DAGSTER_HOME`, so `dg dev` afterwards shows them.
+
+    dataplat-materialize --module dataplat_local_ingestion.definitions --report report.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+
+@dataclass
+class AssetOutcome:
+    asset: str
+    location: str
+    status: str = "not run"  # materialized | failed | not run
+    rows: int | None = None
+    seconds: float = 0.0
+    checks_passed: int = 0
+    checks_failed: int = 0
+    failed_checks: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "materialized" and self.checks_failed == 0
+
+
+def load_definitions(module_name: str, attribute: str = "defs") -> dg.Definitions:
+    """The code location's definitions, built exactly as Dagster builds them (lazy `@dg.definitions` too)."""
+    obj = getattr(importlib.import_module(module_name), attribute)
+    if isinstance(obj, dg.Definitions):
+        return obj
+    return obj()  # dg.definitions-decorated function
+
+
+class _ProgressHandler(logging.Handler):
+    """Collects step timings, materializations and check results as the run emits them, and prints progress."""
+
+    def __init__(self, outcomes: dict[str, AssetOutcome], step_assets: dict[str, list[str]], out=sys.stdout):
+        super().__init__()
+        self.outcomes, self.step_assets, self.out = outcomes, step_assets, out
+        self.step_started: dict[str, float] = {}
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "dagster_event", None)
+        if event is None:
+            return
+        kind, step = event.event_type_value, event.step_key
+        if kind == "STEP_START":
+            self.step_started[step] = time.monotonic()
+            self._print(f"  ... {step}")
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in self.step_started:
+            seconds = time.monotonic() - self.step_started[step]
+            for key in self.step_assets.get(step, []):
+                self.outcomes[key].seconds = round(seconds, 2)
+                if kind == "STEP_FAILURE" and self.outcomes[key].status != "materialized":
+                    self.outcomes[key].status = "failed"
+            if kind == "STEP_FAILURE":
+                error = event.event_specific_data.error if event.event_specific_data else None
+                self._print(f"  FAILED {step}: {error.message.strip() if error else record.getMessage()}")
+        elif kind == "ASSET_MATERIALIZATION":
+            mat = event.event_specific_data.materialization
+            outcome = self.outcomes.get(mat.asset_key.to_user_string())
+            if outcome is not None:
+                outcome.status = "materialized"
+                rows = mat.metadata.get("dagster/row_count") or mat.metadata.get("row_count")
+                outcome.rows = int(rows.value) if rows is not None else None
+                self._print(f"  ok  {outcome.asset}" + (f" ({outcome.rows} rows)" if outcome.rows is not None else ""))
+        elif kind == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            outcome = self.outcomes.get(evaluation.asset_key.to_user_string())
+            if outcome is None:
+                return
+            if evaluation.passed:
+                outcome.checks_passed += 1
+            else:
+                outcome.checks_failed += 1
+                outcome.failed_checks.append(evaluation.check_name)
+                self._print(f"  CHECK FAILED {outcome.asset}: {evaluation.check_name}")
+
+
+def materialize_all(
+    defs: dg.Definitions, instance: dg.DagsterInstance, location: str, out=sys.stdout
+) -> list[AssetOutcome]:
+    graph = defs.resolve_asset_graph()
+    keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
+    partitioned = [k.to_user_string() for k in keys if graph.get(k).partitions_def is not None]
+    if partitioned:
+        raise NotImplementedError(f"partitioned assets need a backfill, not one run: {partitioned}")
+    outcomes = {k.to_user_string(): AssetOutcome(k.to_user_string(), location) for k in keys}
+    step_assets: dict[str, list[str]] = {}
+    for assets_def in graph.assets_defs:
+        for key in assets_def.keys:
+            step_assets.setdefault(assets_def.node_def.name, []).append(key.to_user_string())
+    handler = _ProgressHandler(outcomes, step_assets, out)
+
+    @dg.logger
+    def progress(_init_context):
+        log = logging.Logger("dataplat.progress", level=logging.DEBUG)
+        log.addHandler(handler)
+        return log
+
+    with_progress = dg.Definitions.merge(defs, dg.Definitions(loggers={"progress": progress}))
+    job = with_progress.resolve_implicit_global_asset_job_def()
+    job.execute_in_process(instance=instance, raise_on_error=False, run_config={"loggers": {"progress": {}}})
+    return list(outcomes.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", required=True, help="module holding the code location's `defs`")
+    parser.add_argument("--location", help="name shown in the report (default: the module's package)")
+    parser.add_argument("--report", type=Path, help="write the outcomes as JSON here")
+    args = parser.parse_args(argv)
+    location = args.location or args.module.split(".")[0]
+    print(f"[{location}] loading definitions", flush=True)
+    defs = load_definitions(args.module)
+    # DAGSTER_HOME set: runs are recorded where `dg dev` finds them; unset: a throwaway instance.
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    with instance:
+        outcomes = materialize_all(defs, instance, location)
+    if args.report:
+        args.report.write_text(json.dumps([asdict(o) for o in outcomes], indent=2))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Run SQL on whichever warehouse the environment built, and quote identifiers that come from config."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+
+
+class InvalidIdentifier(ValueError):
+    pass
+
+
+def quote_identifier(name: str) -> str:
+    """Validate a table or column name from config and double-quote it (DuckDB and Snowflake agree)."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise InvalidIdentifier(f"not a valid SQL identifier: {name!r}")
+    return f'"{name}"'
+
+
+def quote_table(qualified: str) -> str:
+    """`schema.table` or `table`, each part validated and quoted."""
+    return ".".join(quote_identifier(part) for part in qualified.split("."))
+
+
+def fetch_all(warehouse: Any, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
+    """Rows of one query through a DuckDBResource or a SnowflakeResource (both expose get_connection())."""
+    with warehouse.get_connection() as conn:
+        if hasattr(conn, "cursor") and not hasattr(conn, "fetchall"):  # Snowflake connector
+            cur = conn.cursor()
+            try:
+                cur.execute(sql, params or ())
+                return list(cur.fetchall())
+            finally:
+                cur.close()
+        return conn.execute(sql, params or []).fetchall()
+
+
+def fetch_one(warehouse: Any, sql: str, params: Sequence[Any] | None = None) -> tuple:
+    rows = fetch_all(warehouse, sql, params)
+    return rows[0] if rows else ()

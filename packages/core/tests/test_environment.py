@@ -1,0 +1,67 @@
+import subprocess
+import sys
+
+import pytest
+from conftest import LOCAL_SOURCES
+from dataplat_core.environment import (
+    ENVIRONMENTS,
+    InvalidEnvironment,
+    MissingEnvironmentVariables,
+    PlatformEnv,
+    current_environment,
+    load_settings,
+)
+
+
+
+def test_unset_switch_means_local():
+    assert current_environment({}) is PlatformEnv.LOCAL
+
+
+@pytest.mark.parametrize("raw", ["prod", "PROD", " staging "])
+def test_switch_values(raw):
+    assert current_environment({"PLATFORM_ENV": raw}).value == raw.strip().lower()
+
+
+def test_unknown_environment_is_rejected_with_the_allowed_values():
+    with pytest.raises(InvalidEnvironment, match="local, staging, prod"):
+        current_environment({"PLATFORM_ENV": "qa"})
+
+
+def test_missing_variables_are_all_listed_in_one_message():
+    with pytest.raises(MissingEnvironmentVariables) as info:
+        load_settings(PlatformEnv.PROD, {"SNOWFLAKE_ACCOUNT": "acme"})
+    expected = set(ENVIRONMENTS[PlatformEnv.PROD].required) - {"SNOWFLAKE_ACCOUNT", "SOURCE_PG_SSLMODE"}
+    assert set(info.value.missing) == expected
+    for name in expected:
+        assert name in str(info.value)
+    assert "SNOWFLAKE_ACCOUNT" not in str(info.value)
+
+
+def test_local_needs_only_what_the_sandbox_generates(tmp_path):
+    settings = load_settings(PlatformEnv.LOCAL, {**LOCAL_SOURCES, "XDG_DATA_HOME": str(tmp_path)})
+    assert settings.value("SOURCE_PG_HOST") == "127.0.0.1"
+    assert settings.value("WAREHOUSE_DUCKDB_PATH") == f"{tmp_path}/dataplat/warehouse.duckdb"
+    assert settings.is_from_environment("SOURCE_PG_PORT")
+    assert not settings.is_from_environment("SOURCE_PG_HOST")
+
+
+def test_local_lists_what_the_sandbox_must_provide():
+    with pytest.raises(MissingEnvironmentVariables) as info:
+        load_settings(PlatformEnv.LOCAL, {})
+    assert set(info.value.missing) == set(LOCAL_SOURCES)
+
+
+def test_secret_values_are_not_handed_out():
+    settings = load_settings(PlatformEnv.LOCAL, LOCAL_SOURCES)
+    with pytest.raises(KeyError, match="EnvVar"):
+        settings.value("SOURCE_PG_PASSWORD")
+
+
+def test_importing_reads_no_environment():
+    # A broken switch must not break imports: it is read when definitions are built.
+    code = "import dataplat_core, dataplat_core.resources, dataplat_core.checks, dataplat_core.definitions"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={"PLATFORM_ENV": "nonsense"}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr

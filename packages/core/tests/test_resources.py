@@ -1,0 +1,43 @@
+import dagster as dg
+import pytest
+from dagster_duckdb import DuckDBResource
+from dagster_sling import SlingResource
+from dataplat_core.environment import MissingEnvironmentVariables, PlatformEnv
+from dataplat_core.resources import build_resources
+
+
+def test_local_resources_are_built_from_the_environment(local_env, tmp_path):
+    resources = build_resources(PlatformEnv.LOCAL)
+    assert set(resources) == {"warehouse", "source_postgres", "landing", "payments_api", "sling"}
+    assert isinstance(resources["warehouse"], DuckDBResource)
+    assert resources["warehouse"].database == str(tmp_path / "w" / "warehouse.duckdb")
+    assert (tmp_path / "w").is_dir()
+    assert isinstance(resources["sling"], SlingResource)
+    assert {c.name for c in resources["sling"].connections} == {"SHOP_PG", "WAREHOUSE"}
+
+
+def test_secrets_stay_environment_references(local_env):
+    resources = build_resources(PlatformEnv.LOCAL)
+    # Unresolved until a run initializes the resource: the value is never part of the definitions.
+    assert resources["source_postgres"].password == dg.EnvVar("SOURCE_PG_PASSWORD")
+    assert resources["payments_api"].token == dg.EnvVar("PAYMENTS_API_TOKEN")
+    assert "pw" not in repr(resources) and "tok" not in repr(resources)
+
+
+def test_resources_resolve_the_environment_when_initialised(local_env):
+    seen = {}
+
+    @dg.asset(required_resource_keys={"source_postgres", "payments_api"})
+    def probe(context):
+        seen["port"] = context.resources.source_postgres.port
+        seen["token"] = context.resources.payments_api.token
+
+    assert dg.materialize([probe], resources=build_resources(PlatformEnv.LOCAL)).success
+    assert seen == {"port": 5433, "token": "tok"}
+
+
+def test_missing_environment_fails_before_anything_is_built(local_env, monkeypatch):
+    for name in local_env:
+        monkeypatch.delenv(name)
+    with pytest.raises(MissingEnvironmentVariables):
+        build_resources(PlatformEnv.LOCAL)
