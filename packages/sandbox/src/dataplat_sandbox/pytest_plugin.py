@@ -1,0 +1,55 @@
+"""pytest fixtures that start the real sandbox sources (registered through the ``pytest11`` entry point).
+
+Heavy imports happen inside the fixtures so merely installing this package keeps pytest start-up fast.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def sandbox_config():
+    """A small config (2,000 orders over 14 days) that keeps test suites fast."""
+    from dataplat_sandbox.config import SandboxConfig
+
+    return SandboxConfig(seed=7, orders=2_000, days=14)
+
+
+@pytest.fixture(scope="session")
+def sandbox_postgres(sandbox_config, tmp_path_factory):
+    """A running, loaded PostgreSQL shared by the session (tests that mutate it must tolerate each other)."""
+    from dataplat_sandbox.postgres import SandboxPostgres
+
+    pg = SandboxPostgres(tmp_path_factory.mktemp("sandbox-pg"))
+    pg.start()
+    pg.load(sandbox_config)
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def landing_folder(sandbox_config, tmp_path):
+    """A fresh landing root with clean ``sales/YYYY-MM-DD.csv`` files for every day of the config."""
+    from dataplat_sandbox.landing import write_landing
+
+    root = tmp_path / "landing"
+    write_landing(root, sandbox_config)
+    return root
+
+
+@pytest.fixture
+def payments_api(sandbox_config):
+    """A fresh payments API server (no faults, no rate limit) for each test."""
+    from dataplat_sandbox.payments_api import PaymentsApiServer
+
+    with PaymentsApiServer(sandbox_config) as api:
+        yield api
+
+
+@pytest.fixture
+def sandbox_env(sandbox_postgres, landing_folder, payments_api):
+    """The same keys as ``Sandbox.env()``, pointing at the fixtures above."""
+    from dataplat_sandbox.sandbox import make_env
+
+    return make_env(sandbox_postgres, landing_folder, payments_api)
