@@ -54,8 +54,13 @@ def test_weekly_seasonality():
 
 def test_refund_signal_is_learnable():
     o = d.generate(SandboxConfig(orders=60_000)).orders
-    rate = lambda mask: o.refunded[mask].mean()  # noqa: E731
-    assert rate(o.channel == d.CHANNELS.index("marketplace")) > 1.8 * rate(o.channel == d.CHANNELS.index("web"))
+
+    def rate(mask):
+        return o.refunded[mask].mean()
+
+    assert rate(o.channel == d.CHANNELS.index("marketplace")) > 1.8 * rate(
+        o.channel == d.CHANNELS.index("web")
+    )
     assert rate(o.main_category == d.CATEGORIES.index("fashion")) > 2 * rate(
         o.main_category == d.CATEGORIES.index("books")
     )

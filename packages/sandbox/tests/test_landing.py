@@ -63,7 +63,11 @@ def test_every_defect(tmp_path, sandbox_config):
     assert by_name["empty_file"].stat().st_size == 0
     assert _rows(by_name["header_only"]) == [header]
     semi = _rows(by_name["wrong_delimiter"], ";")
-    assert semi[0] == header and len(semi) > 1 and "," not in by_name["wrong_delimiter"].read_text().split("\n")[0]
+    assert (
+        semi[0] == header
+        and len(semi) > 1
+        and "," not in by_name["wrong_delimiter"].read_text().split("\n")[0]
+    )
     garbage = by_name["not_csv"].read_bytes()
     assert b"\x00" in garbage
     with pytest.raises(UnicodeDecodeError):
@@ -78,6 +82,8 @@ def test_unknown_defect_is_rejected(tmp_path, sandbox_config):
 def test_big_sales_csv(tmp_path, sandbox_config):
     n = write_sales_csv(tmp_path / "sales.csv", sandbox_config)
     rows = _rows(tmp_path / "sales.csv")
-    assert rows[0] == list(SALES_COLUMNS) and len(rows) - 1 == n == len(d.generate_cached(sandbox_config).items.order_id)
+    assert rows[0] == list(SALES_COLUMNS) and len(rows) - 1 == n == len(
+        d.generate_cached(sandbox_config).items.order_id
+    )
     assert write_sales_csv(tmp_path / "cut.csv", sandbox_config, rows=10) == 10
     assert len(_rows(tmp_path / "cut.csv")) == 11

@@ -66,8 +66,13 @@ def test_insert_and_update_orders_keep_items_consistent(sandbox_postgres):
     changed = pg.update_orders(7)
     assert len(new) == 5 and len(changed) == 7
     with pg.connect() as conn:
-        assert new == [r[0] for r in conn.execute(
-            "SELECT order_id FROM shop.orders WHERE order_id = ANY(%s) AND status = 'placed' ORDER BY 1", [new])]
+        assert new == [
+            r[0]
+            for r in conn.execute(
+                "SELECT order_id FROM shop.orders WHERE order_id = ANY(%s) AND status = 'placed' ORDER BY 1",
+                [new],
+            )
+        ]
         assert conn.execute("SELECT count(*) FROM shop.orders WHERE order_id = ANY(%s) AND updated_at > %s",
                             [changed, before]).fetchone()[0] == 7  # fmt: skip
         bad = conn.execute(

@@ -25,7 +25,8 @@ def _check_env(env: dict[str, str]) -> None:
     assert Path(env["LANDING_URL"]).is_absolute()
     assert any((Path(env["LANDING_URL"]) / "sales").glob("*.csv"))
     req = urllib.request.Request(
-        env["PAYMENTS_API_URL"] + "/payments?limit=1", headers={"Authorization": f"Bearer {env['PAYMENTS_API_TOKEN']}"}
+        env["PAYMENTS_API_URL"] + "/payments?limit=1",
+        headers={"Authorization": f"Bearer {env['PAYMENTS_API_TOKEN']}"},
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.status == 200

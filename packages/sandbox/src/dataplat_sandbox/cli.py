@@ -47,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
     def sizing(sp, orders: int) -> None:
         sp.add_argument("--orders", type=int, default=orders, help=f"number of orders (default {orders})")
         sp.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-        sp.add_argument("--days", type=int, default=90, help="days in the window from 2026-01-01 (default 90)")
+        sp.add_argument(
+            "--days", type=int, default=90, help="days in the window from 2026-01-01 (default 90)"
+        )
 
     up = sub.add_parser("up", help="start PostgreSQL, landing folder and payments API; block until Ctrl-C")
     up.add_argument("--state-dir", type=Path, default=Path(".dataplat/sandbox"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class SandboxConfig:
     @property
     def start_ts(self) -> int:
         """Window start as epoch seconds (UTC midnight)."""
-        return int(datetime.combine(self.start_date, datetime.min.time(), timezone.utc).timestamp())
+        return int(datetime.combine(self.start_date, datetime.min.time(), UTC).timestamp())
 
     @property
     def end_ts(self) -> int:

@@ -114,13 +114,16 @@ class Customers:
 
     def full_names(self) -> list[str]:
         f, la = np.array(FIRST_NAMES), np.array(LAST_NAMES)
-        return [a + " " + b for a, b in zip(f[self.first].tolist(), la[self.last].tolist())]
+        return [a + " " + b for a, b in zip(f[self.first].tolist(), la[self.last].tolist(), strict=False)]
 
     def emails(self) -> list[str]:
         f = np.array([s.lower() for s in FIRST_NAMES])
         la = np.array([s.lower().replace(" ", "") for s in LAST_NAMES])
         ids = self.customer_id.tolist()
-        return [f"{a}.{b}{i}@example.com" for a, b, i in zip(f[self.first].tolist(), la[self.last].tolist(), ids)]
+        return [
+            f"{a}.{b}{i}@example.com"
+            for a, b, i in zip(f[self.first].tolist(), la[self.last].tolist(), ids, strict=False)
+        ]
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,10 @@ class Products:
 
     def names(self) -> list[str]:
         cats = [CATEGORIES[c] for c in self.category.tolist()]
-        return [f"{ADJECTIVES[a]} {NOUNS[c][n]}" for a, c, n in zip(self.adjective.tolist(), cats, self.noun.tolist())]
+        return [
+            f"{ADJECTIVES[a]} {NOUNS[c][n]}"
+            for a, c, n in zip(self.adjective.tolist(), cats, self.noun.tolist(), strict=False)
+        ]
 
     def skus(self) -> list[str]:
         return [f"SKU-{i:06d}" for i in self.product_id.tolist()]
@@ -271,7 +277,9 @@ def generate(config: SandboxConfig) -> ShopData:
     channel = rng.choice(len(CHANNELS), n, p=CHANNEL_WEIGHT)
     discount = DISCOUNTS[rng.choice(len(DISCOUNTS), n, p=DISCOUNT_WEIGHT)]
 
-    items, main_prod, subtotal = make_items(rng_for(config, STREAM_ITEMS), order_id, ts, customer_id, products)
+    items, main_prod, subtotal = make_items(
+        rng_for(config, STREAM_ITEMS), order_id, ts, customer_id, products
+    )
     total = apply_discount(subtotal, discount)
     main_category = products.category[main_prod]
 
@@ -394,7 +402,7 @@ def fmt_int(a: np.ndarray) -> list[str]:
 def fmt_money(cents: np.ndarray) -> list[str]:
     # Lookup table for the fractional part beats any per-row f-string.
     whole = (cents // 100).astype(str)
-    return [w + "." + c for w, c in zip(whole.tolist(), _CENTS[cents % 100].tolist())]
+    return [w + "." + c for w, c in zip(whole.tolist(), _CENTS[cents % 100].tolist(), strict=False)]
 
 
 def fmt_ts(ts: np.ndarray) -> list[str]:
@@ -408,4 +416,4 @@ def fmt_date(ts: np.ndarray) -> list[str]:
 
 
 def join_rows(columns: list[list[str]], sep: str) -> str:
-    return "".join([sep.join(row) + "\n" for row in zip(*columns)])
+    return "".join([sep.join(row) + "\n" for row in zip(*columns, strict=False)])

@@ -12,7 +12,16 @@ import numpy as np
 from . import data as d
 from .config import SandboxConfig
 
-SALES_COLUMNS = ("order_id", "line_no", "order_ts", "customer_id", "product_id", "quantity", "unit_price", "amount")
+SALES_COLUMNS = (
+    "order_id",
+    "line_no",
+    "order_ts",
+    "customer_id",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "amount",
+)
 DEFECTS = (
     "bad_types",
     "missing_column",

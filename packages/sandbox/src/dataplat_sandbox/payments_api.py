@@ -13,7 +13,7 @@ import struct
 import threading
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -63,7 +63,7 @@ def _parse_ts(value: str, name: str) -> float:
     except ValueError:
         raise ApiError(400, f"{name} must be an ISO 8601 timestamp") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp()
 
 
@@ -133,7 +133,7 @@ def _render_payments(c, idx) -> list[dict]:
     cols = (c["payment_id"][idx].tolist(), c["order_id"][idx].tolist(), (c["amount_cents"][idx] / 100).tolist(),
             ["EUR"] * len(idx), _METHODS[c["method"][idx]].tolist(), _PSTATUS[c["status"][idx]].tolist(),
             _iso(c["created_at"][idx]), _iso(c["updated_at"][idx]))  # fmt: skip
-    return [dict(zip(keys, row)) for row in zip(*cols)]
+    return [dict(zip(keys, row, strict=False)) for row in zip(*cols, strict=False)]
 
 
 def _render_refunds(c, idx) -> list[dict]:
@@ -141,20 +141,25 @@ def _render_refunds(c, idx) -> list[dict]:
     cols = (c["refund_id"][idx].tolist(), c["payment_id"][idx].tolist(), c["order_id"][idx].tolist(),
             (c["amount_cents"][idx] / 100).tolist(), _REASONS[c["reason"][idx]].tolist(),
             _iso(c["created_at"][idx]), _iso(c["updated_at"][idx]))  # fmt: skip
-    return [dict(zip(keys, row)) for row in zip(*cols)]
+    return [dict(zip(keys, row, strict=False)) for row in zip(*cols, strict=False)]
 
 
 def _render_events(c, idx) -> list[dict]:
     keys = ("event_id", "type", "object_id", "created_at")
     cols = (c["event_id"][idx].tolist(), _ETYPES[c["type"][idx]].tolist(), c["object_id"][idx].tolist(),
             _iso(c["created_at"][idx]))  # fmt: skip
-    return [dict(zip(keys, row)) for row in zip(*cols)]
+    return [dict(zip(keys, row, strict=False)) for row in zip(*cols, strict=False)]
 
 
 def _render_methods(c, idx) -> list[dict]:
     keys = ("code", "name", "active", "updated_at")
-    cols = (c["code"][idx].tolist(), c["name"][idx].tolist(), c["active"][idx].tolist(), _iso(c["updated_at"][idx]))
-    return [dict(zip(keys, row)) for row in zip(*cols)]
+    cols = (
+        c["code"][idx].tolist(),
+        c["name"][idx].tolist(),
+        c["active"][idx].tolist(),
+        _iso(c["updated_at"][idx]),
+    )
+    return [dict(zip(keys, row, strict=False)) for row in zip(*cols, strict=False)]
 
 
 class _RateLimiter:
@@ -212,9 +217,14 @@ class PaymentsApiServer:
             "/events": _Table("event_id", "created_at", "created_since", "created_until", pd.events, _render_events),
         }  # fmt: skip
         self._clock = int(
-            max([config.end_ts] + [int(t.snapshot[2][-1]) for t in self.tables.values() if len(t.snapshot[2])])
+            max(
+                [config.end_ts] + [int(t.snapshot[2][-1]) for t in self.tables.values() if len(t.snapshot[2])]
+            )
         )
-        methods = [{"code": c, "name": n, "active": True} for c, n in zip(d.PAYMENT_METHODS, d.PAYMENT_METHOD_NAMES)]
+        methods = [
+            {"code": c, "name": n, "active": True}
+            for c, n in zip(d.PAYMENT_METHODS, d.PAYMENT_METHOD_NAMES, strict=False)
+        ]
         self.tables["/payment_methods"] = _Table(
             "row", "updated_at", "updated_since", "updated_until", self._method_columns(methods, config.start_ts),
             _render_methods,
@@ -301,11 +311,15 @@ class PaymentsApiServer:
             ts, rng = self._tick()
             t = self.tables["/payments"]
             cols = {k: v.copy() for k, v in t.snapshot[0].items()}
-            pick = np.sort(rng.choice(len(cols["payment_id"]), min(n, len(cols["payment_id"])), replace=False))
+            pick = np.sort(
+                rng.choice(len(cols["payment_id"]), min(n, len(cols["payment_id"])), replace=False)
+            )
             pending = cols["status"][pick] == d.PAYMENT_STATUSES.index("pending")
             cols["status"][pick[pending]] = d.PAYMENT_STATUSES.index("succeeded")
             adj = pick[~pending]
-            cols["amount_cents"][adj] = np.maximum(1, cols["amount_cents"][adj] + rng.integers(-500, 500, len(adj)))
+            cols["amount_cents"][adj] = np.maximum(
+                1, cols["amount_cents"][adj] + rng.integers(-500, 500, len(adj))
+            )
             cols["updated_at"][pick] = ts
             t.replace(cols)
             ids = cols["payment_id"][pick]
@@ -392,7 +406,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients page through without reconnecting
     server_version = "payments-sandbox/0.1"
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - quiet: tests make thousands of requests
+    def log_message(self, format, *args) -> None:  # quiet: tests make thousands of requests
         pass
 
     @property
@@ -435,7 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "body must be a JSON object")
         return body
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server naming
+    def do_POST(self) -> None:
         path = urlsplit(self.path).path
         try:
             if path == "/_admin/faults":
@@ -454,7 +468,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (TypeError, ValueError) as e:
             self._send(400, {"error": str(e)})
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/_admin/stats":
             return self._send(200, self.api.stats)
@@ -465,10 +479,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(404, {"error": f"no such endpoint: {url.path}"})
         auth = self.headers.get("Authorization", "")
         if not hmac.compare_digest(auth.encode(), f"Bearer {api.token}".encode()):
-            return self._send(401, {"error": "missing or invalid bearer token"}, {"WWW-Authenticate": "Bearer"})
+            return self._send(
+                401, {"error": "missing or invalid bearer token"}, {"WWW-Authenticate": "Bearer"}
+            )
         wait = api._rate_limited()
         if wait:
-            return self._send(429, {"error": "rate limit exceeded"}, {"Retry-After": str(max(1, math.ceil(wait)))})
+            return self._send(
+                429, {"error": "rate limit exceeded"}, {"Retry-After": str(max(1, math.ceil(wait)))}
+            )
         fault = api._draw_fault()
         if fault == "500":
             return self._send(500, {"error": "internal server error (injected)"})

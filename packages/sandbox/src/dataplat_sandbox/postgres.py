@@ -74,13 +74,14 @@ CREATE INDEX products_updated_at ON shop.products (updated_at);
 CREATE INDEX orders_updated_at ON shop.orders (updated_at);
 CREATE INDEX order_items_updated_at ON shop.order_items (updated_at);
 """
+# Module constants only (no user input), hence the S608 exemption.
 GRANTS = f"""
 GRANT CONNECT ON DATABASE {DATABASE} TO {READONLY_USER};
 GRANT USAGE ON SCHEMA shop TO {READONLY_USER};
 GRANT SELECT ON ALL TABLES IN SCHEMA shop TO {READONLY_USER};
 ALTER DEFAULT PRIVILEGES IN SCHEMA shop GRANT SELECT ON TABLES TO {READONLY_USER};
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-"""
+"""  # noqa: S608
 
 _NEXT_STATUS = {"placed": "paid", "paid": "shipped", "shipped": "delivered", "delivered": "refunded"}
 
@@ -131,7 +132,9 @@ class SandboxPostgres:
         self._stored_admin = stored.get("admin_password")
         # Explicit passwords win (applied with ALTER ROLE on start); otherwise reuse the persisted ones.
         self.admin_password = admin_password or self._stored_admin or secrets.token_urlsafe(24)
-        self.readonly_password = readonly_password or stored.get("readonly_password") or secrets.token_urlsafe(24)
+        self.readonly_password = (
+            readonly_password or stored.get("readonly_password") or secrets.token_urlsafe(24)
+        )
         self._system_user = SYSTEM_USER if os.geteuid() == 0 else None
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -198,7 +201,12 @@ class SandboxPostgres:
     def _run(self, args: list[str], timeout: float = 120) -> None:
         # cwd must be readable by the server user: pg_ctl/initdb fail in an unreadable cwd like /root.
         res = subprocess.run(
-            args, user=self._system_user, cwd=str(self.datadir), capture_output=True, text=True, timeout=timeout
+            args,
+            user=self._system_user,
+            cwd=str(self.datadir),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if res.returncode != 0:
             log = self.logfile.read_text()[-4000:] if self.logfile.exists() else ""
@@ -341,7 +349,9 @@ class SandboxPostgres:
                             copy.write(chunk)
             conn.execute(CONSTRAINTS)
             conn.execute(GRANTS)
-            conn.execute("CREATE TABLE IF NOT EXISTS sandbox.meta (key text PRIMARY KEY, value text NOT NULL)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS sandbox.meta (key text PRIMARY KEY, value text NOT NULL)"
+            )
             conn.execute(
                 "INSERT INTO sandbox.meta VALUES ('config', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [config.to_json()],
