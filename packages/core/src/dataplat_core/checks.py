@@ -4,7 +4,6 @@ Each builder returns plain `dg.AssetChecksDefinition`s that query the `warehouse
 (DuckDB and Snowflake), with table and column names validated and quoted.
 """
 
-from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone

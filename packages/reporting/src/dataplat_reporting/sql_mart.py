@@ -1,10 +1,10 @@
 """A mart is one SQL SELECT materialized as a warehouse table, declared in YAML.
 
 ```yaml
-type: dataplat_reporting.SqlMartComponent
+type: dataplat_reporting.components.SqlMartComponent
 attributes:
   name: daily_revenue
-  schema: marts
+  schema_name: marts
   sql: daily_revenue.sql          # a file beside defs.yaml, or inline SQL
   deps: [raw_shop/orders]
   primary_key: [order_date]
@@ -13,7 +13,6 @@ The table is rebuilt with `create or replace table ... as select`, one statement
 the previous version in place.
 """
 
-from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ class SqlMartComponent(dg.Component, dg.Resolvable):
 
     name: str
     sql: str
-    schema: str = "marts"
+    schema_name: str = "marts"
     deps: Sequence[str] = field(default_factory=list)
     primary_key: Sequence[str] = field(default_factory=list)
     group_name: str = "marts"
@@ -42,10 +41,10 @@ class SqlMartComponent(dg.Component, dg.Resolvable):
         return text.strip().rstrip(";")
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        table = f"{self.schema}.{self.name}"
+        table = f"{self.schema_name}.{self.name}"
         quote_table(table)  # reject a bad name when the code location loads, not when the run starts
         select = self.select_sql(context.path)
-        key = dg.AssetKey([self.schema, self.name])
+        key = dg.AssetKey([self.schema_name, self.name])
 
         @dg.asset(
             key=key,
@@ -59,7 +58,7 @@ class SqlMartComponent(dg.Component, dg.Resolvable):
         def _mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             warehouse = context.resources.warehouse
             with warehouse.get_connection() as conn:
-                conn.execute(f"create schema if not exists {quote_identifier(self.schema)}")
+                conn.execute(f"create schema if not exists {quote_identifier(self.schema_name)}")
                 conn.execute(f"create or replace table {quote_table(table)} as {select}")
             (rows,) = fetch_one(warehouse, f"select count(*) from {quote_table(table)}")
             return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "table": table})

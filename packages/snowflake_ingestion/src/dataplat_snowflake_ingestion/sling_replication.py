@@ -3,13 +3,16 @@
 Differences from `dagster_sling.SlingReplicationCollectionComponent`, which it extends:
 - connections come from the core's resource factory (environment variables), never from YAML;
 - Sling runs in streaming mode, so one failing stream does not mark every other stream failed;
-- the replication runs in the `warehouse` concurrency pool: DuckDB allows one writer per file.
+- the replication runs in the `warehouse` concurrency pool: DuckDB allows one writer per file;
+- an asset's key is its warehouse table (`raw_shop/orders` for `raw_shop.orders`), without Sling's `target`
+  prefix, and every stream with a primary key gets the core's table checks.
 """
 
-from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from dagster.components.resolved.core_models import OpSpec
@@ -18,13 +21,51 @@ from dagster_sling.components.sling_replication_collection.component import (
     SlingComponentTranslator,
     SlingReplicationSpecModel,
 )
+from dagster_sling.asset_decorator import get_streams_from_replication
+from dagster_sling.sling_replication import validate_replication
+from dataplat_core.checks import table_checks
 
 WAREHOUSE_POOL = "warehouse"
+
+
+def expand_replication(path: Path) -> dict[str, Any]:
+    """The replication with each stream's target `object` spelled out from `defaults.object`.
+
+    Sling applies `defaults.object` itself, but dagster-sling names assets from the stream's own config only;
+    writing the object into each stream gives the same replication to Sling and the table's name to Dagster.
+    """
+    config = dict(validate_replication(path))
+    template = (config.get("defaults") or {}).get("object")
+    streams = {}
+    for name, stream in (config.get("streams") or {}).items():
+        stream = dict(stream or {})
+        if template and "object" not in stream:
+            schema, _, table = name.rpartition(".")
+            stream["object"] = template.replace("{stream_schema}", schema).replace("{stream_table}", table)
+        streams[name] = stream
+    return {**config, "streams": streams}
 
 
 @dataclass
 class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     """Sling replications (a `replication.yaml` each) into the warehouse, through the shared `sling` resource."""
+
+    def get_asset_spec(self, stream_definition: Mapping[str, Any]) -> dg.AssetSpec:
+        spec = super().get_asset_spec(stream_definition)
+        key = dg.AssetKey(spec.key.path[1:]) if spec.key.path[0] == "target" else spec.key
+        return spec.replace_attributes(key=key, group_name=spec.group_name or key.path[0])
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        defs = super().build_defs(context)
+        checks = []
+        for replication in self.replications:
+            config = expand_replication(context.path / replication.path)
+            for stream in get_streams_from_replication(config):
+                primary_key = stream["config"].get("primary_key") or config.get("defaults", {}).get("primary_key")
+                if primary_key:
+                    key = self.get_asset_spec(stream).key
+                    checks += table_checks(key, ".".join(key.path), primary_key=primary_key)
+        return dg.Definitions.merge(defs, dg.Definitions(asset_checks=checks))
 
     def build_asset(
         self, context: dg.ComponentLoadContext, replication_spec_model: SlingReplicationSpecModel
@@ -35,7 +76,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         @sling_assets(
             name=op_spec.name or Path(replication_spec_model.path).stem,
             op_tags=op_spec.tags,
-            replication_config=context.path / replication_spec_model.path,
+            replication_config=expand_replication(context.path / replication_spec_model.path),
             dagster_sling_translator=translator,
             backfill_policy=op_spec.backfill_policy,
             pool=op_spec.pool or WAREHOUSE_POOL,
