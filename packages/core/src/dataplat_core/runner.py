@@ -29,6 +29,7 @@ class AssetOutcome:
     status: str = "not run"  # materialized | failed | not run
     rows: int | None = None
     seconds: float = 0.0
+    partitions: int = 0
     checks_passed: int = 0
     checks_failed: int = 0
     failed_checks: list[str] = field(default_factory=list)
@@ -73,15 +74,22 @@ class _ProgressHandler(logging.Handler):
                     self.outcomes[key].status = "failed"
             if kind == "STEP_FAILURE":
                 error = event.event_specific_data.error if event.event_specific_data else None
+                while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
+                    error = error.cause
                 self._print(f"  FAILED {step}: {error.message.strip() if error else record.getMessage()}")
         elif kind == "ASSET_MATERIALIZATION":
             mat = event.event_specific_data.materialization
             outcome = self.outcomes.get(mat.asset_key.to_user_string())
             if outcome is not None:
+                first = outcome.status != "materialized"
                 outcome.status = "materialized"
+                outcome.partitions += 1 if mat.partition else 0
                 rows = mat.metadata.get("dagster/row_count") or mat.metadata.get("row_count")
-                outcome.rows = int(rows.value) if rows is not None else None
-                self._print(f"  ok  {outcome.asset}" + (f" ({outcome.rows} rows)" if outcome.rows is not None else ""))
+                if rows is not None:
+                    # One materialization per partition: each reports its own partition's rows.
+                    outcome.rows = (outcome.rows or 0) + int(rows.value) if mat.partition else int(rows.value)
+                if first:
+                    self._print(f"  ok  {outcome.asset}")
         elif kind == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             outcome = self.outcomes.get(evaluation.asset_key.to_user_string())
@@ -95,17 +103,53 @@ class _ProgressHandler(logging.Handler):
                 self._print(f"  CHECK FAILED {outcome.asset}: {evaluation.check_name}")
 
 
+def _run_groups(graph, keys: list[dg.AssetKey]) -> list[tuple[object, list[dg.AssetKey]]]:
+    """Assets grouped by partitions definition, groups ordered so that upstream groups run first."""
+    groups: dict[object, list[dg.AssetKey]] = {}
+    for key in keys:
+        groups.setdefault(graph.get(key).partitions_def, []).append(key)
+    group_of = {key: pdef for pdef, members in groups.items() for key in members}
+    after: dict[object, set] = {pdef: set() for pdef in groups}
+    for key in keys:
+        for parent in graph.get(key).parent_keys:
+            if parent in group_of and group_of[parent] != group_of[key]:
+                after[group_of[key]].add(group_of[parent])
+    ordered: list[object] = []
+    while len(ordered) < len(groups):
+        ready = [g for g in groups if g not in ordered and after[g] <= set(ordered)]
+        if not ready:
+            raise ValueError("assets with different partitions depend on each other in a cycle")
+        ordered += ready
+    return [(pdef, groups[pdef]) for pdef in ordered]
+
+
+def _partition_range(pdef, window: tuple[str, str] | None) -> tuple[str, str]:
+    """The whole partition range (clipped to `window`): partitioned assets load as one single-run backfill."""
+    keys = pdef.get_partition_keys()
+    if window:
+        keys = [k for k in keys if window[0] <= k[: len(window[0])] <= window[1]]
+    if not keys:
+        raise ValueError(f"no partitions of {pdef} inside {window}")
+    return keys[0], keys[-1]
+
+
 def materialize_all(
-    defs: dg.Definitions, instance: dg.DagsterInstance, location: str, out=sys.stdout
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    location: str,
+    *,
+    partition_window: tuple[str, str] | None = None,
+    out=sys.stdout,
 ) -> list[AssetOutcome]:
+    """One run per partitions definition (upstream first); a partitioned group runs over its whole range
+    (within `partition_window`) in a single run, which needs the assets' `BackfillPolicy.single_run()`."""
     graph = defs.resolve_asset_graph()
     keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
-    partitioned = [k.to_user_string() for k in keys if graph.get(k).partitions_def is not None]
-    if partitioned:
-        raise NotImplementedError(f"partitioned assets need a backfill, not one run: {partitioned}")
     outcomes = {k.to_user_string(): AssetOutcome(k.to_user_string(), location) for k in keys}
     step_assets: dict[str, list[str]] = {}
     for assets_def in graph.assets_defs:
+        if not assets_def.is_executable:  # external assets (source tables, other locations' assets)
+            continue
         for key in assets_def.keys:
             step_assets.setdefault(assets_def.node_def.name, []).append(key.to_user_string())
     handler = _ProgressHandler(outcomes, step_assets, out)
@@ -117,8 +161,20 @@ def materialize_all(
         return log
 
     with_progress = dg.Definitions.merge(defs, dg.Definitions(loggers={"progress": progress}))
-    job = with_progress.resolve_implicit_global_asset_job_def()
-    job.execute_in_process(instance=instance, raise_on_error=False, run_config={"loggers": {"progress": {}}})
+    for pdef, group in _run_groups(graph, keys):
+        tags = {}
+        if pdef is not None:
+            first, last = _partition_range(pdef, partition_window)
+            tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+            print(f"  partitions {first} .. {last} of {len(group)} asset(s), one run", file=out, flush=True)
+        job = with_progress.resolve_implicit_job_def_def_for_assets(group)
+        job.execute_in_process(
+            instance=instance,
+            asset_selection=group,
+            tags=tags,
+            raise_on_error=False,
+            run_config={"loggers": {"progress": {}}},
+        )
     return list(outcomes.values())
 
 
@@ -127,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--module", required=True, help="module holding the code location's `defs`")
     parser.add_argument("--location", help="name shown in the report (default: the module's package)")
     parser.add_argument("--report", type=Path, help="write the outcomes as JSON here")
+    parser.add_argument("--partitions", nargs=2, metavar=("FIRST", "LAST"),
+                        help="only partitions whose key lies in [FIRST, LAST] (e.g. the sandbox's dates)")
     args = parser.parse_args(argv)
     location = args.location or args.module.split(".")[0]
     print(f"[{location}] loading definitions", flush=True)
@@ -134,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     # DAGSTER_HOME set: runs are recorded where `dg dev` finds them; unset: a throwaway instance.
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     with instance:
-        outcomes = materialize_all(defs, instance, location)
+        window = tuple(args.partitions) if args.partitions else None
+        outcomes = materialize_all(defs, instance, location, partition_window=window)
     if args.report:
         args.report.write_text(json.dumps([asdict(o) for o in outcomes], indent=2))
     return 0 if all(o.ok for o in outcomes) else 1

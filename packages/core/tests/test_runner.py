@@ -1,0 +1,45 @@
+import io
+import json
+import sys
+from pathlib import Path
+
+import dagster as dg
+from dataplat_core.runner import load_definitions, main, materialize_all
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _outcomes(window=None):
+    out = io.StringIO()
+    defs = load_definitions("runner_defs")
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcomes = materialize_all(defs, instance, "test", partition_window=window, out=out)
+    return {o.asset: o for o in outcomes}, out.getvalue()
+
+
+def test_every_asset_runs_upstream_partitions_first_and_checks_are_counted():
+    outcomes, progress = _outcomes()
+    assert outcomes["daily"].status == "materialized"
+    assert outcomes["daily"].partitions == 10  # every partition in one single-run backfill
+    assert outcomes["daily"].rows == sum(range(1, 11))
+    assert outcomes["summary"].status == "materialized"
+    assert (outcomes["summary"].checks_passed, outcomes["summary"].checks_failed) == (1, 1)
+    assert outcomes["summary"].failed_checks == ["summary_is_wrong"]
+    assert outcomes["broken"].status == "failed"
+    assert "FAILED broken" in progress and "this asset always fails" in progress
+    assert progress.index("partitions 2026-01-01 .. 2026-01-10") < progress.index("ok  summary")
+
+
+def test_partition_window_limits_the_backfill():
+    outcomes, _ = _outcomes(window=("2026-01-03", "2026-01-05"))
+    assert outcomes["daily"].partitions == 3
+    assert outcomes["daily"].rows == 3 + 4 + 5
+
+
+def test_main_reports_failure_with_exit_code_and_json(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    report = tmp_path / "report.json"
+    assert main(["--module", "runner_defs", "--report", str(report)]) == 1
+    rows = {r["asset"]: r for r in json.loads(report.read_text())}
+    assert rows["broken"]["status"] == "failed"
+    assert rows["daily"]["partitions"] == 10
