@@ -1,0 +1,103 @@
+"""What a partition load needs (`FileSpec`) and what it reports (`LoadResult`), shared by both strategies."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dataplat_core.warehouse import quote_identifier, quote_table
+
+from dataplat_snowflake_ingestion.files.schema import DriftPolicy, Drift
+
+# Lineage columns every loaded row carries. `_file_date` is the partition: one file date, replaced as a whole.
+PARTITION_COLUMN = "_file_date"
+SOURCE_FILE_COLUMN = "_source_file"
+LOADED_AT_COLUMN = "_loaded_at"
+# The rejects table: one row per rejected line (DuckDB reports the first failing column of each line).
+REJECT_COLUMNS = (
+    ("partition_date", "DATE"),
+    ("file", "VARCHAR"),
+    ("line", "BIGINT"),
+    ("column_name", "VARCHAR"),
+    ("error_type", "VARCHAR"),
+    ("reason", "VARCHAR"),
+    ("raw_line", "VARCHAR"),
+    ("loaded_at", "TIMESTAMP"),
+)
+
+# Called with a step name between the statements of the load transaction. Only the crash tests use it: it
+# lets a real process be killed at a known point of the transaction instead of at a random one.
+StepHook = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    table: str  # schema.table, validated
+    columns: Mapping[str, str]  # declared name -> normalized type, in file order
+    primary_key: tuple[str, ...]
+    drift_policy: DriftPolicy = DriftPolicy.FAIL
+    delimiter: str = ","
+
+    def __post_init__(self) -> None:
+        quote_table(self.table)
+        if "." not in self.table:
+            raise ValueError(f"table {self.table!r} must be schema-qualified: schema.table")
+        missing = [c for c in self.primary_key if c not in self.columns]
+        if not self.primary_key or missing:
+            raise ValueError(f"primary key {list(self.primary_key)} must name declared columns (missing: {missing})")
+        if len(self.delimiter) != 1 or self.delimiter in "\"'\n\r":
+            raise ValueError(f"delimiter must be one character other than quotes and newlines: {self.delimiter!r}")
+
+    @property
+    def schema(self) -> str:
+        return self.table.split(".")[0]
+
+    @property
+    def rejects_table(self) -> str:
+        return f"{self.table}_rejects"
+
+    def quoted(self) -> str:
+        return quote_table(self.table)
+
+    def quoted_rejects(self) -> str:
+        return quote_table(self.rejects_table)
+
+    @staticmethod
+    def q(name: str) -> str:
+        return quote_identifier(name)
+
+
+@dataclass
+class LoadResult:
+    partition_key: str
+    file: Path
+    bytes: int
+    data_lines: int
+    rows_loaded: int
+    rows_rejected: int
+    seconds: float
+    drift: Drift = field(default_factory=Drift)
+    added_columns: tuple[str, ...] = ()
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rows_rejected / self.data_lines if self.data_lines else 0.0
+
+    @property
+    def counts_match(self) -> bool:
+        """Every data line of the file is either in the table or in the rejects table (tolerance 0)."""
+        return self.rows_loaded + self.rows_rejected == self.data_lines
+
+    def metadata(self) -> dict[str, object]:
+        return {
+            "dagster/row_count": self.rows_loaded,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "reject_rate": round(self.reject_rate, 6),
+            "file_data_lines": self.data_lines,
+            "file": str(self.file),
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_loaded / self.seconds) if self.seconds else 0,
+            "schema_drift": self.drift.describe(),
+            "added_columns": ", ".join(self.added_columns),
+        }

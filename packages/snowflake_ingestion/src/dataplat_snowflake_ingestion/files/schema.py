@@ -1,0 +1,235 @@
+"""The declared column schema of a landing file, what a file's header says about it, and the drift policy.
+
+Everything here works on the local file before any warehouse statement runs, so a file that cannot be
+loaded fails before the transaction that would replace a partition even starts: nothing loaded is touched.
+Both warehouse strategies (DuckDB, Snowflake) share it.
+"""
+
+import csv
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+from dataplat_core.warehouse import quote_identifier
+
+# Types a file column may be declared as: a portable subset with one spelling on DuckDB and one on
+# Snowflake, so one YAML declaration loads the same table in both warehouses.
+_DECIMAL = re.compile(r"^DECIMAL\((\d{1,2}),\s*(\d{1,2})\)$")
+_SNOWFLAKE_TYPES = {
+    "BIGINT": "NUMBER(38,0)",
+    "INTEGER": "NUMBER(38,0)",
+    "SMALLINT": "NUMBER(38,0)",
+    "DOUBLE": "FLOAT",
+    "BOOLEAN": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP_NTZ",
+    "TIMESTAMPTZ": "TIMESTAMP_TZ",
+    "VARCHAR": "VARCHAR",
+}
+# New columns found in a file are added as text: a type guessed from one day's file would reject the
+# next day's rows as soon as one value differs. Downstream models cast them once they are understood.
+EVOLVED_TYPE = "VARCHAR"
+# A declared column counts as retyped when at least this share of the sampled non-empty values fail to
+# cast to its declared type. A few bad values are rejects (counted, checked); most of them is a new format.
+RETYPED_SHARE = 0.5
+SAMPLE_ROWS = 2_000
+_HEAD_BYTES = 64 * 1024
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+class FileProblem(ValueError):
+    """The file cannot be loaded at all (empty, binary, wrong delimiter, no data rows, no file)."""
+
+
+class SchemaDriftError(ValueError):
+    """The file's columns differ from the declaration in a way the asset's drift policy refuses."""
+
+
+class DriftPolicy(str, enum.Enum):
+    FAIL = "fail"
+    EVOLVE = "evolve"
+
+
+def normalize_type(declared: str) -> str:
+    """Upper-case, validated column type; raises on anything outside the portable subset."""
+    text = " ".join(str(declared).split()).upper()
+    if text in _SNOWFLAKE_TYPES:
+        return text
+    match = _DECIMAL.match(text)
+    if match and 0 < int(match[1]) <= 38 and int(match[2]) <= int(match[1]):
+        return f"DECIMAL({match[1]},{match[2]})"
+    allowed = ", ".join(_SNOWFLAKE_TYPES) + ", DECIMAL(p,s)"
+    raise ValueError(f"column type {declared!r} is not supported; use one of: {allowed}")
+
+
+def snowflake_type(duckdb_type: str) -> str:
+    match = _DECIMAL.match(duckdb_type)
+    return f"NUMBER({match[1]},{match[2]})" if match else _SNOWFLAKE_TYPES[duckdb_type]
+
+
+def validate_columns(columns: Mapping[str, str]) -> dict[str, str]:
+    if not columns:
+        raise ValueError("the file schema declares no columns")
+    out = {}
+    for name, declared in columns.items():
+        quote_identifier(name)  # raises InvalidIdentifier with the name
+        out[name] = normalize_type(declared)
+    return out
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How a file's columns differ from the declaration (empty when they match)."""
+
+    new: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    retyped: Mapping[str, str] = field(default_factory=dict)  # column -> "declared TYPE, values like 'x'"
+
+    def __bool__(self) -> bool:
+        return bool(self.new or self.missing or self.retyped)
+
+    def describe(self) -> str:
+        parts = []
+        if self.new:
+            parts.append("new column(s) " + ", ".join(self.new))
+        if self.missing:
+            parts.append("missing column(s) " + ", ".join(self.missing))
+        if self.retyped:
+            parts.append("retyped column(s) " + "; ".join(f"{c} ({why})" for c, why in self.retyped.items()))
+        return "; ".join(parts) or "none"
+
+    def metadata(self) -> dict[str, object]:
+        return {
+            "drift_new_columns": ", ".join(self.new),
+            "drift_missing_columns": ", ".join(self.missing),
+            "drift_retyped_columns": ", ".join(self.retyped),
+        }
+
+
+@dataclass(frozen=True)
+class FileInspection:
+    path: Path
+    bytes: int
+    header: tuple[str, ...]
+    data_lines: int  # newline-terminated lines after the header (plus a last unterminated one)
+
+
+def _count_lines(path: Path) -> tuple[int, bool]:
+    """Newlines in the file and whether it ends with one, in 8 MiB chunks (constant memory, ~GB/s)."""
+    count, last = 0, b"\n"
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 * 1024 * 1024):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count, last == b"\n"
+
+
+def inspect_file(path: Path, declared: Mapping[str, str], delimiter: str = ",") -> FileInspection:
+    """Header and data line count of a landing file; `FileProblem` naming the file if it is not loadable."""
+    if not path.is_file():
+        raise FileProblem(f"{path}: no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise FileProblem(f"{path}: the file is empty (0 bytes), expected a CSV header and data rows")
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+    if b"\x00" in head:
+        raise FileProblem(f"{path}: not a CSV text file (binary content: NUL bytes in the first {len(head)} bytes)")
+    first, _, _ = head.partition(b"\n")
+    try:
+        line = first.decode("utf-8").lstrip("\ufeff").rstrip("\r")
+    except UnicodeDecodeError as exc:
+        raise FileProblem(f"{path}: not a UTF-8 CSV text file ({exc.reason} at byte {exc.start})") from None
+    header = tuple(name.strip() for name in next(csv.reader([line], delimiter=delimiter)))
+    if len(header) == 1 and len(declared) > 1:
+        found = [d for d in _OTHER_DELIMITERS if d in line]
+        hint = f"; the header contains {found[0]!r} (wrong delimiter?)" if found else ""
+        raise FileProblem(
+            f"{path}: the header has a single column with delimiter {delimiter!r}, "
+            f"expected {len(declared)} columns{hint}"
+        )
+    if len(set(header)) != len(header) or not all(header):
+        raise FileProblem(f"{path}: the header has empty or duplicate column names: {list(header)}")
+    newlines, ends_with_newline = _count_lines(path)
+    data_lines = newlines - 1 + (0 if ends_with_newline else 1)
+    if data_lines <= 0:
+        raise FileProblem(f"{path}: the file has a header but no data rows")
+    return FileInspection(path, size, header, data_lines)
+
+
+def _retyped(path: Path, header: Sequence[str], declared: Mapping[str, str], delimiter: str) -> dict[str, str]:
+    """Declared columns whose sampled values mostly fail to cast (an in-memory DuckDB reads the sample)."""
+    checked = [c for c in header if c in declared and declared[c] != "VARCHAR"]
+    if not checked:
+        return {}
+    as_text = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in header) + "}"
+    probes = []
+    for c in checked:
+        q = quote_identifier(c)
+        probes += [
+            f"count({q}) filter (where {q} <> '')",
+            f"count({q}) filter (where {q} <> '' and try_cast({q} as {declared[c]}) is null)",
+            f"min({q}) filter (where {q} <> '' and try_cast({q} as {declared[c]}) is null)",
+        ]
+    sql = (
+        f"select {', '.join(probes)} from (select * from read_csv(?, columns={as_text}, header=true, "
+        f"delim='{delimiter}', auto_detect=false, ignore_errors=true) limit {SAMPLE_ROWS})"
+    )
+    with duckdb.connect() as conn:
+        row = conn.execute(sql, [str(path)]).fetchone()
+    out = {}
+    for i, c in enumerate(checked):
+        values, failed, example = row[3 * i : 3 * i + 3]
+        if values and failed / values >= RETYPED_SHARE:
+            out[c] = f"declared {declared[c]}, {failed} of {values} sampled values are not, e.g. {example!r}"
+    return out
+
+
+def detect_drift(inspection: FileInspection, declared: Mapping[str, str], delimiter: str = ",") -> Drift:
+    header = inspection.header
+    return Drift(
+        new=tuple(c for c in header if c not in declared),
+        missing=tuple(c for c in declared if c not in header),
+        retyped=_retyped(inspection.path, header, declared, delimiter),
+    )
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to read from the file and how the table must change, once the drift policy has decided."""
+
+    file_columns: tuple[tuple[str, str], ...]  # (name, type) in the file's order
+    add_columns: tuple[tuple[str, str], ...]  # columns the table gains (policy evolve)
+    drift: Drift
+
+
+def plan_load(
+    inspection: FileInspection,
+    drift: Drift,
+    declared: Mapping[str, str],
+    table_columns: Sequence[str],
+    primary_key: Sequence[str],
+    policy: DriftPolicy,
+) -> LoadPlan:
+    """Apply the drift policy; raises `SchemaDriftError` naming the file and the columns when it refuses."""
+    where = f"{inspection.path}: schema drift against the declared columns"
+    if drift.retyped:
+        # Never evolved: widening a typed column would silently change it for every downstream reader.
+        raise SchemaDriftError(f"{where}: {drift.describe()}")
+    missing_keys = [c for c in primary_key if c in drift.missing]
+    if missing_keys:
+        raise SchemaDriftError(f"{where}: primary key column(s) {', '.join(missing_keys)} missing from the file")
+    if drift and policy is DriftPolicy.FAIL:
+        raise SchemaDriftError(f"{where}: {drift.describe()} (policy 'fail'; set schema_drift: evolve to accept)")
+    for name in drift.new:
+        try:
+            quote_identifier(name)
+        except ValueError:
+            raise SchemaDriftError(f"{where}: new column {name!r} is not a valid identifier") from None
+    # Columns added by an earlier evolve are text too (EVOLVED_TYPE), so the declaration decides every type.
+    file_columns = tuple((c, declared.get(c, EVOLVED_TYPE)) for c in inspection.header)
+    add = tuple((c, EVOLVED_TYPE) for c in drift.new if c not in table_columns)
+    return LoadPlan(file_columns, add, drift)
