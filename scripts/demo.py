@@ -123,7 +123,7 @@ def materialize(env: dict[str, str]) -> list[dict]:
 
 
 def summary(outcomes: list[dict], elapsed: float) -> bool:
-    header = ("location", "asset", "status", "rows", "checks ok", "checks failed", "seconds")
+    header = ("location", "asset", "status", "rows loaded", "checks ok", "checks failed", "seconds")
     rows = [
         (o["location"], o["asset"], o["status"], "" if o["rows"] is None else str(o["rows"]),
          str(o["checks_passed"]), str(o["checks_failed"]), f"{o['seconds']:.2f}")
@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset", action="store_true", help="delete the demo's state first")
     parser.add_argument("--orders", type=int, default=20_000, help="sandbox size (default 20000)")
     args = parser.parse_args(argv)
+    # A SIGTERM (CI timeout, `kill`) must still stop the sandbox: turn it into a normal exit.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     if args.reset and STATE.exists():
         say(f"deleting {STATE}")

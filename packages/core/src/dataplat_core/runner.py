@@ -16,6 +16,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -65,7 +66,8 @@ class _ProgressHandler(logging.Handler):
         kind, step = event.event_type_value, event.step_key
         if kind == "STEP_START":
             self.step_started[step] = time.monotonic()
-            self._print(f"  ... {step}")
+            if step in self.step_assets:  # check-only steps report through their evaluations
+                self._print(f"  ... {step}")
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in self.step_started:
             seconds = time.monotonic() - self.step_started[step]
             for key in self.step_assets.get(step, []):
@@ -186,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partitions", nargs=2, metavar=("FIRST", "LAST"),
                         help="only partitions whose key lies in [FIRST, LAST] (e.g. the sandbox's dates)")
     args = parser.parse_args(argv)
+    # Dagster warns about its own beta internals (code references, components): noise for a demo's reader.
+    warnings.filterwarnings("ignore", message=".*is currently in beta")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     location = args.location or args.module.split(".")[0]
     print(f"[{location}] loading definitions", flush=True)
     defs = load_definitions(args.module)
