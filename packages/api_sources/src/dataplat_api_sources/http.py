@@ -1,0 +1,189 @@
+"""A requests session that dlt's `RESTClient` sends every request through: timeouts, retries, fail-fast errors.
+
+Why not dlt's own `dlt.sources.helpers.requests.Client`: it retries 429/5xx and connection errors (settings from
+`RUNTIME__REQUEST_MAX_ATTEMPTS`, `..._BACKOFF_FACTOR`, `..._MAX_RETRY_DELAY`, `..._TIMEOUT`), but its backoff has no
+jitter, a body that is complete on the wire but cut short (a proxy closing early, a `Content-Length` lie caught
+too late) is only noticed later by `response.json()` outside the retry loop, and a 401 surfaces as a bare
+`HTTPError`. This session keeps the policy in one typed object and:
+
+- puts a (connect, read) timeout on every request;
+- retries 429 and 5xx, honouring `Retry-After` (capped), else exponential backoff with jitter;
+- retries connection resets, timeouts and truncated bodies (`ChunkedEncodingError`/`IncompleteRead`, or a 2xx
+  JSON body that does not parse) - the JSON is parsed once here and cached on the response, so the paginator and
+  the data selector, which each call `response.json()`, do not parse the page again;
+- fails at once on other 4xx (401/403/404...) with a message naming the endpoint and the status.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from requests.exceptions import ChunkedEncodingError, ConnectionError, ContentDecodingError, Timeout
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_EXCEPTIONS = (ConnectionError, Timeout, ChunkedEncodingError, ContentDecodingError)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Defaults suit a production API; tests shrink the waits."""
+
+    max_attempts: int = 8
+    backoff_seconds: float = 0.5  # first backoff; doubles per attempt
+    max_backoff_seconds: float = 30.0
+    max_retry_after_seconds: float = 120.0  # a server asking for longer is capped, not obeyed blindly
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if min(self.backoff_seconds, self.max_backoff_seconds, self.max_retry_after_seconds) < 0:
+            raise ValueError("backoff and retry-after limits must not be negative")
+        if self.connect_timeout_seconds <= 0 or self.read_timeout_seconds <= 0:
+            raise ValueError("timeouts must be positive: a request without a timeout can hang a run forever")
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout_seconds, self.read_timeout_seconds)
+
+
+class ApiRequestError(RuntimeError):
+    """A request the API refused (not retried), or one that kept failing until the retries ran out."""
+
+    def __init__(self, endpoint: str, status: int | None, message: str):
+        self.endpoint, self.status = endpoint, status
+        super().__init__(message)
+
+
+class ApiRetriesExhausted(ApiRequestError):
+    pass
+
+
+class TruncatedBody(ValueError):
+    pass
+
+
+def _retryable_status(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date); None if absent or unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _short_body(response: requests.Response, limit: int = 200) -> str:
+    try:
+        text = response.text
+    except Exception:  # noqa: BLE001 - only decorating an error message
+        return ""
+    return text[:limit].strip()
+
+
+class RetryingSession(requests.Session):
+    """`requests.Session` whose `send` implements the policy above (dlt's `RESTClient` calls `send`).
+
+    `sleep` and `rng` are injectable so tests can record the waits instead of waiting (no timed assertions).
+    `attempts`/`retries` count what this session did; the component reports them as run metadata.
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        logger: Any = None,
+    ) -> None:
+        super().__init__()
+        self.policy = policy or RetryPolicy()
+        self._sleep, self._rng, self._log = sleep, rng or random.Random(), logger or log
+        self.attempts = 0
+        self.retries = 0
+        self.waits: list[float] = []
+        self.failures: dict[str, int] = {}
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with "equal jitter": half fixed, half random, so clients spread out."""
+        base = min(self.policy.max_backoff_seconds, self.policy.backoff_seconds * 2 ** (attempt - 1))
+        return base / 2 + self._rng.uniform(0, base / 2)
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.policy.timeout
+        endpoint = f"{request.method} {urlsplit(request.url or '').path}"  # no query: it may carry secrets
+        last = "no attempt"
+        for attempt in range(1, self.policy.max_attempts + 1):
+            self.attempts += 1
+            retry_after: float | None = None
+            response: requests.Response | None
+            try:
+                response = super().send(request, **kwargs)
+            except requests.HTTPError as exc:  # raised by a response hook (dlt adds raise_for_status)
+                if exc.response is None:
+                    raise
+                response = exc.response
+            except RETRYABLE_EXCEPTIONS as exc:
+                response, last = None, type(exc).__name__
+            if response is not None:
+                status = response.status_code
+                if status < 400:
+                    try:
+                        return self._with_parsed_json(response, kwargs.get("stream", False))
+                    except TruncatedBody as exc:
+                        last = str(exc)
+                elif _retryable_status(status):
+                    last = f"HTTP {status}"
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                else:
+                    raise ApiRequestError(
+                        endpoint,
+                        status,
+                        f"{endpoint} answered HTTP {status} {response.reason or ''}".rstrip()
+                        + f" (not retried: a client error does not go away by itself): {_short_body(response)}",
+                    )
+            self.failures[last] = self.failures.get(last, 0) + 1
+            if attempt == self.policy.max_attempts:
+                break
+            if retry_after is not None:
+                wait = min(retry_after, self.policy.max_retry_after_seconds)
+            else:
+                wait = self.backoff(attempt)
+            self.retries += 1
+            self.waits.append(wait)
+            self._log.warning(f"{endpoint}: {last} (attempt {attempt}/{self.policy.max_attempts}), retry in {wait:.2f}s")
+            self._sleep(wait)
+        raise ApiRetriesExhausted(
+            endpoint, None, f"{endpoint} still failing after {self.policy.max_attempts} attempts; last error: {last}"
+        )
+
+    @staticmethod
+    def _with_parsed_json(response: requests.Response, stream: bool) -> requests.Response:
+        if stream or "json" not in response.headers.get("Content-Type", ""):
+            return response
+        try:
+            parsed = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise TruncatedBody(f"truncated or invalid JSON body ({len(response.content)} bytes)") from None
+        # An instance attribute shadows Response.json: later callers get the already parsed page.
+        response.json = lambda **_: parsed  # type: ignore[method-assign]
+        return response
