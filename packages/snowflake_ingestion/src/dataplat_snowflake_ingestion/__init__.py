@@ -1,4 +1,4 @@
-"""Ingestion into the warehouse: Sling database replication (and, next, partitioned file loads)."""
+"""Ingestion into the warehouse: Sling database replication and daily-partitioned landing-file loads."""
 
 from importlib.metadata import version
 

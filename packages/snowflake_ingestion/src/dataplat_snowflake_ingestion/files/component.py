@@ -1,0 +1,326 @@
+"""`FileIngestionComponent`: daily landing files into a warehouse table, one file per daily partition.
+
+Builds, from one YAML declaration: the partitioned asset (single-run backfills, `warehouse` pool), its
+in-step checks (reject rate, schema drift, file row count), the core's table checks, a job, a daily schedule
+and a sensor for new or changed files. The load strategy (DuckDB or Snowflake) is chosen at run time from
+the `warehouse` resource that the environment built, so the same YAML runs locally and in prod.
+"""
+
+from datetime import date, timedelta
+from typing import Any, Literal
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+from dataplat_core.checks import table_checks
+from dataplat_core.warehouse import quote_table
+from pydantic import Field, field_validator, model_validator
+
+from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
+from dataplat_snowflake_ingestion.files.model import FileSpec, LoadResult
+from dataplat_snowflake_ingestion.files.schema import (
+    Drift,
+    DriftPolicy,
+    FileProblem,
+    SchemaDriftError,
+    validate_columns,
+)
+from dataplat_snowflake_ingestion.files.sensor import FilePattern, build_file_sensor
+from dataplat_snowflake_ingestion.files.snowflake import SnowflakeFileLoader
+
+WAREHOUSE_POOL = "warehouse"  # DuckDB allows one writer per file: every warehouse writer shares one pool
+CHECK_REJECT_RATE = "reject_rate"
+CHECK_SCHEMA_DRIFT = "schema_drift"
+CHECK_FILE_ROW_COUNT = "file_row_count"
+
+
+class RejectRate(dg.Model, dg.Resolvable):
+    """Share of a file's data lines that may be rejected: above `warn` the check warns, above `fail` it
+    fails (ERROR, blocking: downstream assets do not run)."""
+
+    warn: float = Field(default=0.01, ge=0, le=1)
+    fail: float = Field(default=0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "RejectRate":
+        if self.warn > self.fail:
+            raise ValueError(f"reject_rate.warn ({self.warn}) must not exceed reject_rate.fail ({self.fail})")
+        return self
+
+
+class Freshness(dg.Model, dg.Resolvable):
+    """`max_lag_hours`: Dagster freshness policy (the newest materialization is at most this old).
+    `column` (optional): also check the data, i.e. max(column) of the table is at most `max_lag_hours` old."""
+
+    max_lag_hours: float = Field(default=30, gt=0)
+    column: str | None = None
+
+
+class SensorSettings(dg.Model, dg.Resolvable):
+    default_status: Literal["running", "stopped"] = "stopped"
+    min_file_age_seconds: float = Field(default=30, ge=0)  # younger files may still be being written
+    interval_seconds: int = Field(default=30, ge=5)
+
+
+class ScheduleSettings(dg.Model, dg.Resolvable):
+    """Daily run for the partition that just ended (yesterday's file), at this time in `timezone`."""
+
+    default_status: Literal["running", "stopped"] = "stopped"
+    hour_of_day: int = Field(default=2, ge=0, le=23)
+    minute_of_hour: int = Field(default=0, ge=0, le=59)
+
+
+class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
+    """Daily landing files (`<landing>/<landing_subfolder>/<file_pattern>`) into `table`, one partition per
+    file date, loaded atomically and idempotently, with rejects, drift handling and checks."""
+
+    table: str = Field(description="Target table `schema.table`; the asset key is `schema/table`.")
+    landing_subfolder: str = Field(description="Folder under the `landing` resource's root.")
+    file_pattern: str = Field(default="{date}.csv", description="File name, `{date}` = YYYY-MM-DD.")
+    columns: dict[str, str] = Field(description="Declared column name -> type, in file order.")
+    primary_key: list[str]
+    partition_start_date: str = Field(description="First partition (YYYY-MM-DD).")
+    partition_end_date: str | None = Field(default=None, description="End (exclusive); none: open-ended.")
+    timezone: str = "UTC"
+    delimiter: str = ","
+    schema_drift: Literal["fail", "evolve"] = "fail"
+    reject_rate: RejectRate = Field(default_factory=RejectRate)
+    freshness: Freshness | None = None
+    min_rows: int = Field(default=1, ge=0, description="Row-count check: the table holds at least this many.")
+    sensor: SensorSettings = Field(default_factory=SensorSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    group_name: str | None = None
+    description: str | None = None
+
+    @field_validator("partition_start_date", "partition_end_date")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        return None if value is None else date.fromisoformat(value).isoformat()
+
+    @field_validator("landing_subfolder")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        parts = value.strip("/").split("/")
+        if value.startswith("/") or ".." in parts or not all(parts):
+            raise ValueError(f"landing_subfolder must be a relative folder without '..': {value!r}")
+        return value.strip("/")
+
+    # -- derived --
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return dg.AssetKey(self.table.split("."))
+
+    @property
+    def name(self) -> str:
+        return self.table.replace(".", "__")
+
+    def file_spec(self) -> FileSpec:
+        return FileSpec(
+            table=self.table,
+            columns=validate_columns(self.columns),
+            primary_key=tuple(self.primary_key),
+            drift_policy=DriftPolicy(self.schema_drift),
+            delimiter=self.delimiter,
+        )
+
+    def partitions_def(self) -> dg.DailyPartitionsDefinition:
+        return dg.DailyPartitionsDefinition(
+            start_date=self.partition_start_date, end_date=self.partition_end_date, timezone=self.timezone
+        )
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        spec, pattern, partitions = self.file_spec(), FilePattern(self.file_pattern), self.partitions_def()
+        asset = build_file_asset(self, spec, pattern, partitions)
+        checks = table_checks(
+            self.asset_key,
+            self.table,
+            primary_key=spec.primary_key,
+            min_rows=self.min_rows,
+            freshness_column=self.freshness.column if self.freshness else None,
+            max_age=timedelta(hours=self.freshness.max_lag_hours) if self.freshness else timedelta(days=1),
+        )
+        job = dg.define_asset_job(
+            f"load_{self.name}", selection=dg.AssetSelection.assets(self.asset_key), partitions_def=partitions
+        )
+        schedule = dg.build_schedule_from_partitioned_job(
+            job,
+            name=f"{self.name}_daily",
+            hour_of_day=self.schedule.hour_of_day,
+            minute_of_hour=self.schedule.minute_of_hour,
+            default_status=dg.DefaultScheduleStatus(self.schedule.default_status.upper()),
+        )
+        sensor = build_file_sensor(
+            name=f"{self.name}_files",
+            job=job,
+            subfolder=self.landing_subfolder,
+            pattern=pattern,
+            partitions_def=partitions,
+            min_age_seconds=self.sensor.min_file_age_seconds,
+            interval_seconds=self.sensor.interval_seconds,
+            default_status=dg.DefaultSensorStatus(self.sensor.default_status.upper()),
+        )
+        return dg.Definitions(assets=[asset], asset_checks=checks, jobs=[job], schedules=[schedule], sensors=[sensor])
+
+
+def strategy_for(warehouse: Any, spec: FileSpec) -> DuckDBFileLoader | SnowflakeFileLoader:
+    """The load strategy for the warehouse resource the environment built (see dataplat_core.resources)."""
+    if isinstance(warehouse, DuckDBResource):
+        return DuckDBFileLoader(spec, warehouse.get_connection)
+    # By name: the local venvs do not carry the Snowflake connector, so its class cannot be imported here.
+    if type(warehouse).__name__ == "SnowflakeResource":
+        return SnowflakeFileLoader(spec, warehouse.get_connection)
+    raise TypeError(f"no file load strategy for warehouse resource {type(warehouse).__name__}")
+
+
+def _check_results(
+    component: FileIngestionComponent, results: list[LoadResult], failures: list[tuple[str, Exception]]
+) -> list[dg.AssetCheckResult]:
+    """One result per check for the run, over every partition the run loaded (a backfill loads several)."""
+    limits = component.reject_rate
+    rates = {r.partition_key: round(r.reject_rate, 6) for r in results}
+    worst = max(rates.values(), default=0.0)
+    reject = dg.AssetCheckResult(
+        check_name=CHECK_REJECT_RATE,
+        passed=worst <= limits.warn,
+        severity=dg.AssetCheckSeverity.ERROR if worst > limits.fail else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "max_reject_rate": worst,
+            "worst_partition": max(rates, key=rates.get) if rates else "",
+            "warn_above": limits.warn,
+            "fail_above": limits.fail,
+            "rows_rejected": sum(r.rows_rejected for r in results),
+            "reject_rate_by_partition": rates,
+            "rejects_table": f"{component.table}_rejects",
+        },
+    )
+    drifted = {r.partition_key: r.drift.describe() for r in results if r.drift}
+    refused = {pk: str(exc) for pk, exc in failures if isinstance(exc, SchemaDriftError)}
+    drift = dg.AssetCheckResult(
+        check_name=CHECK_SCHEMA_DRIFT,
+        passed=not drifted and not refused,
+        # Refused drift failed the load (ERROR); drift the 'evolve' policy absorbed is a warning to look at.
+        severity=dg.AssetCheckSeverity.ERROR if refused else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "policy": component.schema_drift,
+            "evolved_partitions": drifted,
+            "refused_partitions": refused,
+            **_drift_union([r.drift for r in results]),
+        },
+    )
+    mismatched = {
+        r.partition_key: f"{r.rows_loaded} loaded + {r.rows_rejected} rejected != {r.data_lines} data lines"
+        for r in results
+        if not r.counts_match
+    }
+    counts = dg.AssetCheckResult(
+        check_name=CHECK_FILE_ROW_COUNT,
+        passed=not mismatched,
+        metadata={
+            "tolerance_rows": 0,
+            "file_data_lines": sum(r.data_lines for r in results),
+            "rows_loaded": sum(r.rows_loaded for r in results),
+            "rows_rejected": sum(r.rows_rejected for r in results),
+            "mismatched_partitions": mismatched,
+        },
+    )
+    return [reject, drift, counts]
+
+
+def _drift_union(drifts: list[Drift]) -> dict[str, str]:
+    new = sorted({c for d in drifts for c in d.new})
+    missing = sorted({c for d in drifts for c in d.missing})
+    return {"new_columns": ", ".join(new), "missing_columns": ", ".join(missing)}
+
+
+def build_file_asset(
+    component: FileIngestionComponent, spec: FileSpec, pattern: FilePattern, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    key = component.asset_key
+    check_specs = [
+        dg.AssetCheckSpec(
+            CHECK_REJECT_RATE,
+            asset=key,
+            blocking=True,
+            description=f"Rejected lines per file at most {component.reject_rate.warn:.2%} "
+            f"(warn) / {component.reject_rate.fail:.2%} (fail).",
+        ),
+        dg.AssetCheckSpec(
+            CHECK_SCHEMA_DRIFT,
+            asset=key,
+            description=f"File columns match the declaration (policy: {component.schema_drift}).",
+        ),
+        dg.AssetCheckSpec(
+            CHECK_FILE_ROW_COUNT,
+            asset=key,
+            blocking=True,
+            description="Rows loaded + rows rejected == data lines of the file (tolerance 0).",
+        ),
+    ]
+    freshness_policy = (
+        dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=component.freshness.max_lag_hours))
+        if component.freshness
+        else None
+    )
+
+    @dg.asset(
+        key=key,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        required_resource_keys={"warehouse", "landing"},
+        check_specs=check_specs,
+        group_name=component.group_name or key.path[0],
+        description=component.description
+        or f"Daily files {component.landing_subfolder}/{component.file_pattern} loaded into {component.table}.",
+        kinds={"csv"},
+        freshness_policy=freshness_policy,
+        metadata={
+            "table": component.table,
+            "rejects_table": f"{component.table}_rejects",
+            "landing": f"{component.landing_subfolder}/{component.file_pattern}",
+            "schema_drift_policy": component.schema_drift,
+            "dagster/table_name": component.table,
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(c, t) for c, t in spec.columns.items()]
+            ),
+        },
+    )
+    def _load_files(context: dg.AssetExecutionContext):
+        loader = strategy_for(context.resources.warehouse, spec)
+        folder = context.resources.landing.local_path() / component.landing_subfolder
+        results: list[LoadResult] = []
+        failures: list[tuple[str, Exception]] = []
+        # Each partition is its own transaction: a bad file fails its partition and leaves the others loaded.
+        for partition_key in context.partition_keys:
+            path = folder / pattern.name_for(partition_key)
+            try:
+                result = loader.load(partition_key, path)
+            except (FileProblem, SchemaDriftError) as exc:
+                context.log.error(f"partition {partition_key} not loaded: {exc}")
+                failures.append((partition_key, exc))
+                continue
+            context.log.info(
+                f"partition {partition_key}: {result.rows_loaded} rows loaded, {result.rows_rejected} rejected "
+                f"from {path.name} in {result.seconds:.2f}s"
+            )
+            results.append(result)
+        checks = _check_results(component, results, failures)
+        if failures:
+            # Record what did load, then fail naming every file that did not.
+            for result in results:
+                context.log_event(
+                    dg.AssetMaterialization(key, partition=result.partition_key, metadata=result.metadata())
+                )
+            yield from checks
+            lines = "\n".join(f"- {pk}: {exc}" for pk, exc in failures)
+            raise dg.Failure(
+                description=f"{len(failures)} of {len(context.partition_keys)} partition(s) of "
+                f"{quote_table(component.table)} not loaded:\n{lines}",
+                metadata={"failed_partitions": [pk for pk, _ in failures]},
+            )
+        for result in results:
+            context.add_asset_metadata(result.metadata(), partition_key=result.partition_key)
+        yield dg.MaterializeResult(metadata={"partitions_in_run": len(results)})
+        yield from checks
+
+    return _load_files

@@ -1,0 +1,132 @@
+"""A sensor that requests one run per new or changed landing file, for exactly that file's partition.
+
+The cursor maps file name -> identity (size and mtime in ns). A file is requested when its identity differs
+from the cursor's; the run key is derived from the identity, so a rewritten file runs again while the same
+file seen twice never does. Hidden and temp names, names that do not match the pattern, dates outside the
+partitions definition and files modified within `min_age_seconds` (possibly still being written) are ignored;
+the latter are picked up by a later tick because the cursor does not record them.
+"""
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+_TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~")
+
+
+@dataclass(frozen=True)
+class FilePattern:
+    """A file name with `{date}` (YYYY-MM-DD) in it, e.g. `{date}.csv` or `sales_{date}.csv`."""
+
+    template: str
+
+    def __post_init__(self) -> None:
+        if self.template.count("{date}") != 1 or "/" in self.template:
+            raise ValueError(f"file pattern {self.template!r} must hold {{date}} once and no '/'")
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        before, after = self.template.split("{date}")
+        return re.compile(f"^{re.escape(before)}(\\d{{4}}-\\d{{2}}-\\d{{2}}){re.escape(after)}$")
+
+    def name_for(self, partition_key: str) -> str:
+        return self.template.replace("{date}", partition_key)
+
+    def date_of(self, name: str) -> str | None:
+        """The partition key the name stands for, or None (not matching, temp file, impossible date)."""
+        if name.startswith(".") or name.endswith(_TEMP_SUFFIXES):
+            return None
+        match = self.regex.match(name)
+        if not match:
+            return None
+        try:
+            return date.fromisoformat(match[1]).isoformat()
+        except ValueError:
+            return None
+
+
+def file_identity(stat) -> str:
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def scan_folder(
+    folder: Path,
+    pattern: FilePattern,
+    partitions_def: dg.PartitionsDefinition,
+    cursor: dict[str, str],
+    *,
+    min_age_seconds: float,
+    now: float | None = None,
+) -> tuple[list[dg.RunRequest], dict[str, str], list[str]]:
+    """Run requests for new or changed files, the next cursor, and why files were skipped (for the log)."""
+    now = time.time() if now is None else now
+    valid = set(partitions_def.get_partition_keys())
+    requests, next_cursor, skipped = [], dict(cursor), []
+    if not folder.is_dir():
+        return [], next_cursor, [f"{folder} does not exist yet"]
+    for path in sorted(folder.iterdir()):
+        key = pattern.date_of(path.name)
+        if key is None or not path.is_file():
+            continue
+        if key not in valid:
+            skipped.append(f"{path.name}: {key} is not a partition of this asset (yet)")
+            continue
+        stat = path.stat()
+        if now - stat.st_mtime < min_age_seconds:
+            skipped.append(f"{path.name}: modified {now - stat.st_mtime:.0f}s ago, may still be written")
+            continue
+        identity = file_identity(stat)
+        if cursor.get(path.name) == identity:
+            continue
+        next_cursor[path.name] = identity
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{path.name}:{identity}",
+                partition_key=key,
+                tags={"dataplat/file": path.name, "dataplat/file_identity": identity},
+            )
+        )
+    return requests, next_cursor, skipped
+
+
+def build_file_sensor(
+    *,
+    name: str,
+    job: Any,  # the unresolved asset job of define_asset_job
+    subfolder: str,
+    pattern: FilePattern,
+    partitions_def: dg.PartitionsDefinition,
+    min_age_seconds: float,
+    interval_seconds: int,
+    default_status: dg.DefaultSensorStatus,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=name,
+        job=job,
+        minimum_interval_seconds=interval_seconds,
+        default_status=default_status,
+        required_resource_keys={"landing"},
+        description=f"One run per new or changed file matching {pattern.template!r} in the landing's {subfolder}/.",
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        folder = context.resources.landing.local_path() / subfolder
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        requests, next_cursor, skipped = scan_folder(
+            folder,
+            pattern,
+            partitions_def,
+            cursor,
+            min_age_seconds=min_age_seconds,
+        )
+        for reason in skipped:
+            context.log.info(f"skipped {reason}")
+        # Sorted keys: the cursor string only changes when a file does.
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(next_cursor, sort_keys=True))
+
+    return _sensor
