@@ -161,8 +161,23 @@ class SandboxPostgres:
         return self
 
     def stop(self) -> None:
-        if self.is_running():
+        if not self.is_running():
+            return
+        try:
             self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"])
+        except RuntimeError:
+            # pg_ctl runs as the server user, who may have lost access to a parent folder since start
+            # (e.g. another pytest process resets /tmp/pytest-of-root to 0700). The postmaster's own
+            # fast-shutdown signal needs no folder access.
+            pid = self._postmaster_pid()
+            if pid is None:
+                return
+            os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and _alive(pid):
+                time.sleep(0.05)
+            if _alive(pid):
+                raise
 
     def kill(self) -> None:
         """SIGKILL the postmaster (fault tests); its backends exit on their own when they notice."""
