@@ -50,7 +50,11 @@ DEFS_CHECK_ENV = {
 def _sync(session: nox.Session, project: str) -> None:
     """Install exactly the project's lock (the project, its dependencies, its dev group) into this venv."""
     session.run_install(
-        UV, "sync", "--locked", "--project", str(ROOT / project),
+        UV,
+        "sync",
+        "--locked",
+        "--project",
+        str(ROOT / project),
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
         external=True,
     )

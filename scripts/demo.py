@@ -67,9 +67,25 @@ def start_sandbox(orders: int) -> tuple[subprocess.Popen, dict[str, str]]:
     env_file.unlink(missing_ok=True)
     say(f"starting the sandbox ({orders} orders): PostgreSQL, landing folder, payments API")
     proc = subprocess.Popen(
-        [UV, "run", "--locked", "--quiet", "--project", SANDBOX, "dataplat-sandbox", "up",
-         "--state-dir", str(STATE / "sandbox"), "--env-file", str(env_file), "--orders", str(orders)],
-        cwd=ROOT, env=uv_env(), start_new_session=True,
+        [
+            UV,
+            "run",
+            "--locked",
+            "--quiet",
+            "--project",
+            SANDBOX,
+            "dataplat-sandbox",
+            "up",
+            "--state-dir",
+            str(STATE / "sandbox"),
+            "--env-file",
+            str(env_file),
+            "--orders",
+            str(orders),
+        ],
+        cwd=ROOT,
+        env=uv_env(),
+        start_new_session=True,
     )
     deadline = time.monotonic() + 600
     while not env_file.exists():
@@ -111,12 +127,33 @@ def materialize(env: dict[str, str]) -> list[dict]:
         report = STATE / f"{name}.json"
         report.unlink(missing_ok=True)
         say(f"materializing every asset of the '{name}' code location and running its checks")
-        run = uv("run", "--locked", "--quiet", "--project", path, "dataplat-materialize",
-                 "--module", module, "--location", name, "--report", str(report), env=env)
+        run = uv(
+            "run",
+            "--locked",
+            "--quiet",
+            "--project",
+            path,
+            "dataplat-materialize",
+            "--module",
+            module,
+            "--location",
+            name,
+            "--report",
+            str(report),
+            env=env,
+        )
         if not report.exists():
-            outcomes.append({"asset": f"<{name} did not load: exit {run.returncode}>", "location": name,
-                             "status": "failed", "rows": None, "seconds": 0, "checks_passed": 0,
-                             "checks_failed": 0})
+            outcomes.append(
+                {
+                    "asset": f"<{name} did not load: exit {run.returncode}>",
+                    "location": name,
+                    "status": "failed",
+                    "rows": None,
+                    "seconds": 0,
+                    "checks_passed": 0,
+                    "checks_failed": 0,
+                }
+            )
             continue
         outcomes += json.loads(report.read_text())
     return outcomes
@@ -125,12 +162,19 @@ def materialize(env: dict[str, str]) -> list[dict]:
 def summary(outcomes: list[dict], elapsed: float) -> bool:
     header = ("location", "asset", "status", "rows loaded", "checks ok", "checks failed", "seconds")
     rows = [
-        (o["location"], o["asset"], o["status"], "" if o["rows"] is None else str(o["rows"]),
-         str(o["checks_passed"]), str(o["checks_failed"]), f"{o['seconds']:.2f}")
+        (
+            o["location"],
+            o["asset"],
+            o["status"],
+            "" if o["rows"] is None else str(o["rows"]),
+            str(o["checks_passed"]),
+            str(o["checks_failed"]),
+            f"{o['seconds']:.2f}",
+        )
         for o in outcomes
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print()
     print(line.format(*header))
     print(line.format(*("-" * w for w in widths)))
@@ -139,9 +183,11 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
     ok = bool(outcomes) and all(o["status"] == "materialized" and o["checks_failed"] == 0 for o in outcomes)
     failed = [o["asset"] for o in outcomes if not (o["status"] == "materialized" and o["checks_failed"] == 0)]
     print()
-    print(f"{len(outcomes)} assets, {sum(o['checks_passed'] for o in outcomes)} checks passed, "
-          f"{sum(o['checks_failed'] for o in outcomes)} failed, in {elapsed:.1f}s: "
-          + ("OK" if ok else "FAILED: " + ", ".join(failed)))
+    print(
+        f"{len(outcomes)} assets, {sum(o['checks_passed'] for o in outcomes)} checks passed, "
+        f"{sum(o['checks_failed'] for o in outcomes)} failed, in {elapsed:.1f}s: "
+        + ("OK" if ok else "FAILED: " + ", ".join(failed))
+    )
     return ok
 
 

@@ -46,12 +46,18 @@ def main(project: Path) -> int:
     meta = tomllib.loads((project / "pyproject.toml").read_text())
     own = {Path(p).name for p in meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]}
     declared = own | {m for r in meta["project"].get("dependencies", []) if (m := _dist_module(r))}
-    dev = {m for r in meta.get("dependency-groups", {}).get("dev", []) if isinstance(r, str) and (m := _dist_module(r))}
+    dev = {
+        m
+        for r in meta.get("dependency-groups", {}).get("dev", [])
+        if isinstance(r, str) and (m := _dist_module(r))
+    }
     errors = []
     for folder, allowed in (("src", declared), ("tests", declared | dev)):
         for path in sorted((project / folder).rglob("*.py")):
             for module in sorted(_imports(path) - allowed):
-                errors.append(f"{path.relative_to(REPO)} imports {module}, which {project.name} does not declare")
+                errors.append(
+                    f"{path.relative_to(REPO)} imports {module}, which {project.name} does not declare"
+                )
     installed = declared | dev
     for module in sorted(_platform_modules() - installed):
         try:
@@ -62,8 +68,10 @@ def main(project: Path) -> int:
     for line in errors:
         print(f"check_imports: {line}", file=sys.stderr)
     if not errors:
-        print(f"check_imports: {project.name}: imports match declarations; "
-              f"{len(_platform_modules() - installed)} undeclared sibling(s) are not importable")
+        print(
+            f"check_imports: {project.name}: imports match declarations; "
+            f"{len(_platform_modules() - installed)} undeclared sibling(s) are not importable"
+        )
     return 1 if errors else 0
 
 

@@ -50,8 +50,20 @@ with SandboxPostgres(workdir / "pg") as pg:
 
     result = dg.materialize([shop], resources={"sling": resources["sling"]}, raise_on_error=False)
     with pg.connect() as conn:
-        source = {t: conn.execute(f"select count(*) from shop.{t}").fetchone()[0] for t in ("customers", "orders")}
+        source = {
+            t: conn.execute(f"select count(*) from shop.{t}").fetchone()[0] for t in ("customers", "orders")
+        }
     with duckdb.connect(str(workdir / "warehouse.duckdb"), read_only=True) as wh:
-        target = {t: wh.execute(f"select count(*) from raw_shop.{t}").fetchone()[0] for t in ("customers", "orders")}
-    print(json.dumps({"success": result.success, "source": source, "target": target,
-                      "sling_binary": os.environ.get("SLING_BINARY")}))
+        target = {
+            t: wh.execute(f"select count(*) from raw_shop.{t}").fetchone()[0] for t in ("customers", "orders")
+        }
+    print(
+        json.dumps(
+            {
+                "success": result.success,
+                "source": source,
+                "target": target,
+                "sling_binary": os.environ.get("SLING_BINARY"),
+            }
+        )
+    )

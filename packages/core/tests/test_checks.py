@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import duckdb
@@ -27,14 +27,17 @@ def _evaluate(warehouse, checks) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
-NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def test_clean_table_passes_every_check(tmp_path):
     warehouse = _warehouse(tmp_path, [(1, "a", NOW), (2, "b", NOW)])
     results = _evaluate(warehouse, table_checks(["raw", "t"], "raw.t", primary_key=["id"], min_rows=2))
     assert {name: r.passed for name, r in results.items()} == {
-        "primary_key_unique": True, "keys_not_null": True, "row_count": True}
+        "primary_key_unique": True,
+        "keys_not_null": True,
+        "row_count": True,
+    }
 
 
 def test_duplicates_nulls_and_too_few_rows_fail(tmp_path):

@@ -13,7 +13,6 @@ from dataplat_core.environment import (
 )
 
 
-
 def test_unset_switch_means_local():
     assert current_environment({}) is PlatformEnv.LOCAL
 

@@ -25,8 +25,13 @@ needs_netns = pytest.mark.skipif(not _can_unshare(), reason="needs root (or user
 def _offline(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run cmd in a new network namespace whose only interface is loopback."""
     script = 'ip link set lo up && exec "$@"'
-    return subprocess.run(["unshare", "-n", "sh", "-c", script, "offline", *cmd],
-                          capture_output=True, text=True, timeout=300, **kwargs)
+    return subprocess.run(
+        ["unshare", "-n", "sh", "-c", script, "offline", *cmd],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
 
 
 def test_sling_binary_comes_from_the_wheel():

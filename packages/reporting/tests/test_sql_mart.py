@@ -31,7 +31,10 @@ def _mart_defs(attributes: dict):
     with create_defs_folder_sandbox() as sandbox:
         path = sandbox.scaffold_component(
             SqlMartComponent,
-            defs_yaml_contents={"type": "dataplat_reporting.components.SqlMartComponent", "attributes": attributes},
+            defs_yaml_contents={
+                "type": "dataplat_reporting.components.SqlMartComponent",
+                "attributes": attributes,
+            },
         )
         (path / "daily_revenue.sql").write_text(DAILY_REVENUE)
         with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
@@ -40,13 +43,21 @@ def _mart_defs(attributes: dict):
 
 @pytest.fixture
 def mart_defs(warehouse_with_orders):
-    yield from _mart_defs({"name": "daily_revenue", "sql": "daily_revenue.sql", "deps": ["raw_shop/orders"],
-                           "primary_key": ["order_date"]})
+    yield from _mart_defs(
+        {
+            "name": "daily_revenue",
+            "sql": "daily_revenue.sql",
+            "deps": ["raw_shop/orders"],
+            "primary_key": ["order_date"],
+        }
+    )
 
 
 def test_mart_matches_the_source_and_its_checks_pass(mart_defs, sandbox_postgres, warehouse_with_orders):
     graph = mart_defs.resolve_asset_graph()
-    assert graph.get(dg.AssetKey(["marts", "daily_revenue"])).parent_keys == {dg.AssetKey(["raw_shop", "orders"])}
+    assert graph.get(dg.AssetKey(["marts", "daily_revenue"])).parent_keys == {
+        dg.AssetKey(["raw_shop", "orders"])
+    }
     result = mart_defs.resolve_implicit_global_asset_job_def().execute_in_process()
     assert result.success
     evaluations = result.get_asset_check_evaluations()
@@ -55,7 +66,8 @@ def test_mart_matches_the_source_and_its_checks_pass(mart_defs, sandbox_postgres
     with sandbox_postgres.connect() as pg:
         expected = pg.execute(
             "select order_ts::date, count(*), sum(total_amount) from shop.orders"
-            " where status <> 'cancelled' group by 1 order by 1").fetchall()
+            " where status <> 'cancelled' group by 1 order by 1"
+        ).fetchall()
     with duckdb.connect(warehouse_with_orders, read_only=True) as wh:
         got = wh.execute("select order_date, orders, revenue from marts.daily_revenue order by 1").fetchall()
     assert [(d, n, Decimal(r)) for d, n, r in got] == [(d, n, Decimal(r)) for d, n, r in expected]

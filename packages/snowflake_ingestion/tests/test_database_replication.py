@@ -41,7 +41,9 @@ def replication_defs(platform_env):
             DatabaseReplicationComponent,
             defs_yaml_contents={
                 "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
-                "attributes": {"replications": [{"path": "replication.yaml", "include_metadata": ["row_count"]}]},
+                "attributes": {
+                    "replications": [{"path": "replication.yaml", "include_metadata": ["row_count"]}]
+                },
             },
         )
         (Path(path) / "replication.yaml").write_text(REPLICATION)
@@ -92,14 +94,23 @@ def test_incremental_rerun_moves_changes_without_duplicates(replication_defs, pl
         ).fetchone()
         assert dupes == 0
         placeholders = ",".join(str(i) for i in inserted)
-        (new_rows,) = wh.execute(f"select count(*) from raw_shop.orders where order_id in ({placeholders})").fetchone()
+        (new_rows,) = wh.execute(
+            f"select count(*) from raw_shop.orders where order_id in ({placeholders})"
+        ).fetchone()
         assert new_rows == len(inserted)
     with sandbox_postgres.connect() as conn:
-        expected = dict(conn.execute(
-            "select order_id, status from shop.orders where order_id = any(%s)", (updated,)).fetchall())
+        expected = dict(
+            conn.execute(
+                "select order_id, status from shop.orders where order_id = any(%s)", (updated,)
+            ).fetchall()
+        )
     with duckdb.connect(platform_env["WAREHOUSE_DUCKDB_PATH"], read_only=True) as wh:
         placeholders = ",".join(str(i) for i in updated)
-        got = dict(wh.execute(f"select order_id, status from raw_shop.orders where order_id in ({placeholders})").fetchall())
+        got = dict(
+            wh.execute(
+                f"select order_id, status from raw_shop.orders where order_id in ({placeholders})"
+            ).fetchall()
+        )
     assert got == expected
 
 

@@ -16,13 +16,24 @@ def test_definitions_load_and_validate(platform_env):
 
 
 def test_missing_environment_names_every_variable(monkeypatch):
-    for name in ("SOURCE_PG_PORT", "SOURCE_PG_PASSWORD", "PAYMENTS_API_URL", "PAYMENTS_API_TOKEN", "LANDING_URL"):
+    for name in (
+        "SOURCE_PG_PORT",
+        "SOURCE_PG_PASSWORD",
+        "PAYMENTS_API_URL",
+        "PAYMENTS_API_TOKEN",
+        "LANDING_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PLATFORM_ENV", "local")
     with pytest.raises(MissingEnvironmentVariables) as info:
         load_definitions(MODULE)
     assert set(info.value.missing) == {
-        "SOURCE_PG_PORT", "SOURCE_PG_PASSWORD", "PAYMENTS_API_URL", "PAYMENTS_API_TOKEN", "LANDING_URL"}
+        "SOURCE_PG_PORT",
+        "SOURCE_PG_PASSWORD",
+        "PAYMENTS_API_URL",
+        "PAYMENTS_API_TOKEN",
+        "LANDING_URL",
+    }
 
 
 def test_whole_location_materializes_with_passing_checks(platform_env, sandbox_config):

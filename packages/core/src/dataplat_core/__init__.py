@@ -14,4 +14,10 @@ from dataplat_core.environment import (
 
 __version__ = version("dataplat-core")
 
-__all__ = ["MissingEnvironmentVariables", "PlatformEnv", "current_environment", "load_settings", "__version__"]
+__all__ = [
+    "MissingEnvironmentVariables",
+    "PlatformEnv",
+    "current_environment",
+    "load_settings",
+    "__version__",
+]

@@ -4,9 +4,8 @@ Each builder returns plain `dg.AssetChecksDefinition`s that query the `warehouse
 (DuckDB and Snowflake), with table and column names validated and quoted.
 """
 
-
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -17,12 +16,19 @@ def _key(asset: dg.AssetKey | str | Sequence[str]) -> dg.AssetKey:
     return asset if isinstance(asset, dg.AssetKey) else dg.AssetKey.from_coercible(asset)
 
 
-def primary_key_check(asset: dg.AssetKey | str, table: str, columns: Sequence[str]) -> dg.AssetChecksDefinition:
+def primary_key_check(
+    asset: dg.AssetKey | str, table: str, columns: Sequence[str]
+) -> dg.AssetChecksDefinition:
     cols = ", ".join(quote_identifier(c) for c in columns)
     sql = f"select count(*) from (select {cols} from {quote_table(table)} group by {cols} having count(*) > 1) d"
 
-    @dg.asset_check(asset=_key(asset), name="primary_key_unique", required_resource_keys={"warehouse"},
-                    description=f"No two rows of {table} share ({', '.join(columns)}).", blocking=True)
+    @dg.asset_check(
+        asset=_key(asset),
+        name="primary_key_unique",
+        required_resource_keys={"warehouse"},
+        description=f"No two rows of {table} share ({', '.join(columns)}).",
+        blocking=True,
+    )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         (duplicates,) = fetch_one(context.resources.warehouse, sql)
         return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_keys": int(duplicates)})
@@ -34,8 +40,13 @@ def not_null_check(asset: dg.AssetKey | str, table: str, columns: Sequence[str])
     condition = " or ".join(f"{quote_identifier(c)} is null" for c in columns)
     sql = f"select count(*) from {quote_table(table)} where {condition}"
 
-    @dg.asset_check(asset=_key(asset), name="keys_not_null", required_resource_keys={"warehouse"},
-                    description=f"No null in {', '.join(columns)}.", blocking=True)
+    @dg.asset_check(
+        asset=_key(asset),
+        name="keys_not_null",
+        required_resource_keys={"warehouse"},
+        description=f"No null in {', '.join(columns)}.",
+        blocking=True,
+    )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         (nulls,) = fetch_one(context.resources.warehouse, sql)
         return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_keys": int(nulls)})
@@ -46,11 +57,17 @@ def not_null_check(asset: dg.AssetKey | str, table: str, columns: Sequence[str])
 def min_rows_check(asset: dg.AssetKey | str, table: str, min_rows: int = 1) -> dg.AssetChecksDefinition:
     sql = f"select count(*) from {quote_table(table)}"
 
-    @dg.asset_check(asset=_key(asset), name="row_count", required_resource_keys={"warehouse"},
-                    description=f"{table} holds at least {min_rows} row(s).")
+    @dg.asset_check(
+        asset=_key(asset),
+        name="row_count",
+        required_resource_keys={"warehouse"},
+        description=f"{table} holds at least {min_rows} row(s).",
+    )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         (rows,) = fetch_one(context.resources.warehouse, sql)
-        return dg.AssetCheckResult(passed=rows >= min_rows, metadata={"rows": int(rows), "min_rows": min_rows})
+        return dg.AssetCheckResult(
+            passed=rows >= min_rows, metadata={"rows": int(rows), "min_rows": min_rows}
+        )
 
     return _check
 
@@ -61,20 +78,27 @@ def freshness_check(
     """The newest value of `column` is at most `max_age` old: the data is fresh, not just the run."""
     sql = f"select max({quote_identifier(column)}) from {quote_table(table)}"
 
-    @dg.asset_check(asset=_key(asset), name="freshness", required_resource_keys={"warehouse"},
-                    description=f"max({column}) of {table} is at most {max_age} old.")
+    @dg.asset_check(
+        asset=_key(asset),
+        name="freshness",
+        required_resource_keys={"warehouse"},
+        description=f"max({column}) of {table} is at most {max_age} old.",
+    )
     def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         (newest,) = fetch_one(context.resources.warehouse, sql)
         if newest is None:
             return dg.AssetCheckResult(passed=False, metadata={"newest": "no rows"})
         if isinstance(newest, datetime) and newest.tzinfo is None:
-            newest = newest.replace(tzinfo=timezone.utc)
-        reference = now or datetime.now(timezone.utc)
+            newest = newest.replace(tzinfo=UTC)
+        reference = now or datetime.now(UTC)
         age = reference - newest if isinstance(newest, datetime) else None
         return dg.AssetCheckResult(
             passed=age is not None and age <= max_age,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"newest": str(newest), "age_hours": round(age.total_seconds() / 3600, 2) if age else -1},
+            metadata={
+                "newest": str(newest),
+                "age_hours": round(age.total_seconds() / 3600, 2) if age else -1,
+            },
         )
 
     return _check

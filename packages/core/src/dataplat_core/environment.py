@@ -15,7 +15,7 @@ from pathlib import Path
 PLATFORM_ENV_VAR = "PLATFORM_ENV"
 
 
-class PlatformEnv(str, enum.Enum):
+class PlatformEnv(enum.StrEnum):
     LOCAL = "local"
     STAGING = "staging"
     PROD = "prod"
@@ -132,7 +132,9 @@ class PlatformSettings:
         return name in self.from_environment
 
 
-def load_settings(env: PlatformEnv | None = None, environ: Mapping[str, str] | None = None) -> PlatformSettings:
+def load_settings(
+    env: PlatformEnv | None = None, environ: Mapping[str, str] | None = None
+) -> PlatformSettings:
     environ = os.environ if environ is None else environ
     env = env or current_environment(environ)
     spec = ENVIRONMENTS[env]

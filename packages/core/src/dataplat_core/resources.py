@@ -82,13 +82,17 @@ def _warehouse(settings: PlatformSettings) -> tuple[dg.ConfigurableResource, Sli
     try:
         from dagster_snowflake import SnowflakeResource
     except ImportError as exc:  # the local venvs do not carry the Snowflake connector
-        raise ImportError("PLATFORM_ENV=prod needs the extra: pip install 'dataplat-core[snowflake]'") from exc
+        raise ImportError(
+            "PLATFORM_ENV=prod needs the extra: pip install 'dataplat-core[snowflake]'"
+        ) from exc
     snowflake = {
         key: dg.EnvVar(f"SNOWFLAKE_{key.upper()}")
         for key in ("account", "user", "password", "database", "warehouse", "role")
     }
     sling_target = SlingConnectionResource(
-        name=WAREHOUSE_CONNECTION, type="snowflake", **{("host" if k == "account" else k): v for k, v in snowflake.items()}
+        name=WAREHOUSE_CONNECTION,
+        type="snowflake",
+        **{("host" if k == "account" else k): v for k, v in snowflake.items()},
     )
     return SnowflakeResource(**snowflake), sling_target
 

@@ -76,7 +76,9 @@ class _ProgressHandler(logging.Handler):
                     self.outcomes[key].status = "failed"
             if kind == "STEP_FAILURE":
                 error = event.event_specific_data.error if event.event_specific_data else None
-                while error is not None and error.cause is not None:  # the user's error, not Dagster's wrapper
+                while (
+                    error is not None and error.cause is not None
+                ):  # the user's error, not Dagster's wrapper
                     error = error.cause
                 self._print(f"  FAILED {step}: {error.message.strip() if error else record.getMessage()}")
         elif kind == "ASSET_MATERIALIZATION":
@@ -185,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--module", required=True, help="module holding the code location's `defs`")
     parser.add_argument("--location", help="name shown in the report (default: the module's package)")
     parser.add_argument("--report", type=Path, help="write the outcomes as JSON here")
-    parser.add_argument("--partitions", nargs=2, metavar=("FIRST", "LAST"),
-                        help="only partitions whose key lies in [FIRST, LAST] (e.g. the sandbox's dates)")
+    parser.add_argument(
+        "--partitions",
+        nargs=2,
+        metavar=("FIRST", "LAST"),
+        help="only partitions whose key lies in [FIRST, LAST] (e.g. the sandbox's dates)",
+    )
     args = parser.parse_args(argv)
     # Dagster warns about its own beta internals (code references, components): noise for a demo's reader.
     warnings.filterwarnings("ignore", message=".*is currently in beta")

@@ -13,7 +13,6 @@ The table is rebuilt with `create or replace table ... as select`, one statement
 the previous version in place.
 """
 
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

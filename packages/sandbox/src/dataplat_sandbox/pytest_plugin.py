@@ -59,7 +59,11 @@ def sandbox_env(sandbox_postgres, landing_folder, payments_api):
 def platform_env(sandbox_env, tmp_path, monkeypatch):
     """The whole local platform environment in ``os.environ``: the sandbox's sources, ``PLATFORM_ENV=local``
     and a DuckDB warehouse file in ``tmp_path``. Returns the variables it set."""
-    env = {**sandbox_env, "PLATFORM_ENV": "local", "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb")}
+    env = {
+        **sandbox_env,
+        "PLATFORM_ENV": "local",
+        "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env

@@ -8,7 +8,6 @@ Differences from `dagster_sling.SlingReplicationCollectionComponent`, which it e
   prefix, and every stream with a primary key gets the core's table checks.
 """
 
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +16,11 @@ from typing import Any
 import dagster as dg
 from dagster.components.resolved.core_models import OpSpec
 from dagster_sling import SlingReplicationCollectionComponent, SlingResource, sling_assets
+from dagster_sling.asset_decorator import get_streams_from_replication
 from dagster_sling.components.sling_replication_collection.component import (
     SlingComponentTranslator,
     SlingReplicationSpecModel,
 )
-from dagster_sling.asset_decorator import get_streams_from_replication
 from dagster_sling.sling_replication import validate_replication
 from dataplat_core.checks import table_checks
 
@@ -61,7 +60,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         for replication in self.replications:
             config = expand_replication(context.path / replication.path)
             for stream in get_streams_from_replication(config):
-                primary_key = stream["config"].get("primary_key") or config.get("defaults", {}).get("primary_key")
+                primary_key = stream["config"].get("primary_key") or config.get("defaults", {}).get(
+                    "primary_key"
+                )
                 if primary_key:
                     key = self.get_asset_spec(stream).key
                     checks += table_checks(key, ".".join(key.path), primary_key=primary_key)
