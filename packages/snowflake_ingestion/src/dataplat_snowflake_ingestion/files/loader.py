@@ -87,12 +87,17 @@ class DuckDBFileLoader:
         if clash:
             raise SchemaDriftError(f"{path}: column(s) {', '.join(clash)} clash with the loader's lineage columns")
         with self._connect() as conn:
-            self.ensure_tables(conn)
-            existing = self.table_columns(conn)
-            plan = plan_load(inspection, drift, spec.columns, existing, spec.primary_key, spec.drift_policy)
-            # A column added to the YAML declaration after the table was created is added here too.
-            grow = [(c, t) for c, t in spec.columns.items() if c not in existing]
-            loaded, rejected = self._replace_partition(conn, partition_key, path, plan, grow, hook)
+            # dagster-duckdb's get_connection closes only on success; a connection left open by an exception
+            # would keep the database file locked for the rest of the process.
+            try:
+                self.ensure_tables(conn)
+                existing = self.table_columns(conn)
+                plan = plan_load(inspection, drift, spec.columns, existing, spec.primary_key, spec.drift_policy)
+                # A column added to the YAML declaration after the table was created is added here too.
+                grow = [(c, t) for c, t in spec.columns.items() if c not in existing]
+                loaded, rejected = self._replace_partition(conn, partition_key, path, plan, grow, hook)
+            finally:
+                conn.close()
         return LoadResult(
             partition_key=partition_key,
             file=path,

@@ -1,0 +1,218 @@
+"""FileIngestionComponent end to end: the sandbox's real landing files, a real DuckDB warehouse in tmp_path,
+real Dagster runs. Nothing is mocked."""
+
+from datetime import date, datetime, timezone
+
+import dagster as dg
+import pytest
+from dataplat_sandbox.landing import atomic_write, write_landing
+from files_support import (
+    JOB,
+    TABLE,
+    checks,
+    data_lines,
+    duplicate_keys,
+    failure_message,
+    file_defs,
+    partition_counts,
+    run_range,
+    warehouse,
+)
+
+DAY1, DAY2 = date(2026, 1, 1), date(2026, 1, 2)
+
+
+def _expected(landing, days) -> dict[str, int]:
+    return {d: data_lines(landing / "sales" / f"{d}.csv") for d in days}
+
+
+def test_definitions_declare_partitions_backfill_pool_checks_schedule_and_sensor(platform_env):
+    with file_defs() as defs:
+        dg.Definitions.validate_loadable(defs)
+        asset = defs.resolve_assets_def(dg.AssetKey(["raw_files", "sales"]))
+        assert asset.partitions_def.get_partition_keys()[0] == "2026-01-01"
+        assert len(asset.partitions_def.get_partition_keys()) == 14
+        assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+        assert asset.op.pool == "warehouse"
+        names = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
+        assert names == {
+            "reject_rate",
+            "schema_drift",
+            "file_row_count",
+            "primary_key_unique",
+            "keys_not_null",
+            "row_count",
+        }
+        assert defs.resolve_schedule_def("raw_files__sales_daily").cron_schedule == "0 2 * * *"
+        assert defs.resolve_sensor_def("raw_files__sales_files").job_name == JOB
+
+
+def test_schedule_requests_the_partition_that_just_ended(platform_env):
+    with file_defs() as defs, dg.instance_for_test() as instance:
+        schedule = defs.resolve_schedule_def("raw_files__sales_daily")
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
+        )
+        (request,) = schedule.evaluate_tick(context).run_requests
+        assert request.partition_key == "2026-01-04"
+
+
+def test_backfill_of_a_date_range_is_one_run_with_one_materialization_per_partition(platform_env, landing_folder):
+    days = [f"2026-01-0{i}" for i in range(1, 6)]
+    with file_defs() as defs:
+        result = run_range(defs, days[0], days[-1])
+    assert result.success
+    mats = {e.materialization.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    expected = _expected(landing_folder, days)
+    assert {pk: m["dagster/row_count"].value for pk, m in mats.items()} == expected
+    assert all(m["rows_rejected"].value == 0 and m["bytes"].value > 0 for m in mats.values())
+    assert partition_counts(platform_env) == expected
+    evaluations = checks(result)
+    assert all(e.passed for e in evaluations.values()), {n: e.passed for n, e in evaluations.items()}
+    assert evaluations["file_row_count"].metadata["file_data_lines"].value == sum(expected.values())
+
+
+def test_rerun_replaces_partitions_without_duplicates(platform_env, landing_folder):
+    with file_defs() as defs, dg.instance_for_test() as instance:
+        assert run_range(defs, "2026-01-01", "2026-01-03", instance).success
+        assert run_range(defs, "2026-01-01", "2026-01-03", instance).success
+        assert partition_counts(platform_env) == _expected(landing_folder, ["2026-01-01", "2026-01-02", "2026-01-03"])
+        assert duplicate_keys(platform_env) == 0
+        # The day's file is re-exported with fewer rows: the partition shrinks to exactly the new file.
+        path = landing_folder / "sales" / "2026-01-02.csv"
+        atomic_write(path, "".join(path.read_text().splitlines(keepends=True)[:101]).encode())
+        assert run_range(defs, "2026-01-02", None, instance).success
+    assert partition_counts(platform_env)["2026-01-02"] == 100
+    assert partition_counts(platform_env)["2026-01-01"] == _expected(landing_folder, ["2026-01-01"])["2026-01-01"]
+
+
+FAILING_DEFECTS = {
+    "missing_column": "missing column(s) amount",
+    "extra_column": "new column(s) coupon_code",
+    "retyped_column": "retyped column(s) customer_id",
+    "empty_file": "the file is empty (0 bytes)",
+    "header_only": "has a header but no data rows",
+    "wrong_delimiter": "wrong delimiter",
+    "not_csv": "not a CSV text file",
+}
+
+
+@pytest.mark.parametrize("defect", sorted(FAILING_DEFECTS))
+def test_defective_file_fails_naming_the_file_and_leaves_loaded_data_untouched(platform_env, landing_folder, defect):
+    with file_defs() as defs, dg.instance_for_test() as instance:
+        assert run_range(defs, "2026-01-01", "2026-01-02", instance).success
+        before = partition_counts(platform_env)
+        write_landing(landing_folder, _config(), dates=[DAY2], defects={DAY2: defect})
+        result = run_range(defs, "2026-01-01", "2026-01-02", instance)
+    assert not result.success
+    message = failure_message(result)
+    assert "2026-01-02.csv" in message and FAILING_DEFECTS[defect] in message, message
+    # Day 2 keeps its previous load (the bad file never reached the transaction); day 1 reloaded fine.
+    assert partition_counts(platform_env) == before
+    recorded = {e.materialization.partition for e in result.get_asset_materialization_events()}
+    assert recorded == {"2026-01-01"}
+    drift = checks(result)["schema_drift"]
+    assert drift.passed is (defect not in ("missing_column", "extra_column", "retyped_column"))
+
+
+def _config():
+    from dataplat_sandbox.config import SandboxConfig
+
+    return SandboxConfig(seed=7, orders=2_000, days=14)
+
+
+def test_bad_types_rows_go_to_the_rejects_table_and_fail_the_reject_rate_check(platform_env, landing_folder):
+    files = write_landing(landing_folder, _config(), dates=[DAY2], defects={DAY2: "bad_types"})
+    bad, total = files.bad_rows[DAY2], files.rows[DAY2]
+    with file_defs() as defs:
+        result = run_range(defs, "2026-01-02")
+    # 13 of 256 lines (5.1 %) > fail threshold 5 %: blocking ERROR check, the step fails after loading.
+    assert not result.success
+    reject = checks(result)["reject_rate"]
+    assert not reject.passed and reject.severity == dg.AssetCheckSeverity.ERROR
+    assert reject.metadata["rows_rejected"].value == bad
+    assert checks(result)["file_row_count"].passed
+    assert partition_counts(platform_env) == {"2026-01-02": total - bad}
+    with warehouse(platform_env) as wh:
+        rejects = wh.execute(
+            f"select partition_date::VARCHAR, file, line, column_name, reason from {TABLE}_rejects order by line"
+        ).fetchall()
+    assert len(rejects) == bad
+    assert {r[0] for r in rejects} == {"2026-01-02"} and all(r[1].endswith("2026-01-02.csv") for r in rejects)
+    assert rejects[0][2] == 2 and {r[3] for r in rejects} == {"quantity", "order_ts"}
+    assert "Could not convert" in rejects[0][4]
+
+
+@pytest.mark.parametrize(
+    ("warn", "fail", "passed", "severity"),
+    [(0.01, 0.10, False, dg.AssetCheckSeverity.WARN), (0.10, 0.20, True, None)],
+)
+def test_reject_rate_thresholds(platform_env, landing_folder, warn, fail, passed, severity):
+    write_landing(landing_folder, _config(), dates=[DAY2], defects={DAY2: "bad_types"})
+    with file_defs(reject_rate={"warn": warn, "fail": fail}) as defs:
+        result = run_range(defs, "2026-01-02")
+    assert result.success  # below the fail threshold the run succeeds
+    reject = checks(result)["reject_rate"]
+    assert reject.passed is passed
+    if severity:
+        assert reject.severity == severity
+    assert reject.metadata["max_reject_rate"].value == pytest.approx(13 / 256, abs=1e-6)
+
+
+def test_rerun_of_a_partition_replaces_its_rejects(platform_env, landing_folder):
+    write_landing(landing_folder, _config(), dates=[DAY2], defects={DAY2: "bad_types"})
+    with file_defs(reject_rate={"warn": 0.2, "fail": 0.5}) as defs, dg.instance_for_test() as instance:
+        assert run_range(defs, "2026-01-02", None, instance).success
+        write_landing(landing_folder, _config(), dates=[DAY2])  # the corrected export
+        assert run_range(defs, "2026-01-02", None, instance).success
+    with warehouse(platform_env) as wh:
+        assert wh.execute(f"select count(*) from {TABLE}_rejects").fetchone()[0] == 0
+    assert partition_counts(platform_env) == {"2026-01-02": 256}
+
+
+def test_drift_policy_evolve_adds_new_columns_and_loads_missing_ones_as_null(platform_env, landing_folder):
+    write_landing(
+        landing_folder, _config(), dates=[DAY1, DAY2], defects={DAY1: "missing_column", DAY2: "extra_column"}
+    )
+    with file_defs(schema_drift="evolve") as defs:
+        result = run_range(defs, "2026-01-01", "2026-01-03")
+    assert result.success, failure_message(result)
+    drift = checks(result)["schema_drift"]
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
+    assert drift.metadata["new_columns"].value == "coupon_code"
+    assert drift.metadata["missing_columns"].value == "amount"
+    with warehouse(platform_env) as wh:
+        by_day = dict(
+            wh.execute(
+                f"select _file_date::VARCHAR, count(amount) from {TABLE} group by 1 order by 1"
+            ).fetchall()
+        )
+        coupons = wh.execute(f"select count(coupon_code) from {TABLE} where _file_date = '2026-01-02'").fetchone()[0]
+        coupon_type = wh.execute(
+            "select data_type from information_schema.columns where table_name = 'sales' and column_name = 'coupon_code'"
+        ).fetchone()[0]
+    assert by_day["2026-01-01"] == 0 and by_day["2026-01-02"] > 0 and by_day["2026-01-03"] > 0
+    assert coupons > 0 and coupon_type == "VARCHAR"
+    assert partition_counts(platform_env) == _expected(landing_folder, ["2026-01-01", "2026-01-02", "2026-01-03"])
+    metadata = {e.materialization.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert metadata["2026-01-02"]["added_columns"].value == "coupon_code"
+    assert metadata["2026-01-01"]["schema_drift"].value == "missing column(s) amount"
+
+
+def test_drift_policy_evolve_still_refuses_a_retyped_column(platform_env, landing_folder):
+    write_landing(landing_folder, _config(), dates=[DAY2], defects={DAY2: "retyped_column"})
+    with file_defs(schema_drift="evolve") as defs:
+        result = run_range(defs, "2026-01-02")
+    assert not result.success
+    assert "customer_id" in failure_message(result)
+    drift = checks(result)["schema_drift"]
+    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_missing_file_fails_its_partition_only(platform_env, landing_folder):
+    (landing_folder / "sales" / "2026-01-03.csv").unlink()
+    with file_defs() as defs:
+        result = run_range(defs, "2026-01-02", "2026-01-04")
+    assert not result.success
+    assert "2026-01-03.csv: no such file" in failure_message(result)
+    assert set(partition_counts(platform_env)) == {"2026-01-02", "2026-01-04"}
