@@ -195,7 +195,7 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
         window = partition_window(context)
         session = RetryingSession(self._policy, logger=context.log)
         source = self.build_source(payments_api.base_url, payments_api.token, window, session)
-        with tempfile.TemporaryDirectory(prefix=f"dlt-{context.run_id[:8]}-") as workdir:
+        with tempfile.TemporaryDirectory(prefix=f"dlt-{context.run.run_id[:8]}-") as workdir:
             pipeline = make_pipeline(
                 self.pipeline_name,
                 dataset=self.dataset,
