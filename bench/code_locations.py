@@ -1,0 +1,63 @@
+"""How long each code location takes to load its definitions, against `python -c "import dagster"`.
+
+    uv run --locked python bench/code_locations.py [--repeats 7]
+
+Each measurement is a fresh interpreter from the location's own venv (synced from its lock first), timed
+from start to exit; the baseline is `import dagster` in the same venv, measured in the same run. Loading
+builds the definitions exactly as a code server does (`@dg.definitions`), with placeholder environment
+values: nothing connects anywhere at load time. A script, not a test.
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCATIONS = {
+    "ingestion": ("deployments/local/ingestion", "dataplat_local_ingestion.definitions"),
+    "analytics": ("deployments/local/analytics", "dataplat_local_analytics.definitions"),
+}
+PLACEHOLDERS = {
+    "PLATFORM_ENV": "local",
+    "SOURCE_PG_PORT": "5432",
+    "SOURCE_PG_PASSWORD": "placeholder",
+    "PAYMENTS_API_URL": "http://127.0.0.1:9",
+    "PAYMENTS_API_TOKEN": "placeholder",
+    "LANDING_URL": "/nonexistent/landing",
+}
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    env = {**{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, **PLACEHOLDERS}
+    rows = []
+    for name, (project, module) in LOCATIONS.items():
+        subprocess.run(
+            [UV, "sync", "--locked", "--quiet", "--project", project], cwd=ROOT, env=env, check=True
+        )
+        python = str(ROOT / project / ".venv" / "bin" / "python")
+        load = f"from dataplat_core.runner import load_definitions; load_definitions({module!r})"
+        wall([python, "-c", load], env)  # warm the file-system cache and bytecode once
+        baseline = statistics.median(wall([python, "-c", "import dagster"], env) for _ in range(args.repeats))
+        loaded = statistics.median(wall([python, "-c", load], env) for _ in range(args.repeats))
+        rows.append((name, baseline, loaded))
+    print(f"{'location':<10} {'import dagster s':>17} {'load definitions s':>19} {'ratio':>6}")
+    for name, baseline, loaded in rows:
+        print(f"{name:<10} {baseline:>17.2f} {loaded:>19.2f} {loaded / baseline:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
