@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,7 @@ LOCATIONS = [
     ("analytics", "deployments/local/analytics", "dataplat_local_analytics.definitions"),
 ]
 SANDBOX = "packages/sandbox"
+SANDBOX_START = date(2026, 1, 1)  # the sandbox's first day (its default start_date)
 
 
 def say(text: str) -> None:
@@ -62,7 +64,7 @@ def install() -> None:
         uv("sync", "--locked", "--quiet", "--project", project, check=True)
 
 
-def start_sandbox(orders: int) -> tuple[subprocess.Popen, dict[str, str]]:
+def start_sandbox(orders: int, days: int) -> tuple[subprocess.Popen, dict[str, str]]:
     env_file = STATE / "sandbox.env"
     env_file.unlink(missing_ok=True)
     say(f"starting the sandbox ({orders} orders): PostgreSQL, landing folder, payments API")
@@ -121,7 +123,9 @@ def platform_env(sandbox_env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def materialize(env: dict[str, str]) -> list[dict]:
+def materialize(env: dict[str, str], days: int) -> list[dict]:
+    # Daily-partitioned assets load the sandbox's dates, each partitioned group as one backfill run.
+    first, last = SANDBOX_START, SANDBOX_START + timedelta(days=days - 1)
     outcomes: list[dict] = []
     for name, path, module in LOCATIONS:
         report = STATE / f"{name}.json"
@@ -140,6 +144,9 @@ def materialize(env: dict[str, str]) -> list[dict]:
             name,
             "--report",
             str(report),
+            "--partitions",
+            first.isoformat(),
+            last.isoformat(),
             env=env,
         )
         if not report.exists():
@@ -204,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ui", action="store_true", help="leave the Dagster UI serving the result")
     parser.add_argument("--reset", action="store_true", help="delete the demo's state first")
     parser.add_argument("--orders", type=int, default=20_000, help="sandbox size (default 20000)")
+    parser.add_argument(
+        "--days", type=int, default=90, help="days of sandbox data from 2026-01-01 (default 90)"
+    )
     args = parser.parse_args(argv)
     # A SIGTERM (CI timeout, `kill`) must still stop the sandbox: turn it into a normal exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -215,9 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     install()
     sandbox = None
     try:
-        sandbox, sandbox_env = start_sandbox(args.orders)
+        sandbox, sandbox_env = start_sandbox(args.orders, args.days)
         env = platform_env(sandbox_env)
-        ok = summary(materialize(env), time.monotonic() - started)
+        ok = summary(materialize(env, args.days), time.monotonic() - started)
         if args.ui:
             serve_ui(env)
     finally:
