@@ -35,16 +35,11 @@ DEPLOYMENTS = {
 }
 PYTHON = "3.11"
 
-# Placeholders that satisfy the local environment's required variables for loading definitions: loading
-# never connects to anything, so these values are never used to reach a server.
-DEFS_CHECK_ENV = {
-    "PLATFORM_ENV": "local",
-    "SOURCE_PG_PORT": "5432",
-    "SOURCE_PG_PASSWORD": "placeholder",
-    "PAYMENTS_API_URL": "http://127.0.0.1:9",
-    "PAYMENTS_API_TOKEN": "placeholder",
-    "LANDING_URL": "/nonexistent/landing",
-}
+
+def placeholder_env() -> dict[str, str]:
+    """tools/placeholder.env: values that let definitions load without any server behind them."""
+    lines = (ROOT / "tools" / "placeholder.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 def _sync(session: nox.Session, project: str) -> None:
@@ -60,17 +55,17 @@ def _sync(session: nox.Session, project: str) -> None:
     )
 
 
-def _check_imports(session: nox.Session, project: str) -> None:
+def _prepare(session: nox.Session, project: str) -> None:
+    """The project's own venv, its imports checked against its declarations, cwd in the project."""
+    _sync(session, project)
     session.run("python", str(ROOT / "tools" / "check_imports.py"), str(ROOT / project))
+    session.chdir(ROOT / project)
 
 
 @nox.session(python=PYTHON, tags=["tests"])
 @nox.parametrize("package", list(PACKAGES), ids=list(PACKAGES))
 def tests(session: nox.Session, package: str) -> None:
-    project = PACKAGES[package]
-    _sync(session, project)
-    _check_imports(session, project)
-    session.chdir(ROOT / project)
+    _prepare(session, PACKAGES[package])
     session.run("pytest", *(session.posargs or ["-q"]))
 
 
@@ -78,11 +73,8 @@ def tests(session: nox.Session, package: str) -> None:
 @nox.parametrize("deployment", list(DEPLOYMENTS), ids=list(DEPLOYMENTS))
 def deployment(session: nox.Session, deployment: str) -> None:
     """Validate the code location's definitions with `dg check defs`, then run its tests."""
-    project = DEPLOYMENTS[deployment]
-    _sync(session, project)
-    _check_imports(session, project)
-    session.chdir(ROOT / project)
-    session.run("dg", "check", "defs", env=DEFS_CHECK_ENV)
+    _prepare(session, DEPLOYMENTS[deployment])
+    session.run("dg", "check", "defs", env=placeholder_env())
     session.run("pytest", *(session.posargs or ["-q"]))
 
 

@@ -21,14 +21,6 @@ LOCATIONS = {
     "ingestion": ("deployments/local/ingestion", "dataplat_local_ingestion.definitions"),
     "analytics": ("deployments/local/analytics", "dataplat_local_analytics.definitions"),
 }
-PLACEHOLDERS = {
-    "PLATFORM_ENV": "local",
-    "SOURCE_PG_PORT": "5432",
-    "SOURCE_PG_PASSWORD": "placeholder",
-    "PAYMENTS_API_URL": "http://127.0.0.1:9",
-    "PAYMENTS_API_TOKEN": "placeholder",
-    "LANDING_URL": "/nonexistent/landing",
-}
 UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 
 
@@ -42,7 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    env = {**{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, **PLACEHOLDERS}
+    placeholders = (ROOT / "tools" / "placeholder.env").read_text().splitlines()
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env.update(line.split("=", 1) for line in placeholders if line and not line.startswith("#"))
     rows = []
     for name, (project, module) in LOCATIONS.items():
         subprocess.run(

@@ -16,42 +16,40 @@ def _key(asset: dg.AssetKey | str | Sequence[str]) -> dg.AssetKey:
     return asset if isinstance(asset, dg.AssetKey) else dg.AssetKey.from_coercible(asset)
 
 
+def _no_offending_rows_check(
+    asset: dg.AssetKey | str, name: str, description: str, count_sql: str, metadata_key: str
+) -> dg.AssetChecksDefinition:
+    """A blocking check that passes when `count_sql` counts zero offending rows (or keys)."""
+
+    @dg.asset_check(
+        asset=_key(asset),
+        name=name,
+        required_resource_keys={"warehouse"},
+        description=description,
+        blocking=True,
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        (offending,) = fetch_one(context.resources.warehouse, count_sql)
+        return dg.AssetCheckResult(passed=offending == 0, metadata={metadata_key: int(offending)})
+
+    return _check
+
+
 def primary_key_check(
     asset: dg.AssetKey | str, table: str, columns: Sequence[str]
 ) -> dg.AssetChecksDefinition:
     cols = ", ".join(quote_identifier(c) for c in columns)
     sql = f"select count(*) from (select {cols} from {quote_table(table)} group by {cols} having count(*) > 1) d"
-
-    @dg.asset_check(
-        asset=_key(asset),
-        name="primary_key_unique",
-        required_resource_keys={"warehouse"},
-        description=f"No two rows of {table} share ({', '.join(columns)}).",
-        blocking=True,
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        (duplicates,) = fetch_one(context.resources.warehouse, sql)
-        return dg.AssetCheckResult(passed=duplicates == 0, metadata={"duplicate_keys": int(duplicates)})
-
-    return _check
+    description = f"No two rows of {table} share ({', '.join(columns)})."
+    return _no_offending_rows_check(asset, "primary_key_unique", description, sql, "duplicate_keys")
 
 
 def not_null_check(asset: dg.AssetKey | str, table: str, columns: Sequence[str]) -> dg.AssetChecksDefinition:
     condition = " or ".join(f"{quote_identifier(c)} is null" for c in columns)
     sql = f"select count(*) from {quote_table(table)} where {condition}"
-
-    @dg.asset_check(
-        asset=_key(asset),
-        name="keys_not_null",
-        required_resource_keys={"warehouse"},
-        description=f"No null in {', '.join(columns)}.",
-        blocking=True,
+    return _no_offending_rows_check(
+        asset, "keys_not_null", f"No null in {', '.join(columns)}.", sql, "null_keys"
     )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        (nulls,) = fetch_one(context.resources.warehouse, sql)
-        return dg.AssetCheckResult(passed=nulls == 0, metadata={"null_keys": int(nulls)})
-
-    return _check
 
 
 def min_rows_check(asset: dg.AssetKey | str, table: str, min_rows: int = 1) -> dg.AssetChecksDefinition:
