@@ -1,12 +1,25 @@
 """Compose component definitions with the environment's shared resources (the deployments call this)."""
 
-from __future__ import annotations
+from importlib.metadata import distributions
 
 import dagster as dg
 
 from dataplat_core.environment import PlatformEnv
 from dataplat_core.resources import build_resources
 
+DIST_PREFIX = "dataplat-"
+
+
+def platform_versions() -> dict[str, str]:
+    """Version of every platform package installed in this code location's environment."""
+    found = {dist.metadata["Name"]: dist.version for dist in distributions()}
+    return {name: version for name, version in sorted(found.items()) if name.startswith(DIST_PREFIX)}
+
 
 def platform_definitions(*component_defs: dg.Definitions, env: PlatformEnv | None = None) -> dg.Definitions:
-    return dg.Definitions.merge(*component_defs, dg.Definitions(resources=build_resources(env)))
+    """The components' definitions, the environment's resources, and (as definitions metadata, shown with
+    the code location) the versions of the platform packages this location runs."""
+    versions = {f"version/{name}": version for name, version in platform_versions().items()}
+    return dg.Definitions.merge(
+        *component_defs, dg.Definitions(resources=build_resources(env), metadata=versions)
+    )

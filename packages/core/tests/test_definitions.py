@@ -1,0 +1,21 @@
+from importlib.metadata import version
+
+import dagster as dg
+from dataplat_core.definitions import platform_definitions, platform_versions
+
+
+def test_versions_of_installed_platform_packages_only():
+    versions = platform_versions()
+    assert versions["dataplat-core"] == version("dataplat-core")
+    assert versions["dataplat-sandbox"] == version("dataplat-sandbox")  # the dev group installs it
+    assert all(name.startswith("dataplat-") for name in versions)
+
+
+def test_definitions_carry_resources_and_component_versions(local_env):
+    @dg.asset(required_resource_keys={"warehouse"})
+    def table(): ...
+
+    defs = platform_definitions(dg.Definitions(assets=[table]))
+    dg.Definitions.validate_loadable(defs)
+    assert defs.metadata["version/dataplat-core"].value == version("dataplat-core")
+    assert {"warehouse", "sling", "source_postgres", "landing", "payments_api"} <= set(defs.resources)
