@@ -2,8 +2,15 @@
 
 dlt normalises lists of dicts row by row (~36k rows/s measured on this machine); Arrow tables skip that and are
 written straight to Parquet. Documented fields get their declared types (ISO timestamps parsed in bulk); fields
-the API added since are kept with an inferred type, so dlt's schema contract decides: `evolve` adds the column,
-`freeze` fails naming it.
+the API added since are handled by the schema contract mode:
+
+- `evolve`: kept with an inferred type (dlt adds the column);
+- `freeze`: the load fails naming the new field(s);
+- `discard_value`: the new fields are dropped; `discard_row`: rows carrying them are dropped.
+
+This is enforced here, against the declared columns, and not only by dlt's own contract: dlt checks a contract
+against the schema it knows, and a partition's pipeline (a new name, a fresh working dir) starts with a schema
+in which every table is new - so dlt alone would let a new field through there.
 """
 
 from __future__ import annotations
@@ -24,30 +31,56 @@ _ARROW_TYPES = {
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
-def page_to_table(page: list[dict[str, Any]], columns: dict[str, str]) -> pa.Table:
-    """Declared columns first (typed), then any undeclared field (inferred type)."""
-    wire = pa.schema([pa.field(name, _ARROW_TYPES[dtype]) for name, dtype in columns.items()])
+class SchemaContractViolation(ValueError):
+    pass
+
+
+def page_to_table(
+    page: list[dict[str, Any]],
+    columns: dict[str, str],
+    contract: str = "evolve",
+    resource: str = "",
+    required: frozenset[str] = frozenset(),
+) -> pa.Table | None:
+    """Declared columns first (typed), then undeclared fields as the contract allows (None: nothing left)."""
+    # Every row's keys, not just the first row's: a new field may show up mid-page.
+    extra = sorted(set().union(*page) - columns.keys())
+    if extra and contract == "freeze":
+        raise SchemaContractViolation(
+            f"payments API resource {resource!r} sent new field(s) {extra} that are not in its declared columns; "
+            "schema contract mode 'freeze' forbids new columns (set schema_contract: evolve to accept them)"
+        )
+    if extra and contract == "discard_row":
+        page = [row for row in page if row.keys() <= columns.keys()]
+        if not page:
+            return None
+    # Key columns are declared not-null to dlt; saying the same in Arrow keeps dlt from warning about a mismatch.
+    wire = pa.schema(
+        [pa.field(name, _ARROW_TYPES[dtype], nullable=name not in required) for name, dtype in columns.items()]
+    )
     table = pa.Table.from_pylist(page, schema=wire)
     for name, dtype in columns.items():
         if dtype == "timestamp":
             table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], TIMESTAMP))
-    # Every row's keys, not just the first row's: a new field may show up mid-page.
-    extra = set().union(*page) - columns.keys()
-    for name in sorted(extra):
-        table = table.append_column(name, pa.array([row.get(name) for row in page]))
+    if contract == "evolve":
+        for name in extra:
+            table = table.append_column(name, pa.array([row.get(name) for row in page]))
     return table
 
 
 class PageToArrow(ItemTransform[Any, Any]):
     """dlt pipe step: receives each page whole (a `MapItem` would be called once per row)."""
 
-    def __init__(self, columns: dict[str, str], resource: str = "") -> None:
+    def __init__(
+        self, columns: dict[str, str], resource: str = "", contract: str = "evolve", required: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(lambda item: item)
-        self.columns, self.resource = dict(columns), resource
+        self.columns, self.resource, self.contract = dict(columns), resource, contract
+        self.required = frozenset(required)
 
     def __call__(self, item: Any, meta: Any = None) -> Any:
-        if isinstance(item, list):
-            return page_to_table(item, self.columns) if item else None
         if isinstance(item, dict):
-            return page_to_table([item], self.columns)
+            item = [item]
+        if isinstance(item, list):
+            return page_to_table(item, self.columns, self.contract, self.resource, self.required) if item else None
         return item

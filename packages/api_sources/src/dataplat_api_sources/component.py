@@ -23,6 +23,7 @@ from dataplat_core.environment import PlatformEnv, current_environment
 from dataplat_core.resources import PaymentsApi
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from dataplat_api_sources.arrow import SchemaContractViolation
 from dataplat_api_sources.checks import resource_checks
 from dataplat_api_sources.destination import make_pipeline, warehouse_destination
 from dataplat_api_sources.http import ApiRequestError, RetryingSession, RetryPolicy
@@ -238,7 +239,7 @@ def _failure(exc: PipelineStepFailed) -> dg.Failure:
     cause: BaseException | None = exc
     while cause.__cause__ is not None or cause.__context__ is not None:
         cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, ApiRequestError) or type(cause).__name__ == "DataValidationError":
+        if isinstance(cause, ApiRequestError | SchemaContractViolation) or type(cause).__name__ == "DataValidationError":
             break
     detail = str(cause).strip() if cause is not None else str(exc)
     return dg.Failure(description=f"dlt step {exc.step!r} failed: {detail}")

@@ -180,10 +180,12 @@ def payments_source(
         base_url=base_url, token=token, resources=resources, window=window, initial_value=initial_value,
         session=session, page_size=page_size,
     )  # fmt: skip
-    # New API fields: `evolve` adds the column, `freeze` fails naming it (dlt's DataValidationError); tables
-    # are always allowed, the declared columns above create them.
+    # New API fields: enforced per page against the declared columns (arrow.py), and by dlt against the schema
+    # it restored (DataValidationError). Tables are always allowed: the declared columns create them.
     source = rest_api_source(config, name=name, schema_contract={"columns": schema_contract, "tables": "evolve"})
     for spec in resources:
         assert spec.endpoint is not None
-        source.resources[spec.name].add_step(PageToArrow(spec.endpoint.columns, resource=spec.name))
+        source.resources[spec.name].add_step(
+            PageToArrow(spec.endpoint.columns, spec.name, schema_contract, spec.primary_key)
+        )
     return source

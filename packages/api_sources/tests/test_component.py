@@ -1,0 +1,185 @@
+"""The component as YAML declares it: validation, asset layout, faults, HTTP errors, schema contract, destinations."""
+
+from types import SimpleNamespace
+
+import dagster as dg
+import dlt
+import pytest
+from conftest import ALL_RESOURCES, api_rows, attributes, component_defs, iso
+from dataplat_api_sources.destination import make_pipeline, warehouse_destination
+from dataplat_api_sources.source import InvalidResourceConfig, ResourceSpec
+from dataplat_sandbox.payments_api import FaultConfig, PaymentsApiServer
+from dlt.common.exceptions import MissingDependencyException
+
+
+class PaymentsApiWithNewField(PaymentsApiServer):
+    """The simulator, but `/payments` rows gain a `risk_score` field once `add_field()` is called (test-only)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.new_field = False
+        table = self.tables["/payments"]
+        render = table.render
+
+        def with_field(columns, idx):
+            rows = render(columns, idx)
+            if self.new_field:
+                for row in rows:
+                    row["risk_score"] = 0.25
+            return rows
+
+        table.render = with_field
+
+
+# --- configuration ------------------------------------------------------------------------------------------
+
+
+def test_merge_without_primary_key_is_rejected_when_the_yaml_loads():
+    bad = attributes(resources=[{"name": "payments", "write_disposition": "merge"}])
+    with pytest.raises(Exception) as err:
+        with component_defs(bad):
+            pass
+    chain, cause = [], err.value
+    while cause is not None:
+        chain.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    assert any("'merge' needs a primary_key" in message for message in chain)
+
+
+def test_unknown_resource_and_unknown_key_column_are_rejected():
+    with pytest.raises(InvalidResourceConfig, match="unknown payments API resource 'payouts'"):
+        ResourceSpec("payouts")
+    with pytest.raises(InvalidResourceConfig, match=r"unknown columns \['id'\]"):
+        ResourceSpec("payments", "merge", ("id",))
+
+
+def test_assets_checks_pool_and_partitions_as_declared():
+    with component_defs(attributes(partition_start="2026-01-01")) as (_, defs):
+        (assets_def,) = defs.assets
+        keys = {k.to_user_string() for k in assets_def.keys}
+        assert keys == {f"payments_api/{r['name']}" for r in ALL_RESOURCES}
+        assert assets_def.op.pool == "warehouse"
+        assert isinstance(assets_def.partitions_def, dg.DailyPartitionsDefinition)
+        checks = {(k.asset_key.path[-1], k.name) for c in defs.asset_checks for k in c.check_keys}
+        assert {("payments", "primary_key_unique"), ("events", "partition_row_count"), ("refunds", "freshness")} <= checks
+        assert ("payment_methods", "partition_row_count") not in checks  # a full snapshot has no window
+
+
+def test_schema_contract_defaults_to_freeze_in_prod_and_evolve_locally(monkeypatch):
+    with component_defs(attributes()) as (component, _):
+        monkeypatch.setenv("PLATFORM_ENV", "prod")
+        assert component.effective_schema_contract() == "freeze"
+        monkeypatch.setenv("PLATFORM_ENV", "local")
+        assert component.effective_schema_contract() == "evolve"
+    with component_defs(attributes(schema_contract="discard_value")) as (component, _):
+        assert component.effective_schema_contract() == "discard_value"
+
+
+# --- running ------------------------------------------------------------------------------------------------
+
+
+def test_thirty_percent_faults_of_every_kind_still_load_exactly_the_right_rows(make_platform, payments_api):
+    # 0.3 s read timeout against 1 s 'slow' answers: slow faults become timeouts, which are retried too.
+    platform = make_platform(retry={"backoff_seconds": 0.01, "max_backoff_seconds": 0.1, "read_timeout_seconds": 0.3,
+                                    "max_attempts": 15}, page_size=200)  # fmt: skip
+    payments_api.set_faults(FaultConfig(rate=0.3, slow_seconds=1.0, seed=11))
+    result = platform.run()
+    assert result.success
+    faulty_total = payments_api.stats["total"]
+    payments_api.set_faults(FaultConfig(rate=0.0))
+    rows = platform.query("select payment_id, status, amount, updated_at from payments_api.payments")
+    loaded = sorted((r[0], r[1], round(r[2], 2), iso(r[3])) for r in rows)
+    expected = sorted((r["payment_id"], r["status"], r["amount"], r["updated_at"]) for r in api_rows(payments_api, "payments"))
+    assert loaded == expected
+    assert sorted(r[0] for r in platform.query("select event_id from payments_api.events")) == sorted(
+        r["event_id"] for r in api_rows(payments_api, "events")
+    )
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    retries, requests = metadata["http_retries"].value, metadata["http_requests"].value
+    assert retries > 0 and requests == faulty_total  # the simulator counted every retry we made
+    pages = -(-len(expected) // 200) + -(-platform.count("events") // 200) + -(-platform.count("refunds") // 200) + 1
+    assert faulty_total == pages + retries
+
+
+def test_wrong_token_fails_the_run_at_once_with_endpoint_and_status(make_platform, payments_api):
+    platform = make_platform(token="not-the-token")
+    result = platform.run()
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.step_failure_data.error.message + str(failure.step_failure_data.user_failure_data)
+    assert "answered HTTP 401" in message and "/payments" in message or "/refunds" in message
+    assert payments_api.stats["total"] == 1  # the first request failed; nothing was retried
+
+
+def test_new_api_field_evolves_the_table_locally(make_platform, sandbox_config):
+    with PaymentsApiWithNewField(sandbox_config) as api:
+        platform = make_platform(api=api, schema_contract="evolve")
+        assert platform.run().success
+        api.new_field = True
+        api.update_payments(10)
+        assert platform.run().success
+        rows = platform.query("select count(*) from payments_api.payments where risk_score = 0.25")
+        assert rows == [(10,)]
+
+
+def test_new_api_field_fails_a_frozen_schema_naming_the_column(make_platform, sandbox_config):
+    with PaymentsApiWithNewField(sandbox_config) as api:
+        platform = make_platform(api=api, schema_contract="freeze", partition_start="2026-01-01")
+        assert platform.run("2026-01-03").success
+        api.new_field = True
+        result = platform.run("2026-01-04")  # a new partition: a new pipeline name, the contract still holds
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        description = failure.step_failure_data.user_failure_data.description
+        assert "['risk_score']" in description and "'freeze'" in description
+        columns = platform.query(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'payments_api' and table_name = 'payments'"
+        )
+        assert ("risk_score",) not in columns
+
+
+def test_through_the_platform_resource_factory(platform_env, payments_api):
+    """The deployment's path: resources from `build_resources()` (PLATFORM_ENV=local, DuckDB in tmp)."""
+    from dataplat_core.resources import build_resources
+
+    with component_defs(attributes()) as (_, defs):
+        defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
+        dg.Definitions.validate_loadable(defs)
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(raise_on_error=False)
+        assert result.success
+    import duckdb
+
+    with duckdb.connect(platform_env["WAREHOUSE_DUCKDB_PATH"], read_only=True) as conn:
+        assert conn.execute("select count(*) from payments_api.payments").fetchone()[0] == len(
+            api_rows(payments_api, "payments")
+        )
+
+
+# --- destinations -------------------------------------------------------------------------------------------
+
+
+def test_duckdb_destination_uses_the_warehouse_file(tmp_path):
+    destination = warehouse_destination(SimpleNamespace(database=str(tmp_path / "w.duckdb")))
+    assert destination.destination_type == "dlt.destinations.duckdb"
+
+
+def test_prod_snowflake_destination_up_to_connector(tmp_path):
+    """up_to_connector: prod credentials map onto dlt's Snowflake destination; connecting needs the connector
+    (the `snowflake` extra), which the local venv does not carry - so the test stops exactly there."""
+    warehouse = SimpleNamespace(
+        account="xy12345.eu-central-1", user="LOADER", password="s3cret", database="RAW", warehouse="LOAD_WH",
+        role="LOADER_ROLE",
+    )  # fmt: skip
+    destination = warehouse_destination(warehouse)
+    assert destination.destination_type == "dlt.destinations.snowflake"
+    config = destination.configuration(destination.spec()._bind_dataset_name("payments_api"), accept_partial=True)
+    creds = config.credentials
+    assert (creds.host, creds.username, creds.password, creds.database, creds.warehouse, creds.role) == (
+        "xy12345.eu-central-1", "LOADER", "s3cret", "RAW", "LOAD_WH", "LOADER_ROLE",
+    )  # fmt: skip
+    pipeline = make_pipeline("payments_api", dataset="payments_api", destination=destination,
+                             pipelines_dir=tmp_path, window=None)  # fmt: skip
+    with pytest.raises(MissingDependencyException, match="snowflake"):
+        pipeline.destination_client()
+    assert dlt.__version__
