@@ -83,3 +83,19 @@ def lint(session: nox.Session) -> None:
     _sync(session, ".")  # the ruff version pinned in the root uv.lock
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON, tags=["tests"])
+def release(session: nox.Session) -> None:
+    """Build every package, publish it to a throwaway pypiserver on 127.0.0.1, install each from there."""
+    _sync(session, ".")
+    session.run("python", str(ROOT / "tools" / "internal_index.py"), "check")
+
+
+@nox.session(python=PYTHON, default=False)
+def publish(session: nox.Session) -> None:
+    """Build every package and upload it: `nox -s publish -- http://127.0.0.1:8765/` (see docs/release.md)."""
+    if not session.posargs:
+        session.error("give the index's upload URL: nox -s publish -- URL")
+    _sync(session, ".")
+    session.run("python", str(ROOT / "tools" / "internal_index.py"), "publish", "--url", session.posargs[0])

@@ -1,0 +1,155 @@
+"""The internal package index: build every platform package and publish it to a real index server.
+
+    uv run --locked python tools/internal_index.py serve [--port 8765] [--dir .dataplat/index]
+    uv run --locked python tools/internal_index.py publish --url http://127.0.0.1:8765/
+    uv run --locked python tools/internal_index.py check        # what `nox -s release` runs
+
+`check` proves the release path end to end: it starts pypiserver on a free 127.0.0.1 port, builds each
+package with `uv build` and uploads it with `uv publish`, then installs each package into a fresh venv from
+that index at its pinned version (third-party dependencies still come from the public registry) and
+imports it there. Deployments for staging and prod install the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+UV = os.environ.get("UV") or shutil.which("uv") or "uv"
+PACKAGES = ["core", "sandbox", "snowflake_ingestion", "api_sources", "ml_training", "reporting"]
+PUBLIC_INDEX = "https://pypi.org/simple"
+
+
+def _uv_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    return {**env, "UV_PYTHON_DOWNLOADS": "never"}
+
+
+def package_meta(folder: str) -> tuple[str, str, str]:
+    """(distribution name, version, import name) of packages/<folder>."""
+    meta = tomllib.loads((ROOT / "packages" / folder / "pyproject.toml").read_text())
+    module = Path(meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"][0]).name
+    return meta["project"]["name"], meta["project"]["version"], module
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(directory: Path, port: int | None = None):
+    """A pypiserver on 127.0.0.1 that accepts uploads without authentication (loopback only)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pypiserver", "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".",
+         "--disable-fallback", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "simple/", timeout=2).close()
+                break
+            except OSError as exc:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    stderr = server.stderr.read().decode()[-2000:]
+                    raise RuntimeError(f"pypiserver did not start: {stderr}") from exc
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def build_all(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in PACKAGES:
+        subprocess.run([UV, "build", "--quiet", "--out-dir", str(out), str(ROOT / "packages" / folder)],
+                       check=True, env=_uv_env())  # fmt: skip
+    return sorted(out.glob("*"))
+
+
+def publish(files: list[Path], url: str) -> None:
+    subprocess.run(
+        [UV, "publish", "--publish-url", url, "--username", "ci", "--password", "unused", *map(str, files)],
+        check=True, env=_uv_env(), capture_output=True,
+    )  # fmt: skip
+
+
+def install_from_index(index_url: str, requirements: list[str], venv: Path) -> Path:
+    """A fresh venv with `requirements` installed: platform packages from the internal index only."""
+    subprocess.run([UV, "venv", "--quiet", "-p", "3.11", str(venv)], check=True, env=_uv_env())
+    subprocess.run(
+        [UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+         # The internal index comes first and wins for the names it holds ("first-index" is uv's default):
+         # a same-named package on the public registry can never replace ours.
+         "--index-url", index_url + "simple/", "--extra-index-url", PUBLIC_INDEX, *requirements],
+        check=True, env=_uv_env(),
+    )  # fmt: skip
+    return venv / "bin" / "python"
+
+
+def check() -> int:
+    with tempfile.TemporaryDirectory(prefix="dataplat-index-") as tmp:
+        tmp_path = Path(tmp)
+        with serve(tmp_path / "index") as url:
+            files = build_all(tmp_path / "dist")
+            publish(files, url)
+            print(f"published {len(files)} files to {url}")
+            for folder in PACKAGES:
+                dist, version, module = package_meta(folder)
+                python = install_from_index(url, [f"{dist}=={version}"], tmp_path / f"venv-{folder}")
+                probe = (
+                    f"import importlib.metadata as m, sys; import {module}; "
+                    f"d = m.distribution({dist!r}); "
+                    "assert str(d.locate_file('')).startswith(sys.prefix), d.locate_file(''); "
+                    f"print({dist!r}, d.version)"
+                )
+                out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
+                print(f"installed from the index in a fresh venv: {out.stdout.strip()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = sub.add_parser("serve", help="run the index until Ctrl-C")
+    serve_cmd.add_argument("--port", type=int, default=8765)
+    serve_cmd.add_argument("--dir", type=Path, default=ROOT / ".dataplat" / "index")
+    publish_cmd = sub.add_parser("publish", help="build every package and upload it")
+    publish_cmd.add_argument("--url", required=True)
+    sub.add_parser("check", help="publish to a throwaway index and install from it in fresh venvs")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        with serve(args.dir, args.port) as url:
+            print(f"serving {args.dir} at {url} (Ctrl-C to stop)", flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                return 0
+    if args.command == "publish":
+        with tempfile.TemporaryDirectory() as tmp:
+            publish(build_all(Path(tmp)), args.url)
+        return 0
+    return check()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
