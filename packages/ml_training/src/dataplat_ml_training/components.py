@@ -1,7 +1,5 @@
-"""Component types of this package, listed by `dg list components` through the registry entry point.
+"""Component types of this package, listed by `dg list components` through the registry entry point."""
 
-None yet: the package's own issue adds them. The entry point is registered already so deployments and
-`dg list components` pick them up without a packaging change.
-"""
+from dataplat_ml_training.component import RefundModelComponent
 
-__all__: list[str] = []
+__all__ = ["RefundModelComponent"]

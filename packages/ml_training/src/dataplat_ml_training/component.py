@@ -1,0 +1,401 @@
+"""RefundModelComponent: features, training, checks and batch scoring of the refund model, declared in YAML.
+
+```yaml
+type: dataplat_ml_training.components.RefundModelComponent
+attributes:
+  schema_name: ml                      # -> ml.order_features, ml.refund_predictions, asset ml/refund_model
+  sources:
+    refunds: {table: payments_api.refunds, asset_key: payments_api/refunds}
+  split: {test_fraction: 0.2}
+  checks: {min_roc_auc: 0.6, max_auc_drop: 0.02}
+```
+Assets (all in the `warehouse` pool: DuckDB allows one writer per file, and reading takes the same lock):
+
+- `<schema>/<features_table>`: the feature table, rebuilt in the warehouse with one SELECT.
+- `<schema>/<model_name>`: trains on matured orders, evaluates on the latest ones, stores the model in the
+  model store and records the metrics as materialization metadata.
+- `<schema>/<predictions_table>`: scores recent open orders with the model in service.
+
+Upstream tables are depended on by asset key only (the ingestion code location materializes them).
+"""
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+from dataplat_core.checks import not_null_check, primary_key_check, table_checks
+from dataplat_core.warehouse import quote_table
+
+from dataplat_ml_training.checks import auc_floor_gate, model_checks, regression_gate, schema_check
+from dataplat_ml_training.features import FEATURES, KEY, LABEL, TIME, Tables
+from dataplat_ml_training.model import Estimator, ModelParams
+from dataplat_ml_training.store import ModelStore
+
+
+@dataclass
+class SourceTable(dg.Resolvable):
+    table: str
+    asset_key: str
+
+
+@dataclass
+class Sources(dg.Resolvable):
+    orders: SourceTable = field(default_factory=lambda: SourceTable("raw_shop.orders", "raw_shop/orders"))
+    order_items: SourceTable = field(
+        default_factory=lambda: SourceTable("raw_shop.order_items", "raw_shop/order_items")
+    )
+    customers: SourceTable = field(
+        default_factory=lambda: SourceTable("raw_shop.customers", "raw_shop/customers")
+    )
+    products: SourceTable = field(
+        default_factory=lambda: SourceTable("raw_shop.products", "raw_shop/products")
+    )
+    refunds: SourceTable = field(
+        default_factory=lambda: SourceTable("payments_api.refunds", "payments_api/refunds")
+    )
+
+    def tables(self) -> Tables:
+        return Tables(*(getattr(self, name).table for name in Tables.__dataclass_fields__))
+
+    def keys(self) -> list[dg.AssetKey]:
+        return [
+            dg.AssetKey.from_user_string(getattr(self, name).asset_key)
+            for name in Tables.__dataclass_fields__
+        ]
+
+
+@dataclass
+class SplitConfig(dg.Resolvable):
+    # The newest `test_fraction` of labeled orders (by order_ts) is the test set ...
+    test_fraction: float = 0.2
+    # ... unless a fixed cutoff (ISO timestamp, UTC if naive) is given: train before it, test from it.
+    cutoff: str | None = None
+    # Orders younger than this (relative to the newest order) may still get a refund: not trained on.
+    label_maturity_days: int = 14
+
+
+@dataclass
+class ModelConfig(dg.Resolvable):
+    estimator: Estimator = "hist_gradient_boosting"
+    random_state: int = 7
+    max_iter: int = 200
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 31
+    l2_regularization: float = 0.0
+    early_stopping: bool = True
+    # Probability at which an order counts as "predicted refund" for precision and recall.
+    threshold: float = 0.2
+
+    def params(self) -> ModelParams:
+        return ModelParams(
+            estimator=self.estimator,
+            random_state=self.random_state,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            l2_regularization=self.l2_regularization,
+            early_stopping=self.early_stopping,
+            threshold=self.threshold,
+        )
+
+
+@dataclass
+class StoreConfig(dg.Resolvable):
+    # A folder or an fsspec URL (s3://bucket/models needs the `s3` extra). Unset: the variable below, read at
+    # run time; unset too: a `models` folder beside the DuckDB warehouse file.
+    url: str | None = None
+    url_env: str = "MODEL_STORE_URL"
+
+
+@dataclass
+class ChecksConfig(dg.Resolvable):
+    min_roc_auc: float = 0.6
+    max_auc_drop: float = 0.02
+
+
+@dataclass
+class RetrainingConfig(dg.Resolvable):
+    # On the training asset: `eager` retrains whenever the feature table is updated; `on_cron` retrains once
+    # per `automation_cron` tick after the features were updated since the tick; `none` leaves it to the schedule.
+    automation_condition: Literal["eager", "on_cron", "none"] = "eager"
+    automation_cron: str = "0 4 * * *"
+    # The weekly schedule: rebuild features, retrain, score (a job over the three assets and their checks).
+    schedule_cron: str = "0 3 * * 1"
+    timezone: str = "UTC"
+    schedule_running: bool = False
+
+
+@dataclass
+class RefundModelComponent(dg.Component, dg.Resolvable):
+    """Refund-risk model: feature table, time-split training with stored versions, quality checks, scoring."""
+
+    schema_name: str = "ml"
+    features_table: str = "order_features"
+    model_name: str = "refund_model"
+    predictions_table: str = "refund_predictions"
+    group_name: str = "ml"
+    sources: Sources = field(default_factory=Sources)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    checks: ChecksConfig = field(default_factory=ChecksConfig)
+    retraining: RetrainingConfig = field(default_factory=RetrainingConfig)
+    # Scoring covers orders of the last N days (relative to the newest order) without a refund yet.
+    scoring_window_days: int = 14
+
+    # --- names -------------------------------------------------------------------------------------------
+    def _table(self, name: str) -> str:
+        return f"{self.schema_name}.{name}"
+
+    def _key(self, name: str) -> dg.AssetKey:
+        return dg.AssetKey([self.schema_name, name])
+
+    def store_for(self, warehouse: Any) -> ModelStore:
+        """The model store, resolved at run time (so an env var set on the run worker is honoured)."""
+        url = self.store.url or os.environ.get(self.store.url_env)
+        if not url:
+            database = getattr(warehouse, "database", None)
+            if not database or database == ":memory:":
+                raise ValueError(
+                    f"no model store configured: set `store.url` or ${self.store.url_env} "
+                    "(required with a warehouse that is not a DuckDB file)"
+                )
+            url = str(Path(database).expanduser().resolve().parent / "models")
+        return ModelStore(url)
+
+    def _validate(self) -> None:
+        # Reject bad names when the code location loads, not when a run starts.
+        for table in (self.features_table, self.predictions_table, self.model_name):
+            quote_table(self._table(table))
+        for name in Tables.__dataclass_fields__:
+            quote_table(getattr(self.sources, name).table)
+        if not 0.0 < self.split.test_fraction < 1.0:
+            raise ValueError(f"split.test_fraction must be between 0 and 1, got {self.split.test_fraction}")
+
+    def _automation_condition(self) -> dg.AutomationCondition | None:
+        kind = self.retraining.automation_condition
+        if kind == "eager":
+            return dg.AutomationCondition.eager()
+        if kind == "on_cron":
+            return dg.AutomationCondition.on_cron(self.retraining.automation_cron, self.retraining.timezone)
+        return None
+
+    # --- definitions ---------------------------------------------------------------------------------------
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        self._validate()
+        features_table = self._table(self.features_table)
+        predictions_table = self._table(self.predictions_table)
+        features_key = self._key(self.features_table)
+        model_key = self._key(self.model_name)
+        predictions_key = self._key(self.predictions_table)
+        component = self
+
+        @dg.asset(
+            key=features_key,
+            deps=self.sources.keys(),
+            group_name=self.group_name,
+            description=f"One row per not-cancelled order: refund features and label, in {features_table}.",
+            required_resource_keys={"warehouse"},
+            pool="warehouse",
+            kinds={"sql"},
+        )
+        def _features(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            from dataplat_ml_training.features import build_feature_table
+
+            warehouse = context.resources.warehouse
+            rows = build_feature_table(warehouse, features_table, component.sources.tables())
+            return dg.MaterializeResult(metadata={"dagster/row_count": rows, "table": features_table})
+
+        @dg.asset(
+            key=model_key,
+            deps=[features_key],
+            group_name=self.group_name,
+            description="Refund-risk classifier trained on matured orders, evaluated on the newest ones.",
+            required_resource_keys={"warehouse"},
+            pool="warehouse",
+            kinds={"scikitlearn"},
+            automation_condition=self._automation_condition(),
+        )
+        def _train(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            return component.train(context.resources.warehouse, context.log)
+
+        @dg.asset(
+            key=predictions_key,
+            deps=[features_key, model_key],
+            group_name=self.group_name,
+            description=f"Refund probability of recent open orders, in {predictions_table}.",
+            required_resource_keys={"warehouse"},
+            pool="warehouse",
+            kinds={"sql"},
+            # a new model or new features: score again
+            automation_condition=dg.AutomationCondition.eager(),
+        )
+        def _score(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            return component.score(context.resources.warehouse, context.log)
+
+        checks = [
+            *table_checks(features_key, features_table, primary_key=[KEY]),
+            *model_checks(
+                model_key,
+                self.model_name,
+                self.store_for,
+                self.checks.min_roc_auc,
+                self.checks.max_auc_drop,
+            ),
+            # no min-rows check: an empty scoring window (no recent open orders) is not an error
+            primary_key_check(predictions_key, predictions_table, [KEY]),
+            not_null_check(predictions_key, predictions_table, [KEY, "refund_probability"]),
+            schema_check(predictions_key, features_table, self.model_name, self.store_for),
+        ]
+        job = dg.define_asset_job(
+            f"{self.model_name}_retraining",
+            selection=dg.AssetSelection.assets(features_key, model_key, predictions_key),
+            description="Rebuild the features, retrain, check and score.",
+        )
+        schedule = dg.ScheduleDefinition(
+            name=f"{self.model_name}_weekly",
+            job=job,
+            cron_schedule=self.retraining.schedule_cron,
+            execution_timezone=self.retraining.timezone,
+            default_status=dg.DefaultScheduleStatus.RUNNING
+            if self.retraining.schedule_running
+            else dg.DefaultScheduleStatus.STOPPED,
+        )
+        return dg.Definitions(
+            assets=[_features, _train, _score], asset_checks=checks, jobs=[job], schedules=[schedule]
+        )
+
+    # --- the work (plain methods: the benchmark calls them without Dagster) --------------------------------
+    def _feature_select(self) -> str:
+        columns = ", ".join([KEY, TIME, *FEATURES, LABEL])
+        # Sorted, so the same table always yields the same frame and the same model bytes.
+        return f"select {columns} from {quote_table(self._table(self.features_table))} order by {KEY}"
+
+    def train(self, warehouse: Any, log: Any = None) -> dg.MaterializeResult:
+        from dataplat_ml_training import __version__
+        from dataplat_ml_training.features import schema_differences, table_schema
+        from dataplat_ml_training.frames import read_frame
+        from dataplat_ml_training.model import evaluate, labeled, train
+
+        features_table = self._table(self.features_table)
+        params = self.model.params()
+        store = self.store_for(warehouse)
+        frame = read_frame(warehouse, self._feature_select())
+        schema = table_schema(warehouse, features_table)
+        data = labeled(frame, self.split.label_maturity_days)
+        trained = train(data, params, self.split.test_fraction, self.split.cutoff)
+        metrics = trained.metrics
+
+        # The model in service is scored on the new test set, so the regression gate compares like with like.
+        baseline = None
+        previous = store.latest(self.model_name, promoted_only=True)
+        if previous is not None:
+            if not schema_differences(previous.metadata.get("feature_schema", {}), schema):
+                old = store.load(self.model_name, previous.version)
+                auc, evaluated_on = (
+                    evaluate(old, trained.test, params.threshold)["roc_auc"],
+                    "current test set",
+                )
+            else:  # other features: only its own recorded test AUC is comparable at all
+                auc, evaluated_on = previous.metadata["metrics"]["roc_auc"], "its own test set"
+            baseline = {"version": previous.version, "roc_auc": float(auc), "evaluated_on": evaluated_on}
+
+        floor = auc_floor_gate(metrics, self.checks.min_roc_auc)
+        regression = regression_gate(metrics, baseline, self.checks.max_auc_drop)
+        promoted = floor.passed and regression.passed
+        saved = store.save(
+            self.model_name,
+            trained.pipeline,
+            __version__,
+            metadata={
+                "metrics": metrics,
+                "baseline": baseline,
+                "promoted": promoted,
+                "feature_schema": schema,
+                "features_table": features_table,
+                "split": {
+                    "cutoff": trained.cutoff.isoformat(),
+                    "test_fraction": self.split.test_fraction,
+                    "label_maturity_days": self.split.label_maturity_days,
+                },
+                "params": params.as_dict(),
+            },
+        )
+        if log is not None and not promoted:
+            log.warning(f"model {saved.version} not promoted: scoring keeps the previous model")
+        return dg.MaterializeResult(
+            metadata={
+                "model_version": saved.version,
+                "content_hash": saved.content_hash,
+                "model_store": store.url,
+                "promoted": promoted,
+                "roc_auc": dg.FloatMetadataValue(round(float(metrics["roc_auc"]), 4)),
+                "average_precision": dg.FloatMetadataValue(round(float(metrics["average_precision"]), 4)),
+                "precision": dg.FloatMetadataValue(round(float(metrics["precision"]), 4)),
+                "recall": dg.FloatMetadataValue(round(float(metrics["recall"]), 4)),
+                "threshold": dg.FloatMetadataValue(float(metrics["threshold"])),
+                "train_rows": dg.IntMetadataValue(int(metrics["train_rows"])),
+                "test_rows": dg.IntMetadataValue(int(metrics["test_rows"])),
+                "train_positive_rate": dg.FloatMetadataValue(round(float(metrics["train_positive_rate"]), 4)),
+                "test_positive_rate": dg.FloatMetadataValue(round(float(metrics["test_positive_rate"]), 4)),
+                "training_seconds": dg.FloatMetadataValue(float(metrics["training_seconds"])),
+                "split_cutoff": trained.cutoff.isoformat(),
+                "previous_version": baseline["version"] if baseline else "none",
+            },
+            # Same data and config -> same bytes -> same version: downstream sees nothing new.
+            data_version=dg.DataVersion(saved.version),
+        )
+
+    def score(self, warehouse: Any, log: Any = None) -> dg.MaterializeResult:
+        import pandas as pd
+
+        from dataplat_ml_training.features import schema_differences, table_schema
+        from dataplat_ml_training.frames import read_frame, replace_table
+        from dataplat_ml_training.model import predict
+
+        features_table = self._table(self.features_table)
+        store = self.store_for(warehouse)
+        in_service = store.latest(self.model_name, promoted_only=True)
+        if in_service is None:
+            raise dg.Failure(f"no promoted {self.model_name} model in {store.url}: train one first")
+        expected = in_service.metadata["feature_schema"]
+        problems = schema_differences(expected, table_schema(warehouse, features_table, list(expected)))
+        if problems:
+            # Scoring with shifted columns would write confident nonsense: refuse instead.
+            raise dg.Failure(
+                f"{features_table} does not match model {in_service.version}: " + "; ".join(problems)
+            )
+        frame = read_frame(warehouse, self._feature_select())
+        due = self.scoring_rows(frame)
+        pipeline = store.load(self.model_name, in_service.version)
+        probabilities = predict(pipeline, due) if len(due) else []
+        predictions = pd.DataFrame(
+            {
+                KEY: due[KEY].astype("int64").to_numpy(),
+                "refund_probability": pd.Series(probabilities, dtype="float64").to_numpy(),
+                "model_version": in_service.version,
+                "scored_at": pd.Timestamp(datetime.now(UTC)),
+            }
+        )
+        replace_table(warehouse, self._table(self.predictions_table), predictions)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(predictions),
+                "model_version": in_service.version,
+                "mean_refund_probability": dg.FloatMetadataValue(
+                    round(float(predictions["refund_probability"].mean()), 4) if len(predictions) else 0.0
+                ),
+            }
+        )
+
+    def scoring_rows(self, frame):
+        """Orders of the last `scoring_window_days` (relative to the newest order) without a refund yet."""
+        import pandas as pd
+
+        if frame.empty:
+            return frame
+        since = frame[TIME].max() - pd.Timedelta(days=self.scoring_window_days)
+        return frame[(frame[TIME] > since) & (frame[LABEL] == 0)]

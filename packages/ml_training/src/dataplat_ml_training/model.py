@@ -1,0 +1,190 @@
+"""The refund model: time-based split, a seeded scikit-learn pipeline, and its evaluation.
+
+No Dagster here, so the benchmark and the tests call the same functions the assets call. scikit-learn,
+numpy and pandas are imported inside the functions: importing this module (as the code location does when
+it loads) stays cheap.
+"""
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from dataplat_ml_training.features import CATEGORICAL, FEATURES, LABEL, NUMERIC, TIME
+
+Estimator = Literal["hist_gradient_boosting", "logistic_regression"]
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    estimator: Estimator = "hist_gradient_boosting"
+    random_state: int = 7
+    max_iter: int = 200
+    learning_rate: float = 0.1
+    max_leaf_nodes: int = 31
+    l2_regularization: float = 0.0
+    early_stopping: bool = True
+    threshold: float = 0.2
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: Any  # DataFrame
+    test: Any  # DataFrame
+    cutoff: datetime
+
+
+@dataclass(frozen=True)
+class Trained:
+    pipeline: Any
+    metrics: dict[str, float | int]
+    cutoff: datetime
+    test: Any  # the test frame: a previous model is scored on the same rows for a fair comparison
+
+
+class NotEnoughData(ValueError):
+    pass
+
+
+def labeled(frame, maturity_days: int):
+    """Orders old enough for their label to be final: a refund can still come for a younger order.
+
+    "Now" is the newest order in the data, not the wall clock, so a warehouse that is a few days stale
+    still trains on the same window it would have trained on when it was fresh.
+    """
+    import pandas as pd
+
+    if frame.empty:
+        return frame
+    as_of = frame[TIME].max()
+    return frame[frame[TIME] <= as_of - pd.Timedelta(days=maturity_days)]
+
+
+def time_split(frame, test_fraction: float = 0.2, cutoff: str | datetime | None = None) -> Split:
+    """Train on the past, test on the future: orders before the cutoff train, the rest test.
+
+    Without an explicit cutoff, it is the order_ts at which the last `test_fraction` of orders begins. A random
+    split would leak the future into training and overstate the metrics.
+    """
+    import pandas as pd
+
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    ordered = frame.sort_values([TIME, "order_id"], kind="stable")
+    if cutoff is None:
+        if len(ordered) < 2:
+            raise NotEnoughData(f"{len(ordered)} labeled order(s): nothing to split")
+        at = ordered[TIME].iloc[int(len(ordered) * (1.0 - test_fraction))]
+    else:
+        at = pd.Timestamp(cutoff)
+        tz = ordered[TIME].dt.tz
+        if tz is not None and at.tzinfo is None:
+            at = at.tz_localize("UTC")
+        elif tz is None and at.tzinfo is not None:
+            at = at.tz_convert("UTC").tz_localize(None)
+    before = ordered[TIME] < at
+    split = Split(ordered[before], ordered[~before], at.to_pydatetime())
+    for part, rows in (("train", split.train), ("test", split.test)):
+        if rows.empty or rows[LABEL].nunique() < 2:
+            raise NotEnoughData(f"the {part} set ({len(rows)} rows) needs both refunded and kept orders")
+    return split
+
+
+def model_input(frame):
+    """The model's view of a feature frame: text categoricals, float numerics (NULL -> NaN) in a fixed order.
+
+    Types are normalised here so a nullable integer column from the warehouse and a float column train the
+    same model; the schema check compares the warehouse types themselves.
+    """
+    import numpy as np
+    import pandas as pd
+
+    data = {c: frame[c].astype("object").where(frame[c].notna(), "unknown").astype(str) for c in CATEGORICAL}
+    for c in NUMERIC:
+        data[c] = pd.to_numeric(frame[c], errors="raise").to_numpy(dtype="float64", na_value=np.nan)
+    return pd.DataFrame(data, index=frame.index, columns=list(FEATURES))
+
+
+def build_pipeline(params: ModelParams):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    if params.estimator == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.preprocessing import OrdinalEncoder
+
+        # Categories unseen in training (a new channel) become -1, which the trees treat as missing.
+        encode = OrdinalEncoder(
+            handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
+        )
+        pre = ColumnTransformer(
+            [("categorical", encode, list(CATEGORICAL)), ("numeric", "passthrough", list(NUMERIC))],
+            verbose_feature_names_out=False,
+        )
+        clf = HistGradientBoostingClassifier(
+            max_iter=params.max_iter,
+            learning_rate=params.learning_rate,
+            max_leaf_nodes=params.max_leaf_nodes,
+            l2_regularization=params.l2_regularization,
+            categorical_features=list(range(len(CATEGORICAL))),
+            early_stopping=params.early_stopping,
+            # seeds the early-stopping validation split: same data -> same trees -> same bytes
+            random_state=params.random_state,
+        )
+    elif params.estimator == "logistic_regression":
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+        pre = ColumnTransformer(
+            [
+                ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL)),
+                ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), list(NUMERIC)),
+            ],
+            verbose_feature_names_out=False,
+        )
+        clf = LogisticRegression(max_iter=max(params.max_iter, 1000), random_state=params.random_state)
+    else:
+        raise ValueError(f"unknown estimator {params.estimator!r}")
+    return Pipeline([("features", pre), ("classifier", clf)])
+
+
+def evaluate(pipeline, frame, threshold: float) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
+
+    y = frame[LABEL].to_numpy()
+    proba = pipeline.predict_proba(model_input(frame))[:, 1]
+    predicted = proba >= threshold
+    return {
+        "roc_auc": float(roc_auc_score(y, proba)),
+        "average_precision": float(average_precision_score(y, proba)),
+        "precision": float(precision_score(y, predicted, zero_division=0)),
+        "recall": float(recall_score(y, predicted, zero_division=0)),
+    }
+
+
+def train(frame, params: ModelParams, test_fraction: float = 0.2, cutoff: str | None = None) -> Trained:
+    """Fit on the train part of a labeled frame, evaluate on its test part."""
+    split = time_split(frame, test_fraction, cutoff)
+    pipeline = build_pipeline(params)
+    started = time.perf_counter()
+    pipeline.fit(model_input(split.train), split.train[LABEL].to_numpy())
+    seconds = time.perf_counter() - started
+    metrics: dict[str, float | int] = {
+        **evaluate(pipeline, split.test, params.threshold),
+        "threshold": params.threshold,
+        "train_rows": len(split.train),
+        "test_rows": len(split.test),
+        "train_positive_rate": float(split.train[LABEL].mean()),
+        "test_positive_rate": float(split.test[LABEL].mean()),
+        "training_seconds": round(seconds, 3),
+    }
+    return Trained(pipeline, metrics, split.cutoff, split.test)
+
+
+def predict(pipeline, frame):
+    return pipeline.predict_proba(model_input(frame))[:, 1]
