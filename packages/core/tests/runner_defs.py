@@ -35,6 +35,13 @@ def summary_is_right() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=True)
 
 
+@dg.asset_check(asset=summary)
+def summary_is_stale() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[daily, summary, broken], asset_checks=[summary_is_wrong, summary_is_right])
+    return dg.Definitions(
+        assets=[daily, summary, broken], asset_checks=[summary_is_wrong, summary_is_right, summary_is_stale]
+    )

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
-from dataplat_core.runner import load_definitions, main, materialize_all
+from dataplat_core.runner import AssetOutcome, load_definitions, main, materialize_all
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -25,6 +25,7 @@ def test_every_asset_runs_upstream_partitions_first_and_checks_are_counted():
     assert outcomes["summary"].status == "materialized"
     assert (outcomes["summary"].checks_passed, outcomes["summary"].checks_failed) == (1, 1)
     assert outcomes["summary"].failed_checks == ["summary_is_wrong"]
+    assert outcomes["summary"].warned_checks == ["summary_is_stale"]  # WARN: reported, not fatal
     assert outcomes["broken"].status == "failed"
     assert "FAILED broken" in progress and "this asset always fails" in progress
     assert progress.index("partitions 2026-01-01 .. 2026-01-10") < progress.index("ok  summary")
@@ -43,3 +44,10 @@ def test_main_reports_failure_with_exit_code_and_json(tmp_path, monkeypatch):
     rows = {r["asset"]: r for r in json.loads(report.read_text())}
     assert rows["broken"]["status"] == "failed"
     assert rows["daily"]["partitions"] == 10
+
+
+def test_a_warning_does_not_make_an_asset_unfit():
+    warned = AssetOutcome("a", "test", status="materialized", checks_warned=1, warned_checks=["freshness"])
+    assert warned.ok
+    assert not AssetOutcome("a", "test", status="materialized", checks_failed=1).ok
+    assert not AssetOutcome("a", "test", status="failed").ok

@@ -32,8 +32,10 @@ class AssetOutcome:
     seconds: float = 0.0
     partitions: int = 0
     checks_passed: int = 0
-    checks_failed: int = 0
+    checks_failed: int = 0  # failed with severity ERROR: the asset is not fit for use
+    checks_warned: int = 0  # failed with severity WARN (e.g. stale sandbox data): reported, not fatal
     failed_checks: list[str] = field(default_factory=list)
+    warned_checks: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,10 @@ class _ProgressHandler(logging.Handler):
                 return
             if evaluation.passed:
                 outcome.checks_passed += 1
+            elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                outcome.checks_warned += 1
+                outcome.warned_checks.append(evaluation.check_name)
+                self._print(f"  check warned {outcome.asset}: {evaluation.check_name}")
             else:
                 outcome.checks_failed += 1
                 outcome.failed_checks.append(evaluation.check_name)

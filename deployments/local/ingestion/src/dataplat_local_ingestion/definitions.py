@@ -1,11 +1,9 @@
 """The code location: the components declared under defs/, composed with the environment's resources."""
 
-from pathlib import Path
-
 import dagster as dg
-from dataplat_core.definitions import platform_definitions
+from dataplat_core.definitions import code_location
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return platform_definitions(dg.load_from_defs_folder(path_within_project=Path(__file__).parent))
+    return code_location(__file__)
