@@ -79,15 +79,18 @@ class SplitConfig(dg.Resolvable):
 
 @dataclass
 class ModelConfig(dg.Resolvable):
-    estimator: Estimator = "hist_gradient_boosting"
-    random_state: int = 7
-    max_iter: int = 200
-    learning_rate: float = 0.1
-    max_leaf_nodes: int = 31
-    l2_regularization: float = 0.0
-    early_stopping: bool = True
+    # Defaults live in ModelParams (one place); the tuning keys other than `estimator`, `random_state` and
+    # `threshold` apply to hist_gradient_boosting (`max_iter` also bounds the logistic solver).
+    estimator: Estimator = ModelParams.estimator
+    random_state: int = ModelParams.random_state
+    max_iter: int = ModelParams.max_iter
+    learning_rate: float = ModelParams.learning_rate
+    max_leaf_nodes: int = ModelParams.max_leaf_nodes
+    min_samples_leaf: int = ModelParams.min_samples_leaf
+    l2_regularization: float = ModelParams.l2_regularization
+    early_stopping: bool = ModelParams.early_stopping
     # Probability at which an order counts as "predicted refund" for precision and recall.
-    threshold: float = 0.2
+    threshold: float = ModelParams.threshold
 
     def params(self) -> ModelParams:
         return ModelParams(
@@ -96,6 +99,7 @@ class ModelConfig(dg.Resolvable):
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
             l2_regularization=self.l2_regularization,
             early_stopping=self.early_stopping,
             threshold=self.threshold,
