@@ -5,62 +5,201 @@ type: dataplat_reporting.components.SqlMartComponent
 attributes:
   name: daily_revenue
   schema_name: marts
-  sql: daily_revenue.sql          # a file beside defs.yaml, or inline SQL
+  sql: package:daily_revenue.sql  # this package's mart, a file beside defs.yaml, or inline SQL
+  tables: {orders: raw_shop.orders}  # what `$orders` in the SQL stands for (defaults: SHOP_TABLES)
   deps: [raw_shop/orders]
   primary_key: [order_date]
+  freshness: {max_lag_hours: 26, column: last_order_at}
 ```
+`SqlMartsComponent` declares several marts in one defs.yaml (`marts: [...]`, shared schema and group).
+
 The table is rebuilt with `create or replace table ... as select`, one statement, so a failed run leaves
-the previous version in place.
+the previous version in place. The SQL is written in DuckDB's dialect and transpiled to Snowflake when the
+code location loads (`dialect.py`); the run uses the statement of the warehouse it was given.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import string
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
 from pathlib import Path
 
 import dagster as dg
 from dataplat_core.checks import table_checks
-from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table
+from dataplat_core.warehouse import quote_identifier, quote_table
+from pydantic import Field
+
+from dataplat_reporting.dialect import (
+    DIALECTS,
+    DUCKDB,
+    SNOWFLAKE,
+    run_statements,
+    transpile,
+    warehouse_dialect,
+)
+from dataplat_reporting.freshness import MartFreshness
+
+PACKAGE_PREFIX = "package:"
+# Upstream tables the shop's marts (this package's `sql/` folder) read, by the name the SQL uses (`$orders`).
+SHOP_TABLES = {
+    "orders": "raw_shop.orders",
+    "order_items": "raw_shop.order_items",
+    "customers": "raw_shop.customers",
+    "products": "raw_shop.products",
+    "payments": "payments_api.payments",
+    "refunds": "payments_api.refunds",
+}
 
 
-@dataclass
-class SqlMartComponent(dg.Component, dg.Resolvable):
-    """One SQL mart: a table in the warehouse rebuilt from a SELECT over upstream tables."""
+class MartSpec(dg.Model, dg.Resolvable):
+    """One mart: a SELECT (inline or a `.sql` file beside defs.yaml) and what the asset declares."""
 
-    name: str
-    sql: str
-    schema_name: str = "marts"
-    deps: Sequence[str] = field(default_factory=list)
-    primary_key: Sequence[str] = field(default_factory=list)
-    group_name: str = "marts"
+    name: str = Field(description="Table name, validated as an identifier; the asset key is schema/name.")
+    sql: str = Field(
+        description="DuckDB SQL: `package:<name>.sql` (this package's marts), a `.sql` file beside defs.yaml, "
+        "or inline. `$name` stands for the table `tables[name]`."
+    )
+    deps: list[str] = Field(default_factory=list, description="Upstream asset keys, e.g. raw_shop/orders.")
+    primary_key: list[str] = Field(default_factory=list, description="Adds key and row-count checks.")
+    freshness: MartFreshness | None = None
     description: str | None = None
 
-    def select_sql(self, base: Path) -> str:
-        candidate = base / self.sql
-        text = candidate.read_text() if self.sql.endswith(".sql") and candidate.is_file() else self.sql
-        return text.strip().rstrip(";")
+
+def read_sql(sql: str, base: Path, tables: Mapping[str, str] | None = None) -> str:
+    """The SELECT text with `$name` replaced by the quoted table `tables[name]` (an unknown name raises)."""
+    sql = sql.strip()
+    if sql.startswith(PACKAGE_PREFIX):
+        name = sql.removeprefix(PACKAGE_PREFIX)
+        resource = files("dataplat_reporting") / "sql" / name
+        if Path(name).name != name or not resource.is_file():
+            raise ValueError(f"no packaged mart {name!r}; available: {', '.join(packaged_marts())}")
+        text = resource.read_text()
+    else:
+        candidate = base / sql
+        text = candidate.read_text() if sql.endswith(".sql") and candidate.is_file() else sql
+    quoted = {name: quote_table(table) for name, table in {**SHOP_TABLES, **(tables or {})}.items()}
+    try:
+        text = string.Template(text).substitute(quoted)
+    except KeyError as exc:
+        raise ValueError(f"the SQL uses ${exc.args[0]}, which `tables` does not define") from None
+    except ValueError as exc:  # e.g. `$1`: write `$$` for a literal dollar sign
+        raise ValueError(f"bad `$` placeholder in the mart SQL ({exc}); write $$ for a literal $") from None
+    return text.strip().rstrip(";")
+
+
+def packaged_marts() -> list[str]:
+    return sorted(p.name for p in (files("dataplat_reporting") / "sql").iterdir() if p.name.endswith(".sql"))
+
+
+# Days are UTC days: DuckDB casts a TIMESTAMPTZ to DATE (or takes its month) in the session's time zone, the
+# machine's by default, so the mart's connection sets UTC. Snowflake casts a TIMESTAMP_TZ in the value's own
+# offset (the loaders write UTC), so it needs no session setting (and fakesnow cannot emulate one).
+SESSION_SETUP = {DUCKDB: ["set TimeZone = 'UTC'"], SNOWFLAKE: []}
+
+
+def statements_by_dialect(table: str, select: str) -> dict[str, list[str]]:
+    """The statements that rebuild `table`, in every warehouse dialect (transpiled now, run later)."""
+    schema = quote_identifier(table.split(".")[0])
+    out = {}
+    for dialect in DIALECTS:
+        body = transpile(select, write=dialect, read=DUCKDB)
+        out[dialect] = [
+            *SESSION_SETUP[dialect],
+            f"create schema if not exists {schema}",
+            f"create or replace table {quote_table(table)} as {body}",
+            f"select count(*) from {quote_table(table)}",
+        ]
+    return out
+
+
+def build_mart(
+    spec: MartSpec,
+    *,
+    schema_name: str,
+    group_name: str,
+    base: Path,
+    default_freshness: MartFreshness | None,
+    tables: Mapping[str, str] | None = None,
+) -> dg.Definitions:
+    table = f"{schema_name}.{spec.name}"
+    quote_table(table)  # reject a bad name when the code location loads, not when the run starts
+    statements = statements_by_dialect(table, read_sql(spec.sql, base, tables))
+    key = dg.AssetKey([schema_name, spec.name])
+    freshness = spec.freshness or default_freshness
+
+    @dg.asset(
+        key=key,
+        deps=[dg.AssetKey.from_user_string(d) for d in spec.deps],
+        group_name=group_name,
+        description=spec.description or f"Mart {table}.",
+        required_resource_keys={"warehouse"},
+        pool="warehouse",  # DuckDB: one writer per file
+        kinds={"sql"},
+        freshness_policy=freshness.policy() if freshness else None,
+        metadata={"table": table, "dagster/table_name": table},
+    )
+    def _mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        warehouse = context.resources.warehouse
+        dialect = warehouse_dialect(warehouse)
+        ((rows,),) = run_statements(warehouse, statements[dialect])
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": int(rows),
+                "table": table,
+                "dialect": dialect,
+                "sql": dg.MetadataValue.md(f"```sql\n{statements[dialect][1]}\n```"),
+            }
+        )
+
+    checks = table_checks(key, table, primary_key=spec.primary_key) if spec.primary_key else []
+    checks += freshness.checks(key, table) if freshness else []
+    return dg.Definitions(assets=[_mart], asset_checks=checks)
+
+
+class SqlMartComponent(MartSpec, dg.Component):
+    """One SQL mart: a table in the warehouse rebuilt from a SELECT over upstream tables."""
+
+    schema_name: str = "marts"
+    group_name: str = "marts"
+    tables: dict[str, str] = Field(
+        default_factory=dict, description="`$name` -> schema.table; adds to SHOP_TABLES."
+    )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        table = f"{self.schema_name}.{self.name}"
-        quote_table(table)  # reject a bad name when the code location loads, not when the run starts
-        select = self.select_sql(context.path)
-        key = dg.AssetKey([self.schema_name, self.name])
-
-        @dg.asset(
-            key=key,
-            deps=[dg.AssetKey.from_user_string(d) for d in self.deps],
+        return build_mart(
+            self,
+            schema_name=self.schema_name,
             group_name=self.group_name,
-            description=self.description or f"Mart {table}.",
-            required_resource_keys={"warehouse"},
-            pool="warehouse",
-            kinds={"sql"},
+            base=context.path,
+            default_freshness=None,
+            tables=self.tables,
         )
-        def _mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-            warehouse = context.resources.warehouse
-            with warehouse.get_connection() as conn:
-                conn.execute(f"create schema if not exists {quote_identifier(self.schema_name)}")
-                conn.execute(f"create or replace table {quote_table(table)} as {select}")
-            (rows,) = fetch_one(warehouse, f"select count(*) from {quote_table(table)}")
-            return dg.MaterializeResult(metadata={"dagster/row_count": int(rows), "table": table})
 
-        checks = table_checks(key, table, primary_key=self.primary_key) if self.primary_key else []
-        return dg.Definitions(assets=[_mart], asset_checks=checks)
+
+class SqlMartsComponent(dg.Component, dg.Model, dg.Resolvable):
+    """Several SQL marts in one defs.yaml, sharing a schema, a group and a default freshness."""
+
+    marts: Sequence[MartSpec]
+    schema_name: str = "marts"
+    group_name: str = "marts"
+    freshness: MartFreshness | None = Field(default=None, description="For marts that declare none.")
+    tables: dict[str, str] = Field(
+        default_factory=dict, description="`$name` -> schema.table; adds to SHOP_TABLES."
+    )
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        names = [m.name for m in self.marts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"mart names must be unique: {names}")
+        return dg.Definitions.merge(
+            *(
+                build_mart(
+                    m,
+                    schema_name=self.schema_name,
+                    group_name=self.group_name,
+                    base=context.path,
+                    default_freshness=self.freshness,
+                    tables=self.tables,
+                )
+                for m in self.marts
+            )
+        )

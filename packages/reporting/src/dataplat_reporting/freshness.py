@@ -1,0 +1,26 @@
+"""Freshness of a mart, declared in YAML: how recent its materialization must be, and how recent its data."""
+
+from datetime import timedelta
+
+import dagster as dg
+from dataplat_core.checks import freshness_check
+from pydantic import Field
+
+
+class MartFreshness(dg.Model, dg.Resolvable):
+    """`max_lag_hours`: Dagster freshness policy, i.e. the last materialization is at most this old.
+    `column` (optional): a timestamp column of the mart; adds the core's `freshness` check, which warns when
+    max(column) is older than `max_data_age_hours` (default: `max_lag_hours`)."""
+
+    max_lag_hours: float = Field(default=26, gt=0)
+    column: str | None = None
+    max_data_age_hours: float | None = Field(default=None, gt=0)
+
+    def policy(self) -> dg.FreshnessPolicy:
+        return dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=self.max_lag_hours))
+
+    def checks(self, key: dg.AssetKey, table: str) -> list[dg.AssetChecksDefinition]:
+        if not self.column:
+            return []
+        max_age = timedelta(hours=self.max_data_age_hours or self.max_lag_hours)
+        return [freshness_check(key, table, self.column, max_age)]

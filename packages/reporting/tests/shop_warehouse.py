@@ -1,0 +1,123 @@
+"""The upstream tables the marts read, built from the sandbox's real sources into a DuckDB file.
+
+- `raw_shop.*`: the sandbox's PostgreSQL, copied by DuckDB's postgres scanner (what Sling replicates).
+- `payments_api.payments` / `.refunds`: paged from the real payments API server over HTTP, with dlt's
+  `_dlt_load_id`/`_dlt_id` columns and dlt's types (numbers as DOUBLE, ISO timestamps as TIMESTAMPTZ).
+- `raw_files.sales` / `raw_files.sales_rejects`: the landing CSVs (one day with the sandbox's `bad_types`
+  defect) read by DuckDB's CSV reader with rejects kept, one partition per file date (`_file_date`).
+"""
+
+import json
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from dataplat_core.binaries import duckdb_connection_config
+
+SALES_COLUMNS = {
+    "order_id": "BIGINT",
+    "line_no": "INTEGER",
+    "order_ts": "TIMESTAMP",
+    "customer_id": "BIGINT",
+    "product_id": "BIGINT",
+    "quantity": "INTEGER",
+    "unit_price": "DECIMAL(10,2)",
+    "amount": "DECIMAL(12,2)",
+}
+API_TYPES = {
+    "payments": {
+        "payment_id": "BIGINT",
+        "order_id": "BIGINT",
+        "amount": "DOUBLE",
+        "currency": "VARCHAR",
+        "method": "VARCHAR",
+        "status": "VARCHAR",
+        "created_at": "TIMESTAMPTZ",
+        "updated_at": "TIMESTAMPTZ",
+    },
+    "refunds": {
+        "refund_id": "BIGINT",
+        "payment_id": "BIGINT",
+        "order_id": "BIGINT",
+        "amount": "DOUBLE",
+        "reason": "VARCHAR",
+        "created_at": "TIMESTAMPTZ",
+        "updated_at": "TIMESTAMPTZ",
+    },
+}
+LOAD_ID = "1767225600.000001"
+
+
+def page_api(url: str, token: str, path: str) -> list[dict]:
+    """Every row of one endpoint, following the cursor (what dlt's paginator does)."""
+    rows, cursor = [], None
+    while True:
+        query = "limit=10000" + (f"&cursor={cursor}" if cursor else "")
+        request = urllib.request.Request(f"{url}{path}?{query}", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            page = json.load(response)
+        rows += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return rows
+
+
+def copy_postgres(conn: duckdb.DuckDBPyConnection, dsn: str) -> None:
+    conn.execute("load postgres")
+    conn.execute(f"attach '{dsn}' as pg (type postgres, read_only)")
+    conn.execute("create schema raw_shop")
+    for table in ("orders", "order_items", "customers", "products"):
+        conn.execute(f"create table raw_shop.{table} as select * from pg.shop.{table}")
+    conn.execute("detach pg")
+
+
+def copy_payments_api(conn: duckdb.DuckDBPyConnection, url: str, token: str, folder: Path) -> None:
+    conn.execute("create schema payments_api")
+    for endpoint, types in API_TYPES.items():
+        rows = page_api(url, token, f"/{endpoint}")
+        path = folder / f"{endpoint}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        columns = ", ".join(f"'{c}': '{t}'" for c, t in types.items())
+        conn.execute(
+            f"create table payments_api.{endpoint} as select *, '{LOAD_ID}' as _dlt_load_id, "
+            f"md5(cast({next(iter(types))} as varchar)) as _dlt_id "
+            f"from read_json('{path}', format='newline_delimited', columns={{{columns}}})"
+        )
+
+
+def load_landing(conn: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    columns = ", ".join(f"'{c}': '{t}'" for c, t in SALES_COLUMNS.items())
+    conn.execute("create schema raw_files")
+    conn.execute(
+        f"create table raw_files.sales ({', '.join(f'{c} {t}' for c, t in SALES_COLUMNS.items())}, "
+        "_file_date DATE, _source_file VARCHAR, _loaded_at TIMESTAMP)"
+    )
+    conn.execute(
+        "create table raw_files.sales_rejects (partition_date DATE, file VARCHAR, line BIGINT, "
+        "column_name VARCHAR, error_type VARCHAR, reason VARCHAR, raw_line VARCHAR, loaded_at TIMESTAMP)"
+    )
+    for path in sorted(files):
+        day = date.fromisoformat(path.stem)
+        # DuckDB keeps rejects in per-connection temporary tables: start each file with empty ones.
+        conn.execute("drop table if exists temp.main.rej_errors; drop table if exists temp.main.rej_scans")
+        conn.execute(
+            f"insert into raw_files.sales select *, ?::DATE, ?, now()::TIMESTAMP from read_csv('{path}', "
+            f"header=true, delim=',', columns={{{columns}}}, auto_detect=false, store_rejects=true, "
+            "rejects_table='rej_errors', rejects_scan='rej_scans')",
+            [day.isoformat(), path.name],
+        )
+        conn.execute(
+            "insert into raw_files.sales_rejects select ?::DATE, ?, line, min(column_name), min(error_type::VARCHAR), "
+            "min(error_message), min(csv_line), now()::TIMESTAMP from rej_errors group by line",
+            [day.isoformat(), path.name],
+        )
+
+
+def build_shop_warehouse(
+    path: Path, *, pg_dsn: str, api_url: str, api_token: str, landing: list[Path]
+) -> None:
+    with duckdb.connect(str(path), config=duckdb_connection_config()) as conn:
+        copy_postgres(conn, pg_dsn)
+        copy_payments_api(conn, api_url, api_token, path.parent)
+        load_landing(conn, landing)
