@@ -48,7 +48,9 @@ def file_defs(**overrides):
             yield dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
 
 
-def run_range(defs: dg.Definitions, first: str, last: str | None = None, instance=None) -> dg.ExecuteInProcessResult:
+def run_range(
+    defs: dg.Definitions, first: str, last: str | None = None, instance=None
+) -> dg.ExecuteInProcessResult:
     """One run over the partition range [first, last], as a single-run backfill launches it."""
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
     job = defs.resolve_job_def(JOB)
@@ -64,7 +66,9 @@ def warehouse(env: dict) -> duckdb.DuckDBPyConnection:
 
 def partition_counts(env: dict) -> dict[str, int]:
     with warehouse(env) as wh:
-        rows = wh.execute(f"select _file_date::VARCHAR, count(*) from {TABLE} group by 1 order by 1").fetchall()
+        rows = wh.execute(
+            f"select _file_date::VARCHAR, count(*) from {TABLE} group by 1 order by 1"
+        ).fetchall()
     return dict(rows)
 
 

@@ -11,10 +11,10 @@ from contextlib import closing
 
 import duckdb
 import pytest
+from dataplat_sandbox.landing import atomic_write
 from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
 from dataplat_snowflake_ingestion.files.model import FileSpec
 from dataplat_snowflake_ingestion.files.schema import validate_columns
-from dataplat_sandbox.landing import atomic_write
 from files_support import COLUMNS, TABLE
 
 CHILD = textwrap.dedent(

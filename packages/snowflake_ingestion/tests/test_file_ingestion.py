@@ -1,7 +1,7 @@
 """FileIngestionComponent end to end: the sandbox's real landing files, a real DuckDB warehouse in tmp_path,
 real Dagster runs. Nothing is mocked."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import dagster as dg
 import pytest
@@ -51,18 +51,23 @@ def test_schedule_requests_the_partition_that_just_ended(platform_env):
     with file_defs() as defs, dg.instance_for_test() as instance:
         schedule = defs.resolve_schedule_def("raw_files__sales_daily")
         context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 2, 0, tzinfo=timezone.utc)
+            instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
         )
         (request,) = schedule.evaluate_tick(context).run_requests
         assert request.partition_key == "2026-01-04"
 
 
-def test_backfill_of_a_date_range_is_one_run_with_one_materialization_per_partition(platform_env, landing_folder):
+def test_backfill_of_a_date_range_is_one_run_with_one_materialization_per_partition(
+    platform_env, landing_folder
+):
     days = [f"2026-01-0{i}" for i in range(1, 6)]
     with file_defs() as defs:
         result = run_range(defs, days[0], days[-1])
     assert result.success
-    mats = {e.materialization.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    mats = {
+        e.materialization.partition: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     expected = _expected(landing_folder, days)
     assert {pk: m["dagster/row_count"].value for pk, m in mats.items()} == expected
     assert all(m["rows_rejected"].value == 0 and m["bytes"].value > 0 for m in mats.values())
@@ -76,14 +81,19 @@ def test_rerun_replaces_partitions_without_duplicates(platform_env, landing_fold
     with file_defs() as defs, dg.instance_for_test() as instance:
         assert run_range(defs, "2026-01-01", "2026-01-03", instance).success
         assert run_range(defs, "2026-01-01", "2026-01-03", instance).success
-        assert partition_counts(platform_env) == _expected(landing_folder, ["2026-01-01", "2026-01-02", "2026-01-03"])
+        assert partition_counts(platform_env) == _expected(
+            landing_folder, ["2026-01-01", "2026-01-02", "2026-01-03"]
+        )
         assert duplicate_keys(platform_env) == 0
         # The day's file is re-exported with fewer rows: the partition shrinks to exactly the new file.
         path = landing_folder / "sales" / "2026-01-02.csv"
         atomic_write(path, "".join(path.read_text().splitlines(keepends=True)[:101]).encode())
         assert run_range(defs, "2026-01-02", None, instance).success
     assert partition_counts(platform_env)["2026-01-02"] == 100
-    assert partition_counts(platform_env)["2026-01-01"] == _expected(landing_folder, ["2026-01-01"])["2026-01-01"]
+    assert (
+        partition_counts(platform_env)["2026-01-01"]
+        == _expected(landing_folder, ["2026-01-01"])["2026-01-01"]
+    )
 
 
 FAILING_DEFECTS = {
@@ -98,7 +108,9 @@ FAILING_DEFECTS = {
 
 
 @pytest.mark.parametrize("defect", sorted(FAILING_DEFECTS))
-def test_defective_file_fails_naming_the_file_and_leaves_loaded_data_untouched(platform_env, landing_folder, defect):
+def test_defective_file_fails_naming_the_file_and_leaves_loaded_data_untouched(
+    platform_env, landing_folder, defect
+):
     with file_defs() as defs, dg.instance_for_test() as instance:
         assert run_range(defs, "2026-01-01", "2026-01-02", instance).success
         before = partition_counts(platform_env)
@@ -187,14 +199,21 @@ def test_drift_policy_evolve_adds_new_columns_and_loads_missing_ones_as_null(pla
                 f"select _file_date::VARCHAR, count(amount) from {TABLE} group by 1 order by 1"
             ).fetchall()
         )
-        coupons = wh.execute(f"select count(coupon_code) from {TABLE} where _file_date = '2026-01-02'").fetchone()[0]
+        coupons = wh.execute(
+            f"select count(coupon_code) from {TABLE} where _file_date = '2026-01-02'"
+        ).fetchone()[0]
         coupon_type = wh.execute(
             "select data_type from information_schema.columns where table_name = 'sales' and column_name = 'coupon_code'"
         ).fetchone()[0]
     assert by_day["2026-01-01"] == 0 and by_day["2026-01-02"] > 0 and by_day["2026-01-03"] > 0
     assert coupons > 0 and coupon_type == "VARCHAR"
-    assert partition_counts(platform_env) == _expected(landing_folder, ["2026-01-01", "2026-01-02", "2026-01-03"])
-    metadata = {e.materialization.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert partition_counts(platform_env) == _expected(
+        landing_folder, ["2026-01-01", "2026-01-02", "2026-01-03"]
+    )
+    metadata = {
+        e.materialization.partition: e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     assert metadata["2026-01-02"]["added_columns"].value == "coupon_code"
     assert metadata["2026-01-01"]["schema_drift"].value == "missing column(s) amount"
 

@@ -66,8 +66,15 @@ def test_names_that_do_not_match_or_are_out_of_range_are_ignored(sensor_setup):
     defs, landing, instance = sensor_setup
     first = _tick(defs, landing, instance)
     sales = landing / "sales"
-    names = (".2026-01-05.csv.abc.tmp", "2026-01-05.csv.part", "notes.txt", "2026-02-30.csv",
-             "2027-01-01.csv", "sales_2026-01-05.csv", "2026-01-05.CSV")
+    names = (
+        ".2026-01-05.csv.abc.tmp",
+        "2026-01-05.csv.part",
+        "notes.txt",
+        "2026-02-30.csv",
+        "2027-01-01.csv",
+        "sales_2026-01-05.csv",
+        "2026-01-05.CSV",
+    )
     for name in names:
         (sales / name).write_text("order_id\n1\n")
     _age(*(sales / name for name in names))  # settled: ignored for their names, not their age

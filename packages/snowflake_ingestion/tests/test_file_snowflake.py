@@ -13,7 +13,9 @@ from dataplat_snowflake_ingestion.files.snowflake import SnowflakeFileLoader
 from files_support import COLUMNS
 
 COPY_ID = "01b2c3d4-0000-1111-0000-000000000042"
-DECLARED = '"order_id", "line_no", "order_ts", "customer_id", "product_id", "quantity", "unit_price", "amount"'
+DECLARED = (
+    '"order_id", "line_no", "order_ts", "customer_id", "product_id", "quantity", "unit_price", "amount"'
+)
 
 
 class FakeCursor:
@@ -30,7 +32,9 @@ class FakeCursor:
             self._rows = [(c,) for c in self.table_columns]
         elif sql.startswith("COPY INTO"):
             self.sfqid = COPY_ID
-            self._rows = [("2026-01-02.csv.gz", "PARTIALLY_LOADED", self.parsed, self.loaded, self.parsed, 13)]
+            self._rows = [
+                ("2026-01-02.csv.gz", "PARTIALLY_LOADED", self.parsed, self.loaded, self.parsed, 13)
+            ]
         return self
 
     def fetchall(self):
@@ -61,7 +65,7 @@ def _loader(cursor, policy=DriftPolicy.FAIL):
 def test_mock_snowflake_load_up_to_connector_issues_stage_copy_and_one_transaction(landing_folder):
     """mock / up_to_connector: PUT, COPY INTO ... ON_ERROR=CONTINUE, then BEGIN/DELETE/INSERT/COMMIT."""
     path = landing_folder / "sales" / "2026-01-02.csv"
-    cursor = FakeCursor([*COLUMNS, "_file_date", "_source_file", "_loaded_at"], parsed=256, loaded=243)
+    cursor = FakeCursor([*COLUMNS, "_file_date", "_loaded_at"], parsed=256, loaded=243)
     result = _loader(cursor).load("2026-01-02", path)
     staging = '"raw_files"."sales__load_20260102"'
     stage = '"raw_files"."sales_stage"'
@@ -69,8 +73,7 @@ def test_mock_snowflake_load_up_to_connector_issues_stage_copy_and_one_transacti
         'CREATE SCHEMA IF NOT EXISTS "raw_files"',
         'CREATE TABLE IF NOT EXISTS "raw_files"."sales" ("order_id" NUMBER(38,0), "line_no" NUMBER(38,0), '
         '"order_ts" TIMESTAMP_NTZ, "customer_id" NUMBER(38,0), "product_id" NUMBER(38,0), "quantity" NUMBER(38,0), '
-        '"unit_price" NUMBER(12,2), "amount" NUMBER(12,2), "_file_date" DATE NOT NULL, "_source_file" VARCHAR, '
-        '"_loaded_at" TIMESTAMP_NTZ)',
+        '"unit_price" NUMBER(12,2), "amount" NUMBER(12,2), "_file_date" DATE NOT NULL, "_loaded_at" TIMESTAMP_NTZ)',
         'CREATE TABLE IF NOT EXISTS "raw_files"."sales_rejects" ("partition_date" DATE, "file" VARCHAR, '
         '"line" NUMBER(38,0), "column_name" VARCHAR, "error_type" VARCHAR, "reason" VARCHAR, "raw_line" VARCHAR, '
         '"loaded_at" TIMESTAMP_NTZ)',
@@ -86,12 +89,12 @@ def test_mock_snowflake_load_up_to_connector_issues_stage_copy_and_one_transacti
         "ERROR_ON_COLUMN_COUNT_MISMATCH=TRUE TIMESTAMP_FORMAT=AUTO) ON_ERROR=CONTINUE PURGE=TRUE",
         "BEGIN",
         'DELETE FROM "raw_files"."sales" WHERE "_file_date" = %(partition)s',
-        f'INSERT INTO "raw_files"."sales" ({DECLARED}, "_file_date", "_source_file", "_loaded_at") '
-        f"SELECT {DECLARED}, %(partition)s, %(file)s, %(loaded_at)s FROM {staging}",
+        f'INSERT INTO "raw_files"."sales" ({DECLARED}, "_file_date", "_loaded_at") '
+        f"SELECT {DECLARED}, %(partition)s, %(loaded_at)s FROM {staging}",
         'DELETE FROM "raw_files"."sales_rejects" WHERE "partition_date" = %(partition)s',
         'INSERT INTO "raw_files"."sales_rejects" ("partition_date", "file", "line", "column_name", "error_type", '
         '"reason", "raw_line", "loaded_at") SELECT %(partition)s, %(file)s, "LINE", "COLUMN_NAME", "CATEGORY", '
-        f"\"ERROR\", \"REJECTED_RECORD\", %(loaded_at)s FROM TABLE(VALIDATE({staging}, JOB_ID => '{COPY_ID}'))",
+        f'"ERROR", "REJECTED_RECORD", %(loaded_at)s FROM TABLE(VALIDATE({staging}, JOB_ID => \'{COPY_ID}\'))',
         "COMMIT",
     ]
     assert [sql for sql, _ in cursor.statements] == expected
@@ -102,9 +105,11 @@ def test_mock_snowflake_load_up_to_connector_issues_stage_copy_and_one_transacti
 
 def test_mock_snowflake_up_to_connector_evolve_adds_columns_before_the_transaction(landing_folder):
     """mock / up_to_connector: Snowflake DDL commits implicitly, so ALTER TABLE runs before BEGIN."""
-    write_landing(landing_folder, _config(), dates=[date(2026, 1, 2)], defects={date(2026, 1, 2): "extra_column"})
+    write_landing(
+        landing_folder, _config(), dates=[date(2026, 1, 2)], defects={date(2026, 1, 2): "extra_column"}
+    )
     path = landing_folder / "sales" / "2026-01-02.csv"
-    cursor = FakeCursor([*COLUMNS, "_file_date", "_source_file", "_loaded_at"], parsed=256, loaded=256)
+    cursor = FakeCursor([*COLUMNS, "_file_date", "_loaded_at"], parsed=256, loaded=256)
     result = _loader(cursor, DriftPolicy.EVOLVE).load("2026-01-02", path)
     sqls = [sql for sql, _ in cursor.statements]
     alter = sqls.index('ALTER TABLE "raw_files"."sales" ADD COLUMN "coupon_code" VARCHAR')
@@ -115,7 +120,9 @@ def test_mock_snowflake_up_to_connector_evolve_adds_columns_before_the_transacti
 
 def test_mock_snowflake_up_to_connector_refused_drift_sends_no_load_statement(landing_folder):
     """mock / up_to_connector: a refused file never reaches PUT, COPY or the transaction."""
-    write_landing(landing_folder, _config(), dates=[date(2026, 1, 2)], defects={date(2026, 1, 2): "missing_column"})
+    write_landing(
+        landing_folder, _config(), dates=[date(2026, 1, 2)], defects={date(2026, 1, 2): "missing_column"}
+    )
     cursor = FakeCursor([*COLUMNS], parsed=0, loaded=0)
     with pytest.raises(SchemaDriftError, match="amount"):
         _loader(cursor).load("2026-01-02", landing_folder / "sales" / "2026-01-02.csv")

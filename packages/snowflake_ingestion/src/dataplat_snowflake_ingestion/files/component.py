@@ -159,7 +159,9 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
             interval_seconds=self.sensor.interval_seconds,
             default_status=dg.DefaultSensorStatus(self.sensor.default_status.upper()),
         )
-        return dg.Definitions(assets=[asset], asset_checks=checks, jobs=[job], schedules=[schedule], sensors=[sensor])
+        return dg.Definitions(
+            assets=[asset], asset_checks=checks, jobs=[job], schedules=[schedule], sensors=[sensor]
+        )
 
 
 def strategy_for(warehouse: Any, spec: FileSpec) -> DuckDBFileLoader | SnowflakeFileLoader:
@@ -233,7 +235,10 @@ def _drift_union(drifts: list[Drift]) -> dict[str, str]:
 
 
 def build_file_asset(
-    component: FileIngestionComponent, spec: FileSpec, pattern: FilePattern, partitions: dg.PartitionsDefinition
+    component: FileIngestionComponent,
+    spec: FileSpec,
+    pattern: FilePattern,
+    partitions: dg.PartitionsDefinition,
 ) -> dg.AssetsDefinition:
     key = component.asset_key
     check_specs = [

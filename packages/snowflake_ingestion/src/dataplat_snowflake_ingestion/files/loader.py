@@ -10,7 +10,7 @@ leaves the previous state of the partition.
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
     REJECT_COLUMNS,
-    SOURCE_FILE_COLUMN,
     FileSpec,
     LoadResult,
     StepHook,
@@ -34,7 +33,7 @@ from dataplat_snowflake_ingestion.files.schema import (
 # DuckDB keeps rejects in per-connection temporary tables; fixed names, dropped before every load.
 _REJECT_ERRORS = "_dataplat_reject_errors"
 _REJECT_SCANS = "_dataplat_reject_scans"
-LINEAGE_COLUMNS = (PARTITION_COLUMN, SOURCE_FILE_COLUMN, LOADED_AT_COLUMN)
+LINEAGE_COLUMNS = (PARTITION_COLUMN, LOADED_AT_COLUMN)
 
 
 def _sql_string(value: str) -> str:
@@ -61,8 +60,7 @@ class DuckDBFileLoader:
         # No PRIMARY KEY constraint: an index makes every bulk insert slower, and uniqueness is an asset
         # check (blocking) instead, which reports the duplicates rather than failing mid-load.
         columns = [f"{q(c)} {t}" for c, t in spec.columns.items()]
-        columns += [f"{q(PARTITION_COLUMN)} DATE NOT NULL", f"{q(SOURCE_FILE_COLUMN)} VARCHAR"]
-        columns += [f"{q(LOADED_AT_COLUMN)} TIMESTAMP"]
+        columns += [f"{q(PARTITION_COLUMN)} DATE NOT NULL", f"{q(LOADED_AT_COLUMN)} TIMESTAMP"]
         conn.execute(f"create table if not exists {spec.quoted()} ({', '.join(columns)})")
         rejects = ", ".join(f"{q(c)} {t}" for c, t in REJECT_COLUMNS)
         conn.execute(f"create table if not exists {spec.quoted_rejects()} ({rejects})")
@@ -85,14 +83,18 @@ class DuckDBFileLoader:
         drift = detect_drift(inspection, spec.columns, spec.delimiter)
         clash = [c for c in inspection.header if c in LINEAGE_COLUMNS]
         if clash:
-            raise SchemaDriftError(f"{path}: column(s) {', '.join(clash)} clash with the loader's lineage columns")
+            raise SchemaDriftError(
+                f"{path}: column(s) {', '.join(clash)} clash with the loader's lineage columns"
+            )
         with self._connect() as conn:
             # dagster-duckdb's get_connection closes only on success; a connection left open by an exception
             # would keep the database file locked for the rest of the process.
             try:
                 self.ensure_tables(conn)
                 existing = self.table_columns(conn)
-                plan = plan_load(inspection, drift, spec.columns, existing, spec.primary_key, spec.drift_policy)
+                plan = plan_load(
+                    inspection, drift, spec.columns, existing, spec.primary_key, spec.drift_policy
+                )
                 # A column added to the YAML declaration after the table was created is added here too.
                 grow = [(c, t) for c, t in spec.columns.items() if c not in existing]
                 loaded, rejected = self._replace_partition(conn, partition_key, path, plan, grow, hook)
@@ -124,7 +126,7 @@ class DuckDBFileLoader:
         self, conn: Any, partition_key: str, path: Path, plan: LoadPlan, grow: list, hook: StepHook
     ) -> tuple[int, int]:
         spec, q = self.spec, FileSpec.q
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
         for temp in (_REJECT_ERRORS, _REJECT_SCANS):
             conn.execute(f"drop table if exists temp.main.{temp}")
         conn.execute("begin transaction")
@@ -132,23 +134,28 @@ class DuckDBFileLoader:
             # DuckDB's DDL is transactional: an evolved column appears together with the rows that need it.
             for name, type_ in [*grow, *plan.add_columns]:
                 conn.execute(f"alter table {spec.quoted()} add column {q(name)} {type_}")
-            conn.execute(f"delete from {spec.quoted()} where {q(PARTITION_COLUMN)} = ?::DATE", [partition_key])
+            conn.execute(
+                f"delete from {spec.quoted()} where {q(PARTITION_COLUMN)} = ?::DATE", [partition_key]
+            )
             hook("deleted")
             # BY NAME: the file's columns in the file's order; columns the file lacks stay NULL.
             (loaded,) = conn.execute(
                 f"insert into {spec.quoted()} by name select *, ?::DATE as {q(PARTITION_COLUMN)}, "
-                f"? as {q(SOURCE_FILE_COLUMN)}, ?::TIMESTAMP as {q(LOADED_AT_COLUMN)} "
-                f"from {self.read_csv_sql(plan)}",
-                [partition_key, str(path), now, str(path)],
+                f"?::TIMESTAMP as {q(LOADED_AT_COLUMN)} from {self.read_csv_sql(plan)}",
+                [partition_key, now, str(path)],
             ).fetchone()
             hook("inserted")
-            conn.execute(f"delete from {spec.quoted_rejects()} where partition_date = ?::DATE", [partition_key])
+            conn.execute(
+                f"delete from {spec.quoted_rejects()} where partition_date = ?::DATE", [partition_key]
+            )
             conn.execute(
                 f"insert into {spec.quoted_rejects()} select ?::DATE, ?, line, column_name, error_type::VARCHAR, "
                 f"error_message, csv_line, ?::TIMESTAMP from temp.main.{_REJECT_ERRORS} order by line",
                 [partition_key, str(path), now],
             )
-            (rejected,) = conn.execute(f"select count(distinct line) from temp.main.{_REJECT_ERRORS}").fetchone()
+            (rejected,) = conn.execute(
+                f"select count(distinct line) from temp.main.{_REJECT_ERRORS}"
+            ).fetchone()
             hook("rejects")
             conn.execute("commit")
         except BaseException:

@@ -48,7 +48,7 @@ class SchemaDriftError(ValueError):
     """The file's columns differ from the declaration in a way the asset's drift policy refuses."""
 
 
-class DriftPolicy(str, enum.Enum):
+class DriftPolicy(enum.StrEnum):
     FAIL = "fail"
     EVOLVE = "evolve"
 
@@ -137,7 +137,9 @@ def inspect_file(path: Path, declared: Mapping[str, str], delimiter: str = ",") 
     with path.open("rb") as fh:
         head = fh.read(_HEAD_BYTES)
     if b"\x00" in head:
-        raise FileProblem(f"{path}: not a CSV text file (binary content: NUL bytes in the first {len(head)} bytes)")
+        raise FileProblem(
+            f"{path}: not a CSV text file (binary content: NUL bytes in the first {len(head)} bytes)"
+        )
     first, _, _ = head.partition(b"\n")
     try:
         line = first.decode("utf-8").lstrip("\ufeff").rstrip("\r")
@@ -160,7 +162,9 @@ def inspect_file(path: Path, declared: Mapping[str, str], delimiter: str = ",") 
     return FileInspection(path, size, header, data_lines)
 
 
-def _retyped(path: Path, header: Sequence[str], declared: Mapping[str, str], delimiter: str) -> dict[str, str]:
+def _retyped(
+    path: Path, header: Sequence[str], declared: Mapping[str, str], delimiter: str
+) -> dict[str, str]:
     """Declared columns whose sampled values mostly fail to cast (an in-memory DuckDB reads the sample)."""
     checked = [c for c in header if c in declared and declared[c] != "VARCHAR"]
     if not checked:
@@ -221,9 +225,13 @@ def plan_load(
         raise SchemaDriftError(f"{where}: {drift.describe()}")
     missing_keys = [c for c in primary_key if c in drift.missing]
     if missing_keys:
-        raise SchemaDriftError(f"{where}: primary key column(s) {', '.join(missing_keys)} missing from the file")
+        raise SchemaDriftError(
+            f"{where}: primary key column(s) {', '.join(missing_keys)} missing from the file"
+        )
     if drift and policy is DriftPolicy.FAIL:
-        raise SchemaDriftError(f"{where}: {drift.describe()} (policy 'fail'; set schema_drift: evolve to accept)")
+        raise SchemaDriftError(
+            f"{where}: {drift.describe()} (policy 'fail'; set schema_drift: evolve to accept)"
+        )
     for name in drift.new:
         try:
             quote_identifier(name)

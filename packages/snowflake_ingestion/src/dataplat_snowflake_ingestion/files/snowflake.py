@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
     REJECT_COLUMNS,
-    SOURCE_FILE_COLUMN,
     FileSpec,
     LoadResult,
     StepHook,
@@ -66,8 +65,7 @@ class SnowflakeFileLoader:
     def setup_sql(self) -> list[str]:
         spec, q = self.spec, FileSpec.q
         columns = [f"{q(c)} {snowflake_type(t)}" for c, t in spec.columns.items()]
-        columns += [f"{q(PARTITION_COLUMN)} DATE NOT NULL", f"{q(SOURCE_FILE_COLUMN)} VARCHAR"]
-        columns += [f"{q(LOADED_AT_COLUMN)} TIMESTAMP_NTZ"]
+        columns += [f"{q(PARTITION_COLUMN)} DATE NOT NULL", f"{q(LOADED_AT_COLUMN)} TIMESTAMP_NTZ"]
         rejects = ", ".join(f"{q(c)} {snowflake_type(t)}" for c, t in REJECT_COLUMNS)
         return [
             f"CREATE SCHEMA IF NOT EXISTS {q(spec.schema)}",
@@ -100,13 +98,13 @@ class SnowflakeFileLoader:
             raise ValueError(f"unexpected Snowflake query id {copy_query_id!r}")
         spec, q, staging = self.spec, FileSpec.q, self.staging_table(partition_key)
         names = ", ".join(q(c) for c, _ in plan.file_columns)
-        lineage = f"{q(PARTITION_COLUMN)}, {q(SOURCE_FILE_COLUMN)}, {q(LOADED_AT_COLUMN)}"
+        lineage = f"{q(PARTITION_COLUMN)}, {q(LOADED_AT_COLUMN)}"
         reject_names = ", ".join(q(c) for c, _ in REJECT_COLUMNS)
         return [
             "BEGIN",
             f"DELETE FROM {spec.quoted()} WHERE {q(PARTITION_COLUMN)} = %(partition)s",
             f"INSERT INTO {spec.quoted()} ({names}, {lineage}) "
-            f"SELECT {names}, %(partition)s, %(file)s, %(loaded_at)s FROM {staging}",
+            f"SELECT {names}, %(partition)s, %(loaded_at)s FROM {staging}",
             f"DELETE FROM {spec.quoted_rejects()} WHERE {q('partition_date')} = %(partition)s",
             f"INSERT INTO {spec.quoted_rejects()} ({reject_names}) "
             f'SELECT %(partition)s, %(file)s, "LINE", "COLUMN_NAME", "CATEGORY", "ERROR", "REJECTED_RECORD", '
@@ -124,7 +122,7 @@ class SnowflakeFileLoader:
         params = {
             "partition": partition_key,
             "file": str(path),
-            "loaded_at": datetime.now(timezone.utc).replace(tzinfo=None),
+            "loaded_at": datetime.now(UTC).replace(tzinfo=None),
         }
         with self._connect() as conn:
             cur = conn.cursor()
@@ -138,7 +136,9 @@ class SnowflakeFileLoader:
                     {"schema": schema, "table": table},
                 )
                 existing = [r[0] for r in cur.fetchall()]
-                plan = plan_load(inspection, drift, spec.columns, existing, spec.primary_key, spec.drift_policy)
+                plan = plan_load(
+                    inspection, drift, spec.columns, existing, spec.primary_key, spec.drift_policy
+                )
                 grow = [(c, t) for c, t in spec.columns.items() if c not in existing]
                 for name, type_ in [*grow, *plan.add_columns]:
                     cur.execute(f"ALTER TABLE {spec.quoted()} ADD COLUMN {q(name)} {snowflake_type(type_)}")
