@@ -9,12 +9,13 @@ declares and its test tools (installed from the package's own uv.lock).
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import sys
 
 import nox
 
-ROOT = Path(__file__).parent
-UV = os.environ.get("UV", "uv")  # set by `uv run`; works even where uv's folder is not on PATH
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tools.repo import ROOT, UV, placeholder_env  # noqa: E402
+
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")  # uv cannot fetch interpreters here: use 3.11
 
 nox.options.default_venv_backend = "uv"
@@ -34,12 +35,6 @@ DEPLOYMENTS = {
     "local-analytics": "deployments/local/analytics",
 }
 PYTHON = "3.11"
-
-
-def placeholder_env() -> dict[str, str]:
-    """tools/placeholder.env: values that let definitions load without any server behind them."""
-    lines = (ROOT / "tools" / "placeholder.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
 def _sync(session: nox.Session, project: str) -> None:
@@ -74,7 +69,7 @@ def tests(session: nox.Session, package: str) -> None:
 def deployment(session: nox.Session, deployment: str) -> None:
     """Validate the code location's definitions with `dg check defs`, then run its tests."""
     _prepare(session, DEPLOYMENTS[deployment])
-    session.run("dg", "check", "defs", env=placeholder_env())
+    session.run("dg", "check", "defs", env=placeholder_env("local"))
     session.run("pytest", *(session.posargs or ["-q"]))
 
 

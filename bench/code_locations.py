@@ -9,19 +9,19 @@ values: nothing connects anywhere at load time. A script, not a test.
 """
 
 import argparse
-import os
-import shutil
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from repo import ROOT, UV, placeholder_env, uv_env  # noqa: E402
+
 LOCATIONS = {
     "ingestion": ("deployments/local/ingestion", "dataplat_local_ingestion.definitions"),
     "analytics": ("deployments/local/analytics", "dataplat_local_analytics.definitions"),
 }
-UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 
 
 def wall(cmd: list[str], env: dict[str, str]) -> float:
@@ -34,9 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    placeholders = (ROOT / "tools" / "placeholder.env").read_text().splitlines()
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env.update(line.split("=", 1) for line in placeholders if line and not line.startswith("#"))
+    env = uv_env(placeholder_env("local"))
     rows = []
     for name, (project, module) in LOCATIONS.items():
         subprocess.run(

@@ -29,7 +29,9 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from repo import ROOT, UV, uv_env  # noqa: E402
+
 STATE = ROOT / ".dataplat" / "demo"
 # Upstream first: analytics assets depend on ingestion's tables across the location boundary.
 LOCATIONS = [
@@ -42,16 +44,6 @@ SANDBOX_START = date(2026, 1, 1)  # the sandbox's first day (its default start_d
 
 def say(text: str) -> None:
     print(f"==> {text}", flush=True)
-
-
-# `uv run` tells its children where uv is; fall back to PATH when run some other way.
-UV = os.environ.get("UV") or shutil.which("uv") or "uv"
-
-
-def uv_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    # Each project runs in its own venv: drop the caller's VIRTUAL_ENV so uv does not warn about it.
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    return {**env, "UV_PYTHON_DOWNLOADS": "never", **(extra or {})}
 
 
 def uv(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:

@@ -13,8 +13,6 @@ imports it there. Deployments for staging and prod install the same way.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,15 +23,10 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-UV = os.environ.get("UV") or shutil.which("uv") or "uv"
+from repo import ROOT, UV, uv_env
+
 PACKAGES = ["core", "sandbox", "snowflake_ingestion", "api_sources", "ml_training", "reporting"]
 PUBLIC_INDEX = "https://pypi.org/simple"
-
-
-def _uv_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    return {**env, "UV_PYTHON_DOWNLOADS": "never"}
 
 
 def package_meta(folder: str) -> tuple[str, str, str]:
@@ -81,26 +74,26 @@ def build_all(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     for folder in PACKAGES:
         subprocess.run([UV, "build", "--quiet", "--out-dir", str(out), str(ROOT / "packages" / folder)],
-                       check=True, env=_uv_env())  # fmt: skip
+                       check=True, env=uv_env())  # fmt: skip
     return sorted(out.glob("*"))
 
 
 def publish(files: list[Path], url: str) -> None:
     subprocess.run(
         [UV, "publish", "--publish-url", url, "--username", "ci", "--password", "unused", *map(str, files)],
-        check=True, env=_uv_env(), capture_output=True,
+        check=True, env=uv_env(), capture_output=True,
     )  # fmt: skip
 
 
 def install_from_index(index_url: str, requirements: list[str], venv: Path) -> Path:
     """A fresh venv with `requirements` installed: platform packages from the internal index only."""
-    subprocess.run([UV, "venv", "--quiet", "-p", "3.11", str(venv)], check=True, env=_uv_env())
+    subprocess.run([UV, "venv", "--quiet", "-p", "3.11", str(venv)], check=True, env=uv_env())
     subprocess.run(
         [UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
          # The internal index comes first and wins for the names it holds ("first-index" is uv's default):
          # a same-named package on the public registry can never replace ours.
          "--index-url", index_url + "simple/", "--extra-index-url", PUBLIC_INDEX, *requirements],
-        check=True, env=_uv_env(),
+        check=True, env=uv_env(),
     )  # fmt: skip
     return venv / "bin" / "python"
 
