@@ -25,7 +25,12 @@ ALL_RESOURCES = [
     {"name": "payment_methods", "write_disposition": "replace", "primary_key": ["code"]},
 ]
 # Small waits so fault tests stay fast; the policy's shape (attempt limit, backoff, Retry-After) is unchanged.
-FAST_RETRY = {"backoff_seconds": 0.02, "max_backoff_seconds": 0.2, "read_timeout_seconds": 2.0, "max_attempts": 10}
+FAST_RETRY = {
+    "backoff_seconds": 0.02,
+    "max_backoff_seconds": 0.2,
+    "read_timeout_seconds": 2.0,
+    "max_attempts": 10,
+}
 
 
 def attributes(**overrides: Any) -> dict[str, Any]:
@@ -85,7 +90,10 @@ def make_platform(payments_api, tmp_path):
             "warehouse": DuckDBResource(database=str(path)),
         }
         jobs = [
-            dg.define_asset_job(LOAD_ONLY, selection=dg.AssetSelection.all(include_sources=False) - dg.AssetSelection.all_asset_checks()),
+            dg.define_asset_job(
+                LOAD_ONLY,
+                selection=dg.AssetSelection.all(include_sources=False) - dg.AssetSelection.all_asset_checks(),
+            ),
             dg.define_asset_job(LOAD_AND_CHECK, selection=dg.AssetSelection.all()),
         ]
         extra = dg.Definitions(resources=resources, jobs=jobs)

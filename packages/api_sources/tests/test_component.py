@@ -61,7 +61,11 @@ def test_assets_checks_pool_and_partitions_as_declared():
         assert assets_def.op.pool == "warehouse"
         assert isinstance(assets_def.partitions_def, dg.DailyPartitionsDefinition)
         checks = {(k.asset_key.path[-1], k.name) for c in defs.asset_checks for k in c.check_keys}
-        assert {("payments", "primary_key_unique"), ("events", "partition_row_count"), ("refunds", "freshness")} <= checks
+        assert {
+            ("payments", "primary_key_unique"),
+            ("events", "partition_row_count"),
+            ("refunds", "freshness"),
+        } <= checks
         assert ("payment_methods", "partition_row_count") not in checks  # a full snapshot has no window
 
 
@@ -89,7 +93,10 @@ def test_thirty_percent_faults_of_every_kind_still_load_exactly_the_right_rows(m
     payments_api.set_faults(FaultConfig(rate=0.0))
     rows = platform.query("select payment_id, status, amount, updated_at from payments_api.payments")
     loaded = sorted((r[0], r[1], round(r[2], 2), iso(r[3])) for r in rows)
-    expected = sorted((r["payment_id"], r["status"], r["amount"], r["updated_at"]) for r in api_rows(payments_api, "payments"))
+    expected = sorted(
+        (r["payment_id"], r["status"], r["amount"], r["updated_at"])
+        for r in api_rows(payments_api, "payments")
+    )
     assert loaded == expected
     assert sorted(r[0] for r in platform.query("select event_id from payments_api.events")) == sorted(
         r["event_id"] for r in api_rows(payments_api, "events")
@@ -97,7 +104,12 @@ def test_thirty_percent_faults_of_every_kind_still_load_exactly_the_right_rows(m
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     retries, requests = metadata["http_retries"].value, metadata["http_requests"].value
     assert retries > 0 and requests == faulty_total  # the simulator counted every retry we made
-    pages = -(-len(expected) // 200) + -(-platform.count("events") // 200) + -(-platform.count("refunds") // 200) + 1
+    pages = (
+        -(-len(expected) // 200)
+        + -(-platform.count("events") // 200)
+        + -(-platform.count("refunds") // 200)
+        + 1
+    )
     assert faulty_total == pages + retries
 
 
@@ -173,7 +185,9 @@ def test_prod_snowflake_destination_up_to_connector(tmp_path):
     )  # fmt: skip
     destination = warehouse_destination(warehouse)
     assert destination.destination_type == "dlt.destinations.snowflake"
-    config = destination.configuration(destination.spec()._bind_dataset_name("payments_api"), accept_partial=True)
+    config = destination.configuration(
+        destination.spec()._bind_dataset_name("payments_api"), accept_partial=True
+    )
     creds = config.credentials
     assert (creds.host, creds.username, creds.password, creds.database, creds.warehouse, creds.role) == (
         "xy12345.eu-central-1", "LOADER", "s3cret", "RAW", "LOAD_WH", "LOADER_ROLE",

@@ -56,7 +56,9 @@ def test_every_request_gets_the_policy_timeout():
 
 
 def test_truncated_json_body_is_retried_and_the_parse_is_cached():
-    session, adapter, waits = _stub_session([(200, {}, b'{"data": [{"a": 1'), (200, {}, b'{"data": [{"a": 1}]}')])
+    session, adapter, waits = _stub_session(
+        [(200, {}, b'{"data": [{"a": 1'), (200, {}, b'{"data": [{"a": 1}]}')]
+    )
     response = session.get("http://stub/payments")
     assert response.json() == {"data": [{"a": 1}]}
     assert session.attempts == 2 and session.retries == 1 and len(waits) == 1
@@ -73,7 +75,9 @@ def test_403_fails_at_once_naming_endpoint_and_status():
 def test_503_honours_retry_after_and_gives_up_after_max_attempts():
     answers = [(503, {"Retry-After": "3"}, b"{}")] * FAST.max_attempts
     session, adapter, waits = _stub_session(answers)
-    with pytest.raises(ApiRetriesExhausted, match=r"GET /events still failing after 4 attempts; last error: HTTP 503"):
+    with pytest.raises(
+        ApiRetriesExhausted, match=r"GET /events still failing after 4 attempts; last error: HTTP 503"
+    ):
         session.get("http://stub/events")
     assert waits == [3.0, 3.0, 3.0]
 

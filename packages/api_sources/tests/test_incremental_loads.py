@@ -24,7 +24,9 @@ def test_first_run_loads_every_row_of_every_resource(make_platform, payments_api
     for table, key in (("refunds", "refund_id"), ("events", "event_id"), ("payment_methods", "code")):
         loaded = {r[0] for r in platform.query(f"select {key} from payments_api.{table}")}
         assert loaded == {r[key] for r in api_rows(payments_api, table)}, table
-    evaluations = {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = {
+        (e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()
+    }
     assert evaluations[("payments", "primary_key_unique")] and evaluations[("events", "keys_not_null")]
 
 

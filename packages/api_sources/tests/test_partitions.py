@@ -14,7 +14,9 @@ def _utc(day: str) -> datetime:
 
 
 def _expected(api, path: str, key: str, cursor: str, start: str, end: str) -> set:
-    since, until = ("created_since", "created_until") if cursor == "created_at" else ("updated_since", "updated_until")
+    since, until = (
+        ("created_since", "created_until") if cursor == "created_at" else ("updated_since", "updated_until")
+    )
     return {r[key] for r in api_rows(api, path, **{since: f"{start}T00:00:00Z", until: f"{end}T00:00:00Z"})}
 
 
@@ -32,10 +34,14 @@ def test_window_label_and_iso_format():
 
 def test_incremental_config_is_bounded_only_when_partitioned():
     window = Window(_utc(DAY3), _utc(DAY4))
-    bounded = incremental_window_config("updated_at", "updated_since", "updated_until", window, _utc("2026-01-01"))
+    bounded = incremental_window_config(
+        "updated_at", "updated_since", "updated_until", window, _utc("2026-01-01")
+    )
     assert bounded["initial_value"] == window.start and bounded["end_value"] == window.end
     assert bounded["range_end"] == "open" and bounded["end_param"] == "updated_until"
-    open_ended = incremental_window_config("updated_at", "updated_since", "updated_until", None, _utc("2026-01-01"))
+    open_ended = incremental_window_config(
+        "updated_at", "updated_since", "updated_until", None, _utc("2026-01-01")
+    )
     assert open_ended["initial_value"] == _utc("2026-01-01")
     assert "end_value" not in open_ended and "end_param" not in open_ended
 
@@ -72,22 +78,31 @@ def test_single_run_backfill_loads_exactly_those_days(make_platform, payments_ap
     platform = make_platform(partition_start="2026-01-01")
     result = platform.backfill(DAY3, "2026-01-05")  # three days: 3rd, 4th, 5th
     assert result.success
-    for table, key, cursor in (("payments", "payment_id", "updated_at"), ("events", "event_id", "created_at")):
+    for table, key, cursor in (
+        ("payments", "payment_id", "updated_at"),
+        ("events", "event_id", "created_at"),
+    ):
         loaded = _loaded(platform, table, key)
         assert len(loaded) == len(set(loaded))
         assert set(loaded) == _expected(payments_api, table, key, cursor, DAY3, DAY6)
     bounds = platform.query("select min(updated_at), max(updated_at) from payments_api.payments")[0]
     assert iso(bounds[0]) >= "2026-01-03" and iso(bounds[1]) < "2026-01-06"
-    names = {m.materialization.metadata["dlt_pipeline"].value for m in result.get_asset_materialization_events()}
+    names = {
+        m.materialization.metadata["dlt_pipeline"].value for m in result.get_asset_materialization_events()
+    }
     assert names == {"payments_api__20260103_20260106"}
 
 
 def test_rerunning_a_day_is_idempotent_for_merge_and_append(make_platform, payments_api):
     platform = make_platform(partition_start="2026-01-01")
     assert platform.run(DAY3).success
-    first = {t: sorted(_loaded(platform, t, k)) for t, k in (("payments", "payment_id"), ("events", "event_id"))}
+    first = {
+        t: sorted(_loaded(platform, t, k)) for t, k in (("payments", "payment_id"), ("events", "event_id"))
+    }
     assert platform.run(DAY3).success
-    second = {t: sorted(_loaded(platform, t, k)) for t, k in (("payments", "payment_id"), ("events", "event_id"))}
+    second = {
+        t: sorted(_loaded(platform, t, k)) for t, k in (("payments", "payment_id"), ("events", "event_id"))
+    }
     assert first == second and first["events"]
 
 
@@ -106,5 +121,9 @@ def test_partition_row_count_check_fails_below_the_minimum(make_platform):
     platform = make_platform(partition_start="2026-01-01", min_rows_per_partition=100_000)
     result = platform.run(DAY3, checks=True)
     assert result.success  # WARN severity: the load stands, the check reports
-    failed = {e.asset_key.path[-1] for e in result.get_asset_check_evaluations() if not e.passed and e.check_name == "partition_row_count"}
+    failed = {
+        e.asset_key.path[-1]
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.check_name == "partition_row_count"
+    }
     assert failed == {"payments", "refunds", "events"}

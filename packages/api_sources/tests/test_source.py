@@ -20,7 +20,9 @@ ROW = {"payment_id": 1, "order_id": 2, "amount": 9.99, "currency": "EUR", "metho
 
 
 def _config(window=None):
-    return rest_api_config(base_url="http://api/", token="t0ken", resources=SPECS, window=window, initial_value=START)
+    return rest_api_config(
+        base_url="http://api/", token="t0ken", resources=SPECS, window=window, initial_value=START
+    )
 
 
 def test_client_uses_bearer_auth_and_the_apis_cursor_pagination():

@@ -56,12 +56,17 @@ def page_to_table(
             return None
     # Key columns are declared not-null to dlt; saying the same in Arrow keeps dlt from warning about a mismatch.
     wire = pa.schema(
-        [pa.field(name, _ARROW_TYPES[dtype], nullable=name not in required) for name, dtype in columns.items()]
+        [
+            pa.field(name, _ARROW_TYPES[dtype], nullable=name not in required)
+            for name, dtype in columns.items()
+        ]
     )
     table = pa.Table.from_pylist(page, schema=wire)
     for name, dtype in columns.items():
         if dtype == "timestamp":
-            table = table.set_column(table.schema.get_field_index(name), name, pc.cast(table[name], TIMESTAMP))
+            table = table.set_column(
+                table.schema.get_field_index(name), name, pc.cast(table[name], TIMESTAMP)
+            )
     if contract == "evolve":
         for name in extra:
             table = table.append_column(name, pa.array([row.get(name) for row in page]))
@@ -72,7 +77,11 @@ class PageToArrow(ItemTransform[Any, Any]):
     """dlt pipe step: receives each page whole (a `MapItem` would be called once per row)."""
 
     def __init__(
-        self, columns: dict[str, str], resource: str = "", contract: str = "evolve", required: tuple[str, ...] = ()
+        self,
+        columns: dict[str, str],
+        resource: str = "",
+        contract: str = "evolve",
+        required: tuple[str, ...] = (),
     ) -> None:
         super().__init__(lambda item: item)
         self.columns, self.resource, self.contract = dict(columns), resource, contract
@@ -82,5 +91,9 @@ class PageToArrow(ItemTransform[Any, Any]):
         if isinstance(item, dict):
             item = [item]
         if isinstance(item, list):
-            return page_to_table(item, self.columns, self.contract, self.resource, self.required) if item else None
+            return (
+                page_to_table(item, self.columns, self.contract, self.resource, self.required)
+                if item
+                else None
+            )
         return item

@@ -169,7 +169,9 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
             partitions_def=self.partitions_def,
             pool=WAREHOUSE_POOL,  # DuckDB: one writer per file
         )
-        def _load(context: dg.AssetExecutionContext, payments_api: PaymentsApi, warehouse: dg.ResourceParam[Any]):
+        def _load(
+            context: dg.AssetExecutionContext, payments_api: PaymentsApi, warehouse: dg.ResourceParam[Any]
+        ):
             yield from component.execute(context, payments_api, warehouse, translator)
 
         checks = []
@@ -180,7 +182,9 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
                 f"{self.dataset}.{spec.table}",
                 primary_key=spec.primary_key,
                 cursor=spec.endpoint.cursor if spec.is_incremental else None,
-                freshness=timedelta(hours=self.freshness_max_age_hours) if self.freshness_max_age_hours else None,
+                freshness=timedelta(hours=self.freshness_max_age_hours)
+                if self.freshness_max_age_hours
+                else None,
                 partitions_def=self.partitions_def,
                 min_rows_per_partition=self.min_rows_per_partition,
             )
@@ -206,7 +210,11 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
             )
             context.log.info(
                 f"dlt pipeline {pipeline.pipeline_name} in {workdir}; window "
-                + (f"[{window.start.isoformat()}, {window.end.isoformat()})" if window else "from stored cursor")
+                + (
+                    f"[{window.start.isoformat()}, {window.end.isoformat()})"
+                    if window
+                    else "from stored cursor"
+                )
             )
             try:
                 events = list(
@@ -229,7 +237,9 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
         }
         for event in events:
             if isinstance(event, dg.MaterializeResult):
-                yield dg.MaterializeResult(asset_key=event.asset_key, metadata={**(event.metadata or {}), **extra})
+                yield dg.MaterializeResult(
+                    asset_key=event.asset_key, metadata={**(event.metadata or {}), **extra}
+                )
             else:
                 yield event
 
@@ -239,7 +249,10 @@ def _failure(exc: PipelineStepFailed) -> dg.Failure:
     cause: BaseException | None = exc
     while cause.__cause__ is not None or cause.__context__ is not None:
         cause = cause.__cause__ or cause.__context__
-        if isinstance(cause, ApiRequestError | SchemaContractViolation) or type(cause).__name__ == "DataValidationError":
+        if (
+            isinstance(cause, ApiRequestError | SchemaContractViolation)
+            or type(cause).__name__ == "DataValidationError"
+        ):
             break
     detail = str(cause).strip() if cause is not None else str(exc)
     return dg.Failure(description=f"dlt step {exc.step!r} failed: {detail}")

@@ -38,7 +38,9 @@ def warehouse_destination(warehouse: Any) -> Destination:
         return dlt.destinations.snowflake(credentials={k: v for k, v in credentials.items() if v})
     database = getattr(warehouse, "database", None)
     if not database:
-        raise TypeError(f"cannot derive a dlt destination from a {type(warehouse).__name__} warehouse resource")
+        raise TypeError(
+            f"cannot derive a dlt destination from a {type(warehouse).__name__} warehouse resource"
+        )
     return dlt.destinations.duckdb(str(database))
 
 
@@ -48,7 +50,12 @@ def pipeline_name(base: str, window: Window | None) -> str:
 
 
 def make_pipeline(
-    base_name: str, *, dataset: str, destination: Destination | None, pipelines_dir: Path, window: Window | None
+    base_name: str,
+    *,
+    dataset: str,
+    destination: Destination | None,
+    pipelines_dir: Path,
+    window: Window | None,
 ) -> Pipeline:
     return dlt.pipeline(
         pipeline_name=pipeline_name(base_name, window),

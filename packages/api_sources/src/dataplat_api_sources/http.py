@@ -170,10 +170,14 @@ class RetryingSession(requests.Session):
                 wait = self.backoff(attempt)
             self.retries += 1
             self.waits.append(wait)
-            self._log.warning(f"{endpoint}: {last} (attempt {attempt}/{self.policy.max_attempts}), retry in {wait:.2f}s")
+            self._log.warning(
+                f"{endpoint}: {last} (attempt {attempt}/{self.policy.max_attempts}), retry in {wait:.2f}s"
+            )
             self._sleep(wait)
         raise ApiRetriesExhausted(
-            endpoint, None, f"{endpoint} still failing after {self.policy.max_attempts} attempts; last error: {last}"
+            endpoint,
+            None,
+            f"{endpoint} still failing after {self.policy.max_attempts} attempts; last error: {last}",
         )
 
     @staticmethod
