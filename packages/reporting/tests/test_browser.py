@@ -1,0 +1,63 @@
+"""Headless Chromium opens the generated report and every chart has rendered with data; a screenshot is kept
+under packages/reporting/test-artifacts/ for a human to look at."""
+
+from pathlib import Path
+
+from shop_defs import materialize_all, report_yaml, shop_defs
+from test_report import REPORT_KEY, add_model_metrics
+
+EXPECTED_CHARTS = {
+    "revenue",
+    "refund_rate",
+    "refund_rate_by_channel",
+    "refund_rate_by_category",
+    "top_products",
+    "model_quality",
+}
+# Per chart: its rendered size and how many data marks (lines, points, bars) the browser laid out.
+MEASURE = """
+return Array.from(document.querySelectorAll('svg.chart')).map(svg => {
+  const box = svg.getBoundingClientRect();
+  const marks = Array.from(svg.querySelectorAll('.mark')).filter(m => {
+    const b = m.getBoundingClientRect(); return b.width > 0 || b.height > 0;
+  });
+  return {id: svg.dataset.chart, width: box.width, height: box.height, marks: marks.length};
+});
+"""
+
+
+def test_every_chart_renders_in_chromium(chromium, shop_warehouse, artifacts_dir, tmp_path):
+    from browser import HEADLESS_FLAGS
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    add_model_metrics(shop_warehouse)
+    with shop_defs(report=report_yaml(output_dir=str(tmp_path / "reports"))) as defs:
+        result = materialize_all(defs)
+    (mat,) = [
+        e.materialization for e in result.get_asset_materialization_events() if e.asset_key == REPORT_KEY
+    ]
+    path = Path(mat.metadata["report_path"].value)
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(chromium.browser)
+    for flag in (*HEADLESS_FLAGS, "--window-size=1000,2400"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(chromium.driver)))
+    try:
+        driver.get(path.as_uri())
+        charts = {c["id"]: c for c in driver.execute_script(MEASURE)}
+        assert set(charts) == EXPECTED_CHARTS
+        for chart in charts.values():
+            assert chart["width"] > 100 and chart["height"] > 50, chart
+            assert chart["marks"] > 0, chart
+        assert charts["top_products"]["marks"] == 10
+        assert charts["revenue"]["marks"] == 1 + 14  # the line and one point per day
+        assert driver.execute_script("return document.querySelectorAll('table.cohorts tbody tr').length") > 0
+        height = driver.execute_script("return document.body.scrollHeight")
+        driver.set_window_size(1000, min(height + 40, 8000))
+        screenshot = artifacts_dir / "shop_report.png"
+        assert driver.save_screenshot(str(screenshot))
+        assert screenshot.stat().st_size > 20_000
+    finally:
+        driver.quit()

@@ -1,0 +1,52 @@
+"""The SQL translation the marts rely on: one SELECT only, identifiers quoted as written for Snowflake."""
+
+import pytest
+from dataplat_reporting.dialect import UnsupportedSql, transpile, warehouse_dialect
+from dataplat_reporting.sql_mart import packaged_marts, read_sql
+
+
+@pytest.mark.parametrize("sql", ["drop table raw_shop.orders", "select 1; select 2", "selec 1 frm"])
+def test_anything_but_one_select_is_refused(sql):
+    with pytest.raises(UnsupportedSql):
+        transpile(sql, write="snowflake")
+
+
+def test_duckdb_functions_become_snowflake_ones():
+    out = transpile(
+        "select date_trunc('month', d) as m, cast(x as double) / 2 as h from s.t", write="snowflake"
+    )
+    # DuckDB divides by zero to NULL where Snowflake raises: sqlglot keeps DuckDB's meaning with NULLIF.
+    assert (
+        out
+        == 'SELECT DATE_TRUNC(\'MONTH\', "d") AS "m", CAST("x" AS DOUBLE) / NULLIF(2, 0) AS "h" FROM "s"."t"'
+    )
+
+
+def test_table_placeholders_are_validated_and_quoted(tmp_path):
+    assert (
+        read_sql("select * from $orders", tmp_path, {"orders": "shop_v2.orders"})
+        == 'select * from "shop_v2"."orders"'
+    )
+    with pytest.raises(ValueError, match=r"\$nope"):
+        read_sql("select * from $nope", tmp_path)
+    with pytest.raises(ValueError, match="not a valid SQL identifier"):
+        read_sql("select * from $orders", tmp_path, {"orders": "x; drop"})
+    assert set(packaged_marts()) == {
+        f"{m}.sql"
+        for m in (
+            "daily_revenue",
+            "refund_rate_daily",
+            "refund_rate_by_segment",
+            "top_products",
+            "customer_cohorts",
+        )
+    }
+
+
+def test_the_warehouse_resource_decides_the_dialect():
+    from dagster_duckdb import DuckDBResource
+    from dagster_snowflake import SnowflakeResource
+
+    assert warehouse_dialect(DuckDBResource(database=":memory:")) == "duckdb"
+    sf = SnowflakeResource(account="a", user="u", password="p")
+    assert warehouse_dialect(sf) == "snowflake"
