@@ -23,9 +23,11 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from repo import ROOT, UV, uv_env
+from repo import ROOT, UV, placeholder_env, uv_env
 
 PACKAGES = ["core", "sandbox", "snowflake_ingestion", "api_sources", "ml_training", "reporting"]
+# Deployments that install released components from the index: each has a requirements.lock.
+RELEASED_DEPLOYMENTS = ["staging/ingestion", "staging/analytics", "prod/ingestion", "prod/analytics"]
 PUBLIC_INDEX = "https://pypi.org/simple"
 
 
@@ -98,6 +100,30 @@ def install_from_index(index_url: str, requirements: list[str], venv: Path) -> P
     return venv / "bin" / "python"
 
 
+def compile_lock(index_url: str, deployment: str) -> Path:
+    """deployments/<env>/<location>/requirements.lock: every pin, platform packages from the index."""
+    project = ROOT / "deployments" / deployment
+    lock = project / "requirements.lock"
+    subprocess.run(
+        [UV, "pip", "compile", "--quiet", str(project / "pyproject.toml"), "-o", str(lock),
+         "--python-version", "3.11", "--index-url", index_url + "simple/", "--extra-index-url", PUBLIC_INDEX,
+         "--no-emit-index-url", "--custom-compile-command", "python tools/internal_index.py lock"],
+        check=True, env=uv_env(),
+    )  # fmt: skip
+    return lock
+
+
+def install_deployment(index_url: str, deployment: str, venv: Path) -> Path:
+    """A fresh venv as the environment's image builds it: the lock from the index, then the deployment itself
+    from its folder (a dg project loads its `defs/` relative to its pyproject.toml, so the image keeps the
+    folder and installs it in place)."""
+    python = install_from_index(index_url, ["-r", str(ROOT / "deployments" / deployment / "requirements.lock")],
+                                venv)  # fmt: skip
+    subprocess.run([UV, "pip", "install", "--quiet", "--no-deps", "--python", str(python),
+                    "-e", str(ROOT / "deployments" / deployment)], check=True, env=uv_env())  # fmt: skip
+    return python
+
+
 def check() -> int:
     with tempfile.TemporaryDirectory(prefix="dataplat-index-") as tmp:
         tmp_path = Path(tmp)
@@ -116,7 +142,33 @@ def check() -> int:
                 )
                 out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
                 print(f"installed from the index in a fresh venv: {out.stdout.strip()}")
+            for deployment in RELEASED_DEPLOYMENTS:
+                env_name, location = deployment.split("/")
+                python = install_deployment(url, deployment, tmp_path / f"venv-{env_name}-{location}")
+                module = f"dataplat_{env_name}_{location}.definitions"
+                load = (
+                    "import dagster as dg; from dataplat_core.runner import load_definitions; "
+                    f"d = load_definitions({module!r}); dg.Definitions.validate_loadable(d); "
+                    "print(len(d.resolve_asset_graph().get_all_asset_keys()), 'assets;', "
+                    "', '.join(f'{k}={v.value}' for k, v in d.metadata.items() if k.startswith('version/')))"
+                )
+                out = subprocess.run([str(python), "-c", load], env=uv_env(placeholder_env(env_name)),
+                                     capture_output=True, text=True)  # fmt: skip
+                if out.returncode != 0:
+                    raise SystemExit(f"{deployment}: definitions failed to load:\n{out.stderr[-4000:]}")
+                print(f"{deployment}: installed from the index, definitions load: {out.stdout.strip()}")
+                tests = ROOT / "deployments" / env_name / "tests"
+                if env_name == "prod" and tests.is_dir():
+                    run_tests(python, tests, {"DATAPLAT_LOCATION": location})
     return 0
+
+
+def run_tests(python: Path, tests: Path, env: dict[str, str]) -> None:
+    """The environment's own tests, inside the venv that was installed from the index."""
+    subprocess.run([UV, "pip", "install", "--quiet", "--python", str(python), "pytest", "pyyaml"],
+                   check=True, env=uv_env())  # fmt: skip
+    subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+                   check=True, env=uv_env(env), cwd=tests)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     publish_cmd = sub.add_parser("publish", help="build every package and upload it")
     publish_cmd.add_argument("--url", required=True)
     sub.add_parser("check", help="publish to a throwaway index and install from it in fresh venvs")
+    sub.add_parser("lock", help="refresh the staging and prod deployments' requirements.lock")
     args = parser.parse_args(argv)
     if args.command == "serve":
         with serve(args.dir, args.port) as url:
@@ -137,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(3600)
             except KeyboardInterrupt:
                 return 0
+    if args.command == "lock":
+        with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp) / "index") as url:
+            publish(build_all(Path(tmp) / "dist"), url)
+            for deployment in RELEASED_DEPLOYMENTS:
+                print(f"wrote {compile_lock(url, deployment).relative_to(ROOT)}")
+        return 0
     if args.command == "publish":
         with tempfile.TemporaryDirectory() as tmp:
             publish(build_all(Path(tmp)), args.url)

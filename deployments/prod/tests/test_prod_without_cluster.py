@@ -1,0 +1,110 @@
+"""Prod configuration, checked without a cluster or Snowflake (there is neither here).
+
+Run by `nox -s release` inside each prod code location's venv, installed from the internal index exactly as
+its image would be; DATAPLAT_LOCATION names the location whose venv this is. Everything up to the cluster
+and the Snowflake connector is real: the Helm values and the instance config are parsed and validated
+against dagster's and dagster-k8s's own config schemas, and the definitions are built with placeholder
+values for every prod variable.
+"""
+
+import os
+import tomllib
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._config import validate_config
+from dagster._core.instance.config import dagster_instance_config_schema
+from dagster_k8s import K8sRunLauncher, k8s_job_executor
+from dataplat_core.environment import ENVIRONMENTS, SECRET_VARS, PlatformEnv
+from dataplat_core.runner import load_definitions
+
+PROD = Path(__file__).resolve().parents[1]
+LOCATIONS = ("ingestion", "analytics")
+SECRET = "dataplat-prod-env"
+
+
+@pytest.fixture(scope="module")
+def values() -> dict:
+    return yaml.safe_load((PROD / "helm" / "values.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def location() -> str:
+    name = os.environ.get("DATAPLAT_LOCATION")
+    assert name in LOCATIONS, f"DATAPLAT_LOCATION must name this venv's code location, got {name!r}"
+    return name
+
+
+def _walk(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, (*path, str(key)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, (*path, str(i)))
+    else:
+        yield path, node
+
+
+def test_helm_values_deploy_each_prod_code_location_without_cluster(values):
+    deployments = {d["name"]: d for d in values["dagster-user-deployments"]["deployments"]}
+    assert set(deployments) == set(LOCATIONS)
+    for name, deployment in deployments.items():
+        project = tomllib.loads((PROD / name / "pyproject.toml").read_text())["project"]
+        module = f"dataplat_prod_{name}.definitions"
+        assert deployment["dagsterApiGrpcArgs"] == ["--module-name", module]
+        assert (PROD / name / "src" / module.replace(".", "/")).with_suffix(".py").is_file()
+        assert deployment["image"]["tag"] == project["version"]  # the image is the released package
+        assert {"name": SECRET} in deployment["envSecrets"]
+        assert {"name": "PLATFORM_ENV", "value": "prod"} in deployment["env"]
+    launcher = values["runLauncher"]
+    assert launcher["type"] == "K8sRunLauncher"
+    assert {"name": SECRET} in launcher["config"]["k8sRunLauncher"]["envSecrets"]
+    assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
+
+
+def test_no_secret_value_is_written_in_the_prod_config_without_cluster(values):
+    secretish = ("PASSWORD", "TOKEN", "SECRET_KEY", "PRIVATE_KEY")
+    for path, value in _walk(values):
+        if any(word in "/".join(path).upper() for word in secretish):
+            assert value in (None, "", False), f"{'/'.join(path)} holds a literal secret"
+    for node in [d.get("env", []) for d in values["dagster-user-deployments"]["deployments"]]:
+        for entry in node:
+            assert entry["name"] not in SECRET_VARS, f"{entry['name']} must come from the Secret"
+    secret = yaml.safe_load((PROD / "helm" / "secret.example.yaml").read_text())
+    assert all(v == "" for v in secret["stringData"].values()), "the example Secret must hold no values"
+
+
+def test_secret_holds_every_variable_prod_requires_without_cluster():
+    spec = ENVIRONMENTS[PlatformEnv.PROD]
+    secret = yaml.safe_load((PROD / "helm" / "secret.example.yaml").read_text())
+    needed = set(spec.required) - set(spec.defaults)
+    assert needed <= set(secret["stringData"]), needed - set(secret["stringData"])
+
+
+def test_instance_config_is_valid_for_dagster_and_dagster_k8s_without_cluster():
+    config = yaml.safe_load((PROD / "dagster.yaml").read_text())
+    instance = validate_config(dagster_instance_config_schema(), config)
+    assert instance.success, instance.errors
+    assert config["run_launcher"]["class"] == "K8sRunLauncher"
+    launcher = validate_config(K8sRunLauncher.config_type(), config["run_launcher"]["config"])
+    assert launcher.success, launcher.errors
+
+
+def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake(location, monkeypatch):
+    placeholders = (PROD.parents[1] / "tools" / "placeholder.env").read_text().splitlines()
+    for line in placeholders:
+        if line and not line.startswith("#"):
+            monkeypatch.setenv(*line.split("=", 1))
+    monkeypatch.setenv("PLATFORM_ENV", "prod")
+    monkeypatch.delenv("WAREHOUSE_DUCKDB_PATH")  # prod must not need a DuckDB file
+    defs = load_definitions(f"dataplat_prod_{location}.definitions")
+    dg.Definitions.validate_loadable(defs)
+    assert type(defs.resources["warehouse"]).__name__ == "SnowflakeResource"
+    assert defs.executor is k8s_job_executor
+    connections = {c.name: c.type for c in defs.resources["sling"].connections}
+    assert connections == {"SHOP_PG": "postgres", "WAREHOUSE": "snowflake"}
+    assert defs.metadata[f"version/dataplat-prod-{location}"].value == "0.1.0"
+    assert defs.resolve_asset_graph().get_all_asset_keys(), "the location declares no assets"
