@@ -187,6 +187,9 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
     ok = bool(outcomes) and not failed
     total = {k: sum(o[k] for o in outcomes) for k in ("checks_passed", "checks_failed", "checks_warned")}
     print()
+    for o in outcomes:
+        for name, path in o.get("files", {}).items():
+            print(f"{o['asset']} {name}: {path}")
     print(
         f"{len(outcomes)} assets, {total['checks_passed']} checks passed, {total['checks_failed']} failed, "
         f"{total['checks_warned']} warned, in {elapsed:.1f}s: "

@@ -17,7 +17,9 @@ def daily(context: dg.AssetExecutionContext):
 
 @dg.asset(deps=[daily])
 def summary() -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata={"dagster/row_count": 1})
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": 1, "report_path": dg.MetadataValue.path("/tmp/summary.html")}
+    )
 
 
 @dg.asset

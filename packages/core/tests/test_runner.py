@@ -26,6 +26,7 @@ def test_every_asset_runs_upstream_partitions_first_and_checks_are_counted():
     assert (outcomes["summary"].checks_passed, outcomes["summary"].checks_failed) == (1, 1)
     assert outcomes["summary"].failed_checks == ["summary_is_wrong"]
     assert outcomes["summary"].warned_checks == ["summary_is_stale"]  # WARN: reported, not fatal
+    assert outcomes["summary"].files == {"report_path": "/tmp/summary.html"}
     assert outcomes["broken"].status == "failed"
     assert "FAILED broken" in progress and "this asset always fails" in progress
     assert progress.index("partitions 2026-01-01 .. 2026-01-10") < progress.index("ok  summary")

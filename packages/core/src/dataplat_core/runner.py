@@ -23,6 +23,10 @@ from pathlib import Path
 import dagster as dg
 
 
+# Where loaders report rows: Dagster's convention first, then dagster-sling's and dagster-dlt's own keys.
+ROW_COUNT_KEYS = ("dagster/row_count", "row_count", "rows_loaded")
+
+
 @dataclass
 class AssetOutcome:
     asset: str
@@ -36,6 +40,7 @@ class AssetOutcome:
     checks_warned: int = 0  # failed with severity WARN (e.g. stale sandbox data): reported, not fatal
     failed_checks: list[str] = field(default_factory=list)
     warned_checks: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)  # path metadata (e.g. a report) of the last run
 
     @property
     def ok(self) -> bool:
@@ -90,10 +95,13 @@ class _ProgressHandler(logging.Handler):
                 first = outcome.status != "materialized"
                 outcome.status = "materialized"
                 outcome.partitions += 1 if mat.partition else 0
-                rows = mat.metadata.get("dagster/row_count") or mat.metadata.get("row_count")
+                rows = next((mat.metadata[k] for k in ROW_COUNT_KEYS if k in mat.metadata), None)
                 if rows is not None:
                     # One materialization per partition: each reports its own partition's rows.
                     outcome.rows = (outcome.rows or 0) + int(rows.value) if mat.partition else int(rows.value)
+                outcome.files.update(
+                    {k: str(v.value) for k, v in mat.metadata.items() if isinstance(v, dg.PathMetadataValue)}
+                )
                 if first:
                     self._print(f"  ok  {outcome.asset}")
         elif kind == "ASSET_CHECK_EVALUATION":
