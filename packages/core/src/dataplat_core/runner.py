@@ -22,7 +22,6 @@ from pathlib import Path
 
 import dagster as dg
 
-
 # Where loaders report rows: Dagster's convention first, then dagster-sling's and dagster-dlt's own keys.
 ROW_COUNT_KEYS = ("dagster/row_count", "row_count", "rows_loaded")
 
