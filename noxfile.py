@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import nox
 
@@ -94,3 +95,13 @@ def publish(session: nox.Session) -> None:
         session.error("give the index's upload URL: nox -s publish -- URL")
     _sync(session, ".")
     session.run("python", str(ROOT / "tools" / "internal_index.py"), "publish", "--url", session.posargs[0])
+
+
+@nox.session(python=PYTHON, tags=["tests"])
+def demo(session: nox.Session) -> None:
+    """The README's demo, end to end and twice (the second run reuses the state), on a smaller sandbox."""
+    _sync(session, ".")
+    state = Path(session.create_tmp()) / "demo"
+    for flags in (["--reset"], []):
+        session.run("python", str(ROOT / "scripts" / "demo.py"), "--state-dir", str(state),
+                    "--orders", "5000", "--days", "30", *flags)  # fmt: skip

@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from repo import ROOT, UV, uv_env  # noqa: E402
 
-STATE = ROOT / ".dataplat" / "demo"
+DEFAULT_STATE = ROOT / ".dataplat" / "demo"
 # Upstream first: analytics assets depend on ingestion's tables across the location boundary.
 LOCATIONS = [
     ("ingestion", "deployments/local/ingestion", "dataplat_local_ingestion.definitions"),
@@ -56,8 +56,8 @@ def install() -> None:
         uv("sync", "--locked", "--quiet", "--project", project, check=True)
 
 
-def start_sandbox(orders: int, days: int) -> tuple[subprocess.Popen, dict[str, str]]:
-    env_file = STATE / "sandbox.env"
+def start_sandbox(state: Path, orders: int, days: int) -> tuple[subprocess.Popen, dict[str, str]]:
+    env_file = state / "sandbox.env"
     env_file.unlink(missing_ok=True)
     say(f"starting the sandbox ({orders} orders): PostgreSQL, landing folder, payments API")
     proc = subprocess.Popen(
@@ -71,7 +71,7 @@ def start_sandbox(orders: int, days: int) -> tuple[subprocess.Popen, dict[str, s
             "dataplat-sandbox",
             "up",
             "--state-dir",
-            str(STATE / "sandbox"),
+            str(state / "sandbox"),
             "--env-file",
             str(env_file),
             "--orders",
@@ -103,24 +103,24 @@ def stop(proc: subprocess.Popen | None) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def platform_env(sandbox_env: dict[str, str]) -> dict[str, str]:
-    dagster_home = STATE / "dagster_home"
+def platform_env(state: Path, sandbox_env: dict[str, str]) -> dict[str, str]:
+    dagster_home = state / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     return {
         **sandbox_env,
         "PLATFORM_ENV": "local",
-        "WAREHOUSE_DUCKDB_PATH": str(STATE / "warehouse.duckdb"),
+        "WAREHOUSE_DUCKDB_PATH": str(state / "warehouse.duckdb"),
         "DAGSTER_HOME": str(dagster_home),
     }
 
 
-def materialize(env: dict[str, str], days: int) -> list[dict]:
+def materialize(state: Path, env: dict[str, str], days: int) -> list[dict]:
     # Daily-partitioned assets load the sandbox's dates, each partitioned group as one backfill run.
     first, last = SANDBOX_START, SANDBOX_START + timedelta(days=days - 1)
     outcomes: list[dict] = []
     for name, path, module in LOCATIONS:
-        report = STATE / f"{name}.json"
+        report = state / f"{name}.json"
         report.unlink(missing_ok=True)
         say(f"materializing every asset of the '{name}' code location and running its checks")
         run = uv(
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the platform end to end on this machine.")
     parser.add_argument("--ui", action="store_true", help="leave the Dagster UI serving the result")
     parser.add_argument("--reset", action="store_true", help="delete the demo's state first")
+    parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE, help=f"default {DEFAULT_STATE}")
     parser.add_argument("--orders", type=int, default=20_000, help="sandbox size (default 20000)")
     parser.add_argument(
         "--days", type=int, default=90, help="days of sandbox data from 2026-01-01 (default 90)"
@@ -218,16 +219,17 @@ def main(argv: list[str] | None = None) -> int:
     # A SIGTERM (CI timeout, `kill`) must still stop the sandbox: turn it into a normal exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
-    if args.reset and STATE.exists():
-        say(f"deleting {STATE}")
-        shutil.rmtree(STATE)
-    STATE.mkdir(parents=True, exist_ok=True)
+    state = args.state_dir.resolve()
+    if args.reset and state.exists():
+        say(f"deleting {state}")
+        shutil.rmtree(state)
+    state.mkdir(parents=True, exist_ok=True)
     install()
     sandbox = None
     try:
-        sandbox, sandbox_env = start_sandbox(args.orders, args.days)
-        env = platform_env(sandbox_env)
-        ok = summary(materialize(env, args.days), time.monotonic() - started)
+        sandbox, sandbox_env = start_sandbox(state, args.orders, args.days)
+        env = platform_env(state, sandbox_env)
+        ok = summary(materialize(state, env, args.days), time.monotonic() - started)
         if args.ui:
             serve_ui(env)
     finally:

@@ -93,6 +93,18 @@ def test_instance_config_is_valid_for_dagster_and_dagster_k8s_without_cluster():
     assert launcher.success, launcher.errors
 
 
+def test_instance_settings_agree_with_each_other_without_cluster(tmp_path):
+    """Builds a real instance from the prod file with only what needs a cluster or a database swapped out
+    (K8sRunLauncher -> DefaultRunLauncher, PostgreSQL -> SQLite), so cross-setting rules are enforced."""
+    config = yaml.safe_load((PROD / "dagster.yaml").read_text())
+    config["run_launcher"] = {"module": "dagster.core.launcher", "class": "DefaultRunLauncher"}
+    config["storage"] = {"sqlite": {"base_dir": str(tmp_path / "storage")}}
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 4
+
+
 def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake(location, monkeypatch):
     placeholders = (PROD.parents[1] / "tools" / "placeholder.env").read_text().splitlines()
     for line in placeholders:
