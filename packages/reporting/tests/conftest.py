@@ -1,5 +1,5 @@
-"""Fixtures shared by the reporting tests: the upstream tables (DuckDB and Snowflake), the browser, and where
-test artifacts go."""
+"""Fixtures shared by the reporting tests: the upstream tables (DuckDB and Snowflake) and where test artifacts
+go. The `chromium` fixture comes from the sandbox's pytest plugin."""
 
 import shutil
 from dataclasses import dataclass
@@ -8,21 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import find_chromium, install_chromium
 from shop_warehouse import build_shop_warehouse
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's headless Chromium and its chromedriver, installed by `apt-get` when missing and root."""
-    found = find_chromium()
-    if found is None:
-        found, reason = install_chromium()
-        if found is None:
-            pytest.skip(f"browser test needs Chromium: {reason}")
-    return found
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ return Array.from(document.querySelectorAll('svg.chart')).map(svg => {
 
 
 def test_every_chart_renders_in_chromium(chromium, shop_warehouse, artifacts_dir, tmp_path):
-    from browser import HEADLESS_FLAGS
+    from dataplat_sandbox.browser import HEADLESS_FLAGS
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

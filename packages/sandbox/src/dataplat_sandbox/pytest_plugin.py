@@ -67,3 +67,16 @@ def platform_env(sandbox_env, tmp_path, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium and its chromedriver, installed by `apt-get` when missing and root."""
+    from dataplat_sandbox.browser import find_chromium, install_chromium
+
+    found = find_chromium()
+    if found is None:
+        found, reason = install_chromium()
+        if found is None:
+            pytest.skip(f"browser test needs Chromium: {reason}")
+    return found

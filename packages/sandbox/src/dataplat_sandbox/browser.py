@@ -1,6 +1,7 @@
-"""Headless Chromium for the browser test, installed from Debian's packages by the test setup when missing.
+"""Headless Chromium for browser tests (the report, the Dagster UI), installed from Debian's packages by the
+test setup when missing: the `chromium` fixture of this package's pytest plugin.
 
-The install needs root and the Debian mirror; anywhere else the browser test skips and says why.
+The install needs root and the Debian mirror; anywhere else a browser test skips and says why.
 """
 
 import os
