@@ -38,7 +38,7 @@ DEPLOYMENTS = {
 PYTHON = "3.11"
 
 
-def _sync(session: nox.Session, project: str) -> None:
+def _sync(session: nox.Session, project: str, *options: str) -> None:
     """Install exactly the project's lock (the project, its dependencies, its dev group) into this venv."""
     session.run_install(
         UV,
@@ -46,6 +46,7 @@ def _sync(session: nox.Session, project: str) -> None:
         "--locked",
         "--project",
         str(ROOT / project),
+        *options,
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
         external=True,
     )
@@ -105,3 +106,10 @@ def demo(session: nox.Session) -> None:
     for flags in (["--reset"], []):
         session.run("python", str(ROOT / "scripts" / "demo.py"), "--state-dir", str(state),
                     "--orders", "5000", "--days", "30", *flags)  # fmt: skip
+
+
+@nox.session(python=PYTHON, tags=["tests"])
+def ui(session: nox.Session) -> None:
+    """`dg dev` serves both local code locations; headless Chromium finds them and the asset graph."""
+    _sync(session, ".", "--group", "ui-test")
+    session.run("pytest", "-q", str(ROOT / "tests" / "ui"), *session.posargs)

@@ -10,10 +10,14 @@ ROOT = Path(__file__).resolve().parents[1]
 UV = os.environ.get("UV") or shutil.which("uv") or "uv"
 
 
+# Set by nox (and `uv run`) for the caller's own venv: a child project must get its own venv instead.
+CALLER_VENV_VARS = ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "UV_PYTHON")
+
+
 def uv_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a uv child process: each project runs in its own venv, so the caller's
-    VIRTUAL_ENV is dropped (uv would warn about it), and uv never downloads an interpreter."""
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    """The environment for a uv child process: each project syncs and runs in its own venv, never the
+    caller's, and uv never downloads an interpreter."""
+    env = {k: v for k, v in os.environ.items() if k not in CALLER_VENV_VARS}
     return {**env, "UV_PYTHON_DOWNLOADS": "never", **(extra or {})}
 
 
