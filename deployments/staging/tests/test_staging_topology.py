@@ -32,6 +32,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def _wait(what: str, probe, timeout: float, interval: float = 1.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -116,6 +124,9 @@ def staging(tmp_path_factory, location_pythons):
                     python, "-m", "dagster", "code-server", "start", "-h", "127.0.0.1", "-p",
                     str(server["port"]), "-m", f"dataplat_staging_{name}.definitions", "--location-name", name,
                 ])  # fmt: skip
+            for entry in workspace["load_from"]:  # the webserver would record a refused connection as an error
+                server = entry["grpc_server"]
+                _wait(f"code server {server['location_name']}", lambda s=server: _accepts(s["port"]), 120)
             (tmp / "workspace.yaml").write_text(yaml.safe_dump(workspace))
             port = _free_port()
             bin_dir = Path(sys.executable).parent  # the host venv's console scripts
