@@ -142,9 +142,11 @@ def check() -> int:
                 )
                 out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
                 print(f"installed from the index in a fresh venv: {out.stdout.strip()}")
+            pythons: dict[str, dict[str, Path]] = {}
             for deployment in RELEASED_DEPLOYMENTS:
                 env_name, location = deployment.split("/")
                 python = install_deployment(url, deployment, tmp_path / f"venv-{env_name}-{location}")
+                pythons.setdefault(env_name, {})[location] = python
                 module = f"dataplat_{env_name}_{location}.definitions"
                 load = (
                     "import dagster as dg; from dataplat_core.runner import load_definitions; "
@@ -157,10 +159,25 @@ def check() -> int:
                 if out.returncode != 0:
                     raise SystemExit(f"{deployment}: definitions failed to load:\n{out.stderr[-4000:]}")
                 print(f"{deployment}: installed from the index, definitions load: {out.stdout.strip()}")
-                tests = ROOT / "deployments" / env_name / "tests"
-                if env_name == "prod" and tests.is_dir():
-                    run_tests(python, tests, {"DATAPLAT_LOCATION": location})
+                if env_name == "prod":
+                    run_tests(
+                        python, ROOT / "deployments" / "prod" / "tests", {"DATAPLAT_LOCATION": location}
+                    )
+            staging_topology(url, pythons["staging"], tmp_path / "venv-staging-host")
     return 0
+
+
+def staging_topology(index_url: str, pythons: dict[str, Path], host_venv: Path) -> None:
+    """The staging host (webserver, daemon, instance storage driver) from the index, at the code locations'
+    own dagster version, then the staging topology test against the location venvs."""
+    lock = (ROOT / "deployments" / "staging" / "ingestion" / "requirements.lock").read_text().splitlines()
+    pins = [
+        line for line in lock if line.startswith(("dagster==", "dagster-postgres==", "dagster-graphql=="))
+    ]
+    host = install_from_index(index_url, [*pins, "dagster-webserver", "dataplat-sandbox", "pytest", "pyyaml"],
+                              host_venv)  # fmt: skip
+    locations = ",".join(f"{name}={python}" for name, python in pythons.items())
+    run_tests(host, ROOT / "deployments" / "staging" / "tests", {"DATAPLAT_STAGING_PYTHONS": locations})
 
 
 def run_tests(python: Path, tests: Path, env: dict[str, str]) -> None:
