@@ -7,6 +7,7 @@ against dagster's and dagster-k8s's own config schemas, and the definitions are 
 values for every prod variable.
 """
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -120,3 +121,29 @@ def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake
     assert connections == {"SHOP_PG": "postgres", "WAREHOUSE": "snowflake"}
     assert defs.metadata[f"version/dataplat-prod-{location}"].value == "0.1.0"
     assert defs.resolve_asset_graph().get_all_asset_keys(), "the location declares no assets"
+
+
+def test_sling_gets_snowflake_and_the_read_only_source_from_env_up_to_the_network(monkeypatch):
+    """The connections exactly as dagster-sling hands them to the Sling binary (its environment), resolved
+    from the (placeholder) prod variables: everything up to opening a socket to Snowflake or PostgreSQL."""
+    from dataplat_core.resources import build_resources
+
+    placeholders = (PROD.parents[1] / "tools" / "placeholder.env").read_text().splitlines()
+    values = dict(line.split("=", 1) for line in placeholders if line and not line.startswith("#"))
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PLATFORM_ENV", "prod")
+    sling = build_resources()["sling"].process_config_and_initialize()
+    connections = {name: json.loads(spec) for name, spec in sling.prepare_environment().items()}
+    assert connections["WAREHOUSE"] == {
+        "name": "WAREHOUSE",
+        "type": "snowflake",
+        **{key: values[f"SNOWFLAKE_{key.upper()}"] for key in ("account", "user", "password", "database",
+                                                              "warehouse", "role")},
+    }  # fmt: skip
+    source = connections["SHOP_PG"]
+    assert (source["type"], source["user"], source["sslmode"]) == (
+        "postgres",
+        values["SOURCE_PG_USER"],
+        "require",
+    )

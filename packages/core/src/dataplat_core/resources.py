@@ -89,11 +89,8 @@ def _warehouse(settings: PlatformSettings) -> tuple[dg.ConfigurableResource, Sli
         key: dg.EnvVar(f"SNOWFLAKE_{key.upper()}")
         for key in ("account", "user", "password", "database", "warehouse", "role")
     }
-    sling_target = SlingConnectionResource(
-        name=WAREHOUSE_CONNECTION,
-        type="snowflake",
-        **{("host" if k == "account" else k): v for k, v in snowflake.items()},
-    )
+    # Sling's Snowflake connection takes the same keys as the connector (`account`, `user`, ...).
+    sling_target = SlingConnectionResource(name=WAREHOUSE_CONNECTION, type="snowflake", **snowflake)
     return SnowflakeResource(**snowflake), sling_target
 
 
