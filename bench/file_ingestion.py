@@ -25,16 +25,9 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-COLUMNS = {
-    "order_id": "BIGINT",
-    "line_no": "INTEGER",
-    "order_ts": "TIMESTAMP",
-    "customer_id": "BIGINT",
-    "product_id": "BIGINT",
-    "quantity": "INTEGER",
-    "unit_price": "DECIMAL(12,2)",
-    "amount": "DECIMAL(12,2)",
-}
+from dataplat_sandbox.landing import SALES_COLUMN_TYPES
+
+COLUMNS = SALES_COLUMN_TYPES  # the sandbox export's declared schema
 TARGET_ROWS_PER_S, TARGET_RATIO, TARGET_PEAK_MIB = 1_000_000, 0.45, 1024
 
 

@@ -8,9 +8,7 @@ It is built once per session into a template file and copied into each test's `t
 rebuild or alter tables never see each other's changes.
 """
 
-import json
 import shutil
-import urllib.request
 from contextlib import contextmanager
 from datetime import date
 
@@ -32,20 +30,6 @@ def sandbox_config():
     from dataplat_sandbox.config import SandboxConfig
 
     return SandboxConfig(seed=7, orders=10_000, start_date=date(2026, 1, 1), days=45)
-
-
-def page_refunds(api) -> list[dict]:
-    """Every refund from the real payments API, following its cursor."""
-    rows, cursor = [], None
-    while True:
-        url = f"{api.url}/refunds?limit=10000" + (f"&cursor={cursor}" if cursor else "")
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api.token}"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            page = json.load(response)
-        rows += page["data"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return rows
 
 
 def build_warehouse(path, pg_dsn: str, refunds: list[dict]) -> None:
@@ -75,10 +59,10 @@ def build_warehouse(path, pg_dsn: str, refunds: list[dict]) -> None:
 
 @pytest.fixture(scope="session")
 def refunds_from_api(sandbox_config):
-    from dataplat_sandbox.payments_api import PaymentsApiServer
+    from dataplat_sandbox.payments_api import PaymentsApiServer, fetch_all
 
     with PaymentsApiServer(sandbox_config) as api:
-        return page_refunds(api)
+        return fetch_all(api.url, api.token, "/refunds")
 
 
 @pytest.fixture(scope="session")

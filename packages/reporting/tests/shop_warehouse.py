@@ -8,23 +8,15 @@
 """
 
 import json
-import urllib.request
 from datetime import date
 from pathlib import Path
 
 import duckdb
 from dataplat_core.binaries import duckdb_connection_config
+from dataplat_sandbox.landing import SALES_COLUMN_TYPES
+from dataplat_sandbox.payments_api import fetch_all
 
-SALES_COLUMNS = {
-    "order_id": "BIGINT",
-    "line_no": "INTEGER",
-    "order_ts": "TIMESTAMP",
-    "customer_id": "BIGINT",
-    "product_id": "BIGINT",
-    "quantity": "INTEGER",
-    "unit_price": "DECIMAL(10,2)",
-    "amount": "DECIMAL(12,2)",
-}
+SALES_COLUMNS = SALES_COLUMN_TYPES
 API_TYPES = {
     "payments": {
         "payment_id": "BIGINT",
@@ -49,20 +41,6 @@ API_TYPES = {
 LOAD_ID = "1767225600.000001"
 
 
-def page_api(url: str, token: str, path: str) -> list[dict]:
-    """Every row of one endpoint, following the cursor (what dlt's paginator does)."""
-    rows, cursor = [], None
-    while True:
-        query = "limit=10000" + (f"&cursor={cursor}" if cursor else "")
-        request = urllib.request.Request(f"{url}{path}?{query}", headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            page = json.load(response)
-        rows += page["data"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return rows
-
-
 def copy_postgres(conn: duckdb.DuckDBPyConnection, dsn: str) -> None:
     conn.execute("load postgres")
     conn.execute(f"attach '{dsn}' as pg (type postgres, read_only)")
@@ -75,7 +53,7 @@ def copy_postgres(conn: duckdb.DuckDBPyConnection, dsn: str) -> None:
 def copy_payments_api(conn: duckdb.DuckDBPyConnection, url: str, token: str, folder: Path) -> None:
     conn.execute("create schema payments_api")
     for endpoint, types in API_TYPES.items():
-        rows = page_api(url, token, f"/{endpoint}")
+        rows = fetch_all(url, token, f"/{endpoint}")
         path = folder / f"{endpoint}.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         columns = ", ".join(f"'{c}': '{t}'" for c, t in types.items())

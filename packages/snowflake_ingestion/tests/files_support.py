@@ -8,18 +8,10 @@ import dagster as dg
 import duckdb
 from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.resources import build_resources
+from dataplat_sandbox.landing import SALES_COLUMN_TYPES
 from dataplat_snowflake_ingestion.components import FileIngestionComponent
 
-COLUMNS = {
-    "order_id": "BIGINT",
-    "line_no": "INTEGER",
-    "order_ts": "TIMESTAMP",
-    "customer_id": "BIGINT",
-    "product_id": "BIGINT",
-    "quantity": "INTEGER",
-    "unit_price": "DECIMAL(12,2)",
-    "amount": "DECIMAL(12,2)",
-}
+COLUMNS = SALES_COLUMN_TYPES
 TABLE = "raw_files.sales"
 JOB = "load_raw_files__sales"
 ATTRIBUTES = {

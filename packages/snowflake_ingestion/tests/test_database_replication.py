@@ -1,6 +1,7 @@
 """The Sling replication component against the sandbox's real PostgreSQL, the real Sling binary and a
 DuckDB warehouse in tmp_path."""
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -132,3 +133,25 @@ def test_one_broken_stream_does_not_fail_the_others(platform_env, sandbox_postgr
     assert not result.success
     assert {f"raw_shop/{t}" for t in TABLES} <= materialized
     assert "raw_shop/no_such_table" not in materialized
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "insert into shop.products (product_id) values (999999)",
+        "update shop.orders set status = 'x'",
+        "create table shop.intruder (id int)",
+    ],
+)
+def test_the_replication_source_role_cannot_write(platform_env, sandbox_postgres, statement):
+    """Sling reads through the connection the platform builds; that connection's role is read-only."""
+    import psycopg
+
+    sling = build_resources()["sling"].process_config_and_initialize()
+    source = json.loads(sling.prepare_environment()["SHOP_PG"])
+    assert source["user"] == sandbox_postgres.readonly_user
+    conninfo = dict(host=source["host"], port=source["port"], dbname=source["database"], user=source["user"],
+                    password=source["password"], sslmode=source["sslmode"])  # fmt: skip
+    with psycopg.connect(**conninfo) as conn:
+        with pytest.raises(psycopg.Error, match="read-only|permission denied"):
+            conn.execute(statement)

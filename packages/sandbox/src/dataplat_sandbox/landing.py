@@ -12,16 +12,18 @@ import numpy as np
 from . import data as d
 from .config import SandboxConfig
 
-SALES_COLUMNS = (
-    "order_id",
-    "line_no",
-    "order_ts",
-    "customer_id",
-    "product_id",
-    "quantity",
-    "unit_price",
-    "amount",
-)
+# The export's columns and their SQL types: what a loader declares for these files.
+SALES_COLUMN_TYPES = {
+    "order_id": "BIGINT",
+    "line_no": "INTEGER",
+    "order_ts": "TIMESTAMP",
+    "customer_id": "BIGINT",
+    "product_id": "BIGINT",
+    "quantity": "INTEGER",
+    "unit_price": "DECIMAL(12,2)",
+    "amount": "DECIMAL(12,2)",
+}
+SALES_COLUMNS = tuple(SALES_COLUMN_TYPES)
 DEFECTS = (
     "bad_types",
     "missing_column",

@@ -12,6 +12,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.request
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -400,6 +401,21 @@ class PaymentsApiServer:
         if unknown:
             raise ApiError(400, f"unknown mutations: {sorted(unknown)}")
         return {k: actions[k](v) for k, v in spec.items()}
+
+
+def fetch_all(url: str, token: str, path: str, *, page_size: int = 10_000) -> list[dict]:
+    """Every row of one endpoint, following the cursor as a client would (tests use it as the expected data)."""
+    rows: list[dict] = []
+    cursor = None
+    while True:
+        query = f"limit={page_size}" + (f"&cursor={cursor}" if cursor else "")
+        request = urllib.request.Request(f"{url}{path}?{query}", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            page = json.load(response)
+        rows += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return rows
 
 
 class _Handler(BaseHTTPRequestHandler):
