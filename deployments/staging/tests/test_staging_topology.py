@@ -82,10 +82,9 @@ def location_pythons() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def staging(tmp_path_factory, location_pythons):
+def staging(server_tmp_path_factory, location_pythons):
     """The whole staging topology; yields the GraphQL client. Every process is stopped afterwards."""
-    tmp = tmp_path_factory.mktemp("staging")
-    tmp.chmod(0o777)  # the sandbox's PostgreSQL runs as an unprivileged user when we are root
+    tmp = server_tmp_path_factory("staging")
     processes: list[subprocess.Popen] = []
     with Sandbox(tmp / "sandbox", SandboxConfig(orders=2_000, days=14)) as sandbox:
         pg = sandbox.postgres
@@ -124,7 +123,8 @@ def staging(tmp_path_factory, location_pythons):
                     python, "-m", "dagster", "code-server", "start", "-h", "127.0.0.1", "-p",
                     str(server["port"]), "-m", f"dataplat_staging_{name}.definitions", "--location-name", name,
                 ])  # fmt: skip
-            for entry in workspace["load_from"]:  # the webserver would record a refused connection as an error
+            # The webserver would record a code server that still refuses connections as a load error.
+            for entry in workspace["load_from"]:
                 server = entry["grpc_server"]
                 _wait(f"code server {server['location_name']}", lambda s=server: _accepts(s["port"]), 120)
             (tmp / "workspace.yaml").write_text(yaml.safe_dump(workspace))

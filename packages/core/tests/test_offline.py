@@ -64,10 +64,9 @@ def test_duckdb_cli_loads_extensions_offline(tmp_path):
 
 
 @needs_netns
-def test_sling_replicates_postgres_into_duckdb_offline(tmp_path):
-    tmp_path.chmod(0o777)  # the sandbox's PostgreSQL runs as an unprivileged user when we are root
+def test_sling_replicates_postgres_into_duckdb_offline(server_tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("SLING_BINARY", "DUCKDB_PATH")}
-    out = _offline([sys.executable, str(HERE / "offline_replication.py"), str(tmp_path)], env=env)
+    out = _offline([sys.executable, str(HERE / "offline_replication.py"), str(server_tmp_path)], env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["success"] is True

@@ -17,11 +17,39 @@ def sandbox_config():
 
 
 @pytest.fixture(scope="session")
-def sandbox_postgres(sandbox_config, tmp_path_factory):
+def server_tmp_path_factory():
+    """Makes folders for a PostgreSQL data directory. As root the server runs as an unprivileged user who must
+    traverse every parent folder; pytest's own base folder (/tmp/pytest-of-root) is reset to 0700 whenever
+    another pytest process starts, so these folders live in a separate, traversable tree instead."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp(prefix="dataplat-tests-"))
+    base.chmod(0o755)
+    counter = iter(range(1_000_000))
+
+    def make(name: str) -> Path:
+        path = base / f"{name}{next(counter)}"
+        path.mkdir()
+        return path
+
+    yield make
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def server_tmp_path(server_tmp_path_factory):
+    """A fresh folder for one test's PostgreSQL data directory (see `server_tmp_path_factory`)."""
+    return server_tmp_path_factory("pg")
+
+
+@pytest.fixture(scope="session")
+def sandbox_postgres(sandbox_config, server_tmp_path_factory):
     """A running, loaded PostgreSQL shared by the session (tests that mutate it must tolerate each other)."""
     from dataplat_sandbox.postgres import SandboxPostgres
 
-    pg = SandboxPostgres(tmp_path_factory.mktemp("sandbox-pg"))
+    pg = SandboxPostgres(server_tmp_path_factory("sandbox-pg"))
     pg.start()
     pg.load(sandbox_config)
     yield pg
