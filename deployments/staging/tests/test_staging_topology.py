@@ -160,6 +160,9 @@ RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 SENSOR = """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
   __typename ... on Sensor { sensorState { status ticks(limit: 5) { status timestamp } } } } }"""
 
+ASSET_METADATA = """query($path: [String!]!) { assetNodeOrError(assetKey: {path: $path}) {
+  __typename ... on AssetNode { metadataEntries { label ... on TextMetadataEntry { text } } } } }"""
+
 DAEMONS = """{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"""
 
 
@@ -212,3 +215,12 @@ def test_the_daemon_evaluates_sensors_and_schedules(staging):
         return by_type if by_type.get("SCHEDULER") and by_type.get("SENSOR") else None
 
     assert _wait("healthy scheduler and sensor daemons", healthy, 120, interval=3)
+
+
+def test_the_ui_shows_the_component_versions_each_location_runs(staging):
+    for path, location in ((["raw_shop", "orders"], "ingestion"), (["marts", "daily_revenue"], "analytics")):
+        node = staging(ASSET_METADATA, {"path": path})["assetNodeOrError"]
+        assert node["__typename"] == "AssetNode", node
+        entries = {e["label"]: e.get("text") for e in node["metadataEntries"]}
+        assert f"dataplat-staging-{location} 0.1.0" in entries["dataplat/versions"], entries
+        assert "dataplat-core 0.1.0" in entries["dataplat/versions"]

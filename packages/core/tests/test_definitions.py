@@ -19,3 +19,15 @@ def test_definitions_carry_resources_and_component_versions(local_env):
     dg.Definitions.validate_loadable(defs)
     assert defs.metadata["version/dataplat-core"].value == version("dataplat-core")
     assert {"warehouse", "sling", "source_postgres", "landing", "payments_api"} <= set(defs.resources)
+
+
+def test_every_materializable_asset_shows_the_versions(local_env):
+    @dg.asset
+    def table(): ...
+
+    upstream = dg.AssetSpec("elsewhere")  # another code location's asset: not ours to annotate
+    defs = platform_definitions(dg.Definitions(assets=[table, upstream]))
+    graph = defs.resolve_asset_graph()
+    shown = graph.get(dg.AssetKey("table")).metadata["dataplat/versions"]
+    assert f"dataplat-core {version('dataplat-core')}" in shown
+    assert "dataplat/versions" not in graph.get(dg.AssetKey("elsewhere")).metadata

@@ -17,16 +17,28 @@ def platform_versions() -> dict[str, str]:
     return {name: version for name, version in sorted(found.items()) if name.startswith(DIST_PREFIX)}
 
 
+VERSIONS_METADATA_KEY = "dataplat/versions"
+
+
 def platform_definitions(
     *component_defs: dg.Definitions,
     env: PlatformEnv | None = None,
     executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
-    """The components' definitions, the environment's resources, and (as definitions metadata, shown with
-    the code location) the versions of the platform packages this location runs."""
-    versions = {f"version/{name}": version for name, version in platform_versions().items()}
-    platform = dg.Definitions(resources=build_resources(env), metadata=versions, executor=executor)
-    return dg.Definitions.merge(*component_defs, platform)
+    """The components' definitions with the environment's resources. Every asset this location materializes
+    carries the versions of the platform packages the location runs (metadata `dataplat/versions`, shown on
+    the asset's page in the UI); the same versions are the definitions' metadata (`version/<dist>`)."""
+    versions = platform_versions()
+    shown = ", ".join(f"{name} {version}" for name, version in versions.items())
+    platform = dg.Definitions(
+        resources=build_resources(env),
+        metadata={f"version/{name}": version for name, version in versions.items()},
+        executor=executor,
+    )
+    return dg.Definitions.merge(*component_defs, platform).map_resolved_asset_specs(
+        func=lambda spec: spec.merge_attributes(metadata={VERSIONS_METADATA_KEY: shown}),
+        selection=dg.AssetSelection.all(include_sources=False),
+    )
 
 
 def code_location(
