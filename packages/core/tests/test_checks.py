@@ -4,7 +4,7 @@ import dagster as dg
 import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
-from dataplat_core.checks import freshness_check, table_checks
+from dataplat_core.checks import freshness_check, source_row_count_check, table_checks
 from dataplat_core.warehouse import InvalidIdentifier, quote_identifier, quote_table
 
 
@@ -79,3 +79,42 @@ def test_bad_table_names_fail_when_checks_are_built():
 
 def test_qualified_names_are_quoted_per_part():
     assert quote_table("raw_shop.orders") == '"raw_shop"."orders"'
+
+
+@pytest.fixture
+def source_and_warehouse(sandbox_postgres, tmp_path):
+    """shop.products in the sandbox's PostgreSQL, copied into a DuckDB warehouse with one row fewer."""
+    from dataplat_core.binaries import duckdb_connection_config
+    from dataplat_core.resources import PostgresSource
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path), config=duckdb_connection_config()) as conn:
+        conn.execute("load postgres")
+        conn.execute(f"attach '{sandbox_postgres.dsn('readonly')}' as pg (type postgres, read_only)")
+        conn.execute("create schema raw; create table raw.t as select * from pg.shop.products")
+    source = PostgresSource(host=sandbox_postgres.host, port=sandbox_postgres.port, database="shop",
+                            user=sandbox_postgres.readonly_user, password=sandbox_postgres.readonly_password)
+    return source, path
+
+
+def _compare(source, path, tolerance):
+    check = source_row_count_check(["raw", "t"], "raw.t", "shop.products", tolerance=tolerance)
+    resources = {"warehouse": DuckDBResource(database=str(path)), "source_postgres": source}
+    result = dg.materialize([t, check], resources=resources, raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+def test_row_count_against_the_real_source(source_and_warehouse):
+    source, path = source_and_warehouse
+    evaluation = _compare(source, path, tolerance=0.0)
+    assert evaluation.passed
+    assert evaluation.metadata["source_rows"].value == evaluation.metadata["warehouse_rows"].value > 0
+
+
+def test_row_count_beyond_the_tolerance_fails(source_and_warehouse):
+    source, path = source_and_warehouse
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("delete from raw.t where product_id in (select product_id from raw.t limit 5)")
+    assert not _compare(source, path, tolerance=0.0).passed
+    assert _compare(source, path, tolerance=0.5).passed  # 5 of >= 40 products: within 50%

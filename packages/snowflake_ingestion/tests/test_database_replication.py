@@ -71,6 +71,7 @@ def test_assets_are_named_after_warehouse_tables_and_carry_checks(replication_de
     check_names = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
     assert ("raw_shop/order_items", "primary_key_unique") in check_names
     assert ("raw_shop/orders", "keys_not_null") in check_names
+    assert ("raw_shop/orders", "row_count_matches_source") in check_names
 
 
 def test_replication_loads_every_row_and_checks_pass(replication_defs, platform_env, sandbox_postgres):

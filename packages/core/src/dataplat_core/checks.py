@@ -70,6 +70,33 @@ def min_rows_check(asset: dg.AssetKey | str, table: str, min_rows: int = 1) -> d
     return _check
 
 
+def source_row_count_check(
+    asset: dg.AssetKey | str, table: str, source_table: str, tolerance: float = 0.01
+) -> dg.AssetChecksDefinition:
+    """The warehouse table holds as many rows as the source table, within `tolerance` (a fraction of the
+    source's count: a live source keeps changing between the load and the check)."""
+    warehouse_sql = f"select count(*) from {quote_table(table)}"
+    quote_table(source_table)  # reject a bad name when the code location loads
+
+    @dg.asset_check(
+        asset=_key(asset),
+        name="row_count_matches_source",
+        required_resource_keys={"warehouse", "source_postgres"},
+        description=f"Rows in {table} equal rows in the source's {source_table}, within {tolerance:.1%}.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        (loaded,) = fetch_one(context.resources.warehouse, warehouse_sql)
+        source = context.resources.source_postgres.row_count(source_table)
+        difference = abs(int(loaded) - source)
+        return dg.AssetCheckResult(
+            passed=difference <= tolerance * source,
+            metadata={"warehouse_rows": int(loaded), "source_rows": source, "difference": difference,
+                      "tolerance": tolerance},
+        )  # fmt: skip
+
+    return _check
+
+
 def freshness_check(
     asset: dg.AssetKey | str, table: str, column: str, max_age: timedelta, *, now: datetime | None = None
 ) -> dg.AssetChecksDefinition:

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from dataplat_core.binaries import configure_offline_binaries, duckdb_connection_config
 from dataplat_core.environment import PlatformEnv, PlatformSettings, load_settings
+from dataplat_core.warehouse import quote_table
 
 WAREHOUSE_CONNECTION = "WAREHOUSE"
 SOURCE_CONNECTION = "SHOP_PG"
@@ -37,12 +38,19 @@ class PostgresSource(dg.ConfigurableResource):
     password: str = Field(repr=False)
     sslmode: str = "disable"
 
-    def conninfo(self) -> str:
-        # libpq keyword form: no URL-escaping pitfalls with passwords that hold '@' or '/'.
-        return (
-            f"host={self.host} port={self.port} dbname={self.database} user={self.user} "
-            f"password={self.password} sslmode={self.sslmode}"
-        )
+    def connect(self):
+        """A read-only psycopg connection (keyword arguments: no escaping pitfalls with odd passwords)."""
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host, port=self.port, dbname=self.database, user=self.user, password=self.password,
+            sslmode=self.sslmode, connect_timeout=10, options="-c default_transaction_read_only=on",
+        )  # fmt: skip
+
+    def row_count(self, table: str) -> int:
+        """Rows in a source table (`schema.table`, validated and quoted)."""
+        with self.connect() as conn:
+            return conn.execute(f"select count(*) from {quote_table(table)}").fetchone()[0]
 
 
 class LandingLocation(dg.ConfigurableResource):

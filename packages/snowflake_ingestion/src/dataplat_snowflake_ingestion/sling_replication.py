@@ -22,7 +22,7 @@ from dagster_sling.components.sling_replication_collection.component import (
     SlingReplicationSpecModel,
 )
 from dagster_sling.sling_replication import validate_replication
-from dataplat_core.checks import table_checks
+from dataplat_core.checks import source_row_count_check, table_checks
 
 WAREHOUSE_POOL = "warehouse"
 
@@ -47,7 +47,13 @@ def expand_replication(path: Path) -> dict[str, Any]:
 
 @dataclass
 class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
-    """Sling replications (a `replication.yaml` each) into the warehouse, through the shared `sling` resource."""
+    """Sling replications (a `replication.yaml` each) into the warehouse, through the shared `sling` resource.
+
+    `row_count_tolerance`: how far (a fraction of the source's rows) a table may differ from its source table
+    in the `row_count_matches_source` check; the source keeps changing between a load and its check.
+    """
+
+    row_count_tolerance: float = 0.01
 
     def get_asset_spec(self, stream_definition: Mapping[str, Any]) -> dg.AssetSpec:
         spec = super().get_asset_spec(stream_definition)
@@ -65,7 +71,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                 )
                 if primary_key:
                     key = self.get_asset_spec(stream).key
-                    checks += table_checks(key, ".".join(key.path), primary_key=primary_key)
+                    table = ".".join(key.path)
+                    checks += table_checks(key, table, primary_key=primary_key)
+                    checks.append(source_row_count_check(key, table, stream["name"], self.row_count_tolerance))
         return dg.Definitions.merge(defs, dg.Definitions(asset_checks=checks))
 
     def build_asset(
