@@ -92,8 +92,13 @@ def source_and_warehouse(sandbox_postgres, tmp_path):
         conn.execute("load postgres")
         conn.execute(f"attach '{sandbox_postgres.dsn('readonly')}' as pg (type postgres, read_only)")
         conn.execute("create schema raw; create table raw.t as select * from pg.shop.products")
-    source = PostgresSource(host=sandbox_postgres.host, port=sandbox_postgres.port, database="shop",
-                            user=sandbox_postgres.readonly_user, password=sandbox_postgres.readonly_password)
+    source = PostgresSource(
+        host=sandbox_postgres.host,
+        port=sandbox_postgres.port,
+        database="shop",
+        user=sandbox_postgres.readonly_user,
+        password=sandbox_postgres.readonly_password,
+    )
     return source, path
 
 

@@ -73,7 +73,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                     key = self.get_asset_spec(stream).key
                     table = ".".join(key.path)
                     checks += table_checks(key, table, primary_key=primary_key)
-                    checks.append(source_row_count_check(key, table, stream["name"], self.row_count_tolerance))
+                    checks.append(
+                        source_row_count_check(key, table, stream["name"], self.row_count_tolerance)
+                    )
         return dg.Definitions.merge(defs, dg.Definitions(asset_checks=checks))
 
     def build_asset(
