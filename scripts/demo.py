@@ -106,7 +106,10 @@ def stop(proc: subprocess.Popen | None) -> None:
 def platform_env(state: Path, sandbox_env: dict[str, str]) -> dict[str, str]:
     dagster_home = state / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # One writer at a time on the DuckDB warehouse (pool "warehouse"), also for runs launched from the UI.
+    (dagster_home / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n"
+    )
     return {
         **sandbox_env,
         "PLATFORM_ENV": "local",
