@@ -38,6 +38,7 @@ def build_warehouse(path: Path, orders: int) -> dict:
     import duckdb
     import pandas as pd
     from dataplat_core.binaries import duckdb_connection_config
+    from dataplat_core.warehouse import copy_from_postgres
     from dataplat_sandbox import data
     from dataplat_sandbox.config import SandboxConfig
     from dataplat_sandbox.postgres import SandboxPostgres
@@ -47,12 +48,7 @@ def build_warehouse(path: Path, orders: int) -> dict:
     with SandboxPostgres(path.parent / "postgres") as pg:
         pg.load(config)
         with duckdb.connect(str(path), config=duckdb_connection_config()) as conn:
-            conn.execute("load postgres")
-            conn.execute(f"attach '{pg.dsn('readonly')}' as pg (type postgres, read_only)")
-            conn.execute("create schema raw_shop")
-            for table in ("orders", "order_items", "customers", "products"):
-                conn.execute(f"create table raw_shop.{table} as select * from pg.shop.{table}")
-            conn.execute("detach pg")
+            copy_from_postgres(conn, pg.dsn("readonly"), ("orders", "order_items", "customers", "products"))
     r = data.generate_payments(config).refunds
     refunds = pd.DataFrame(  # noqa: F841 - read by DuckDB below
         {

@@ -25,6 +25,7 @@ import psutil
 from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.binaries import configure_offline_binaries, duckdb_connection_config
 from dataplat_core.resources import build_resources
+from dataplat_core.warehouse import copy_from_postgres
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.postgres import SandboxPostgres
 from dataplat_snowflake_ingestion.components import DatabaseReplicationComponent
@@ -104,11 +105,7 @@ def platform_sling(defs: dg.Definitions) -> None:
 
 def postgres_scanner(pg: SandboxPostgres, warehouse: Path) -> None:
     with duckdb.connect(str(warehouse), config=duckdb_connection_config()) as conn:
-        conn.execute("load postgres")
-        conn.execute(f"attach '{pg.dsn('readonly')}' as pg (type postgres, read_only)")
-        conn.execute("create schema if not exists raw_shop")
-        for table in TABLES:
-            conn.execute(f"create or replace table raw_shop.{table} as select * from pg.shop.{table}")
+        copy_from_postgres(conn, pg.dsn("readonly"), TABLES)
 
 
 def source_rows(pg: SandboxPostgres) -> int:

@@ -5,7 +5,7 @@ import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
 from dataplat_core.checks import freshness_check, source_row_count_check, table_checks
-from dataplat_core.warehouse import InvalidIdentifier, quote_identifier, quote_table
+from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres, quote_identifier, quote_table
 
 
 def _warehouse(tmp_path, rows: list[tuple]) -> DuckDBResource:
@@ -89,9 +89,8 @@ def source_and_warehouse(sandbox_postgres, tmp_path):
 
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path), config=duckdb_connection_config()) as conn:
-        conn.execute("load postgres")
-        conn.execute(f"attach '{sandbox_postgres.dsn('readonly')}' as pg (type postgres, read_only)")
-        conn.execute("create schema raw; create table raw.t as select * from pg.shop.products")
+        copy_from_postgres(conn, sandbox_postgres.dsn("readonly"), ["products"], target_schema="raw")
+        conn.execute("alter table raw.products rename to t")
     source = PostgresSource(
         host=sandbox_postgres.host,
         port=sandbox_postgres.port,

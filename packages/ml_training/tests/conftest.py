@@ -18,6 +18,7 @@ import pytest
 from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.binaries import duckdb_connection_config
 from dataplat_core.resources import build_resources
+from dataplat_core.warehouse import copy_from_postgres
 from dataplat_ml_training.components import RefundModelComponent
 
 COMPONENT_TYPE = "dataplat_ml_training.components.RefundModelComponent"
@@ -36,12 +37,7 @@ def build_warehouse(path, pg_dsn: str, refunds: list[dict]) -> None:
     import pandas as pd
 
     with duckdb.connect(str(path), config=duckdb_connection_config()) as conn:
-        conn.execute("load postgres")
-        conn.execute(f"attach '{pg_dsn}' as pg (type postgres, read_only)")
-        conn.execute("create schema raw_shop")
-        for table in ("orders", "order_items", "customers", "products"):
-            conn.execute(f"create table raw_shop.{table} as select * from pg.shop.{table}")
-        conn.execute("detach pg")
+        copy_from_postgres(conn, pg_dsn, ("orders", "order_items", "customers", "products"))
         frame = pd.DataFrame(refunds)  # noqa: F841 - read by DuckDB below
         conn.execute("create schema payments_api")
         conn.execute(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 from dataplat_core.binaries import duckdb_connection_config
+from dataplat_core.warehouse import copy_from_postgres
 from dataplat_sandbox.landing import SALES_COLUMN_TYPES
 from dataplat_sandbox.payments_api import fetch_all
 
@@ -42,12 +43,7 @@ LOAD_ID = "1767225600.000001"
 
 
 def copy_postgres(conn: duckdb.DuckDBPyConnection, dsn: str) -> None:
-    conn.execute("load postgres")
-    conn.execute(f"attach '{dsn}' as pg (type postgres, read_only)")
-    conn.execute("create schema raw_shop")
-    for table in ("orders", "order_items", "customers", "products"):
-        conn.execute(f"create table raw_shop.{table} as select * from pg.shop.{table}")
-    conn.execute("detach pg")
+    copy_from_postgres(conn, dsn, ("orders", "order_items", "customers", "products"))
 
 
 def copy_payments_api(conn: duckdb.DuckDBPyConnection, url: str, token: str, folder: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.binaries import duckdb_connection_config
 from dataplat_core.resources import build_resources
-from dataplat_core.warehouse import InvalidIdentifier
+from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres
 from dataplat_reporting.components import SqlMartComponent
 
 DAILY_REVENUE = """
@@ -21,9 +21,7 @@ from raw_shop.orders where status <> 'cancelled' group by 1
 def warehouse_with_orders(platform_env, sandbox_postgres):
     """raw_shop.orders in the warehouse, copied from the sandbox's PostgreSQL by DuckDB's postgres scanner."""
     with duckdb.connect(platform_env["WAREHOUSE_DUCKDB_PATH"], config=duckdb_connection_config()) as conn:
-        conn.execute("load postgres")
-        conn.execute(f"attach '{sandbox_postgres.dsn('readonly')}' as pg (type postgres, read_only)")
-        conn.execute("create schema raw_shop; create table raw_shop.orders as select * from pg.shop.orders")
+        copy_from_postgres(conn, sandbox_postgres.dsn("readonly"), ["orders"])
     return platform_env["WAREHOUSE_DUCKDB_PATH"]
 
 

@@ -41,3 +41,27 @@ def fetch_all(warehouse: Any, sql: str, params: Sequence[Any] | None = None) -> 
 def fetch_one(warehouse: Any, sql: str, params: Sequence[Any] | None = None) -> tuple:
     rows = fetch_all(warehouse, sql, params)
     return rows[0] if rows else ()
+
+
+def copy_from_postgres(
+    conn: Any,
+    dsn: str,
+    tables: Sequence[str],
+    *,
+    source_schema: str = "shop",
+    target_schema: str = "raw_shop",
+) -> None:
+    """Copy whole PostgreSQL tables into a DuckDB connection with DuckDB's postgres scanner (extensions from the
+    wheels: open `conn` with `binaries.duckdb_connection_config()`). The physical bound for any replication,
+    and how tests and benchmarks seed a warehouse from the sandbox's real database."""
+    conn.execute("load postgres")
+    conn.execute(f"attach '{dsn}' as pg_source (type postgres, read_only)")
+    try:
+        conn.execute(f"create schema if not exists {quote_identifier(target_schema)}")
+        for table in tables:
+            source = f"pg_source.{quote_identifier(source_schema)}.{quote_identifier(table)}"
+            conn.execute(
+                f"create or replace table {quote_table(f'{target_schema}.{table}')} as select * from {source}"
+            )
+    finally:
+        conn.execute("detach pg_source")
