@@ -31,3 +31,9 @@ def test_every_materializable_asset_shows_the_versions(local_env):
     shown = graph.get(dg.AssetKey("table")).metadata["dataplat/versions"]
     assert f"dataplat-core {version('dataplat-core')}" in shown
     assert "dataplat/versions" not in graph.get(dg.AssetKey("elsewhere")).metadata
+
+
+def test_every_code_location_gets_the_alert_sensors(local_env):
+    defs = platform_definitions(dg.Definitions())
+    names = {sensor.name for sensor in defs.sensors}
+    assert {"alert_on_run_failure", "alert_on_failed_check"} <= names

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dataplat_core.alerts import alert_sensors
 from dataplat_core.environment import PlatformEnv
 from dataplat_core.resources import build_resources
 
@@ -25,13 +26,15 @@ def platform_definitions(
     env: PlatformEnv | None = None,
     executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
-    """The components' definitions with the environment's resources. Every asset this location materializes
+    """The components' definitions with the environment's resources and the alert sensors (`alerts.py`).
+    Every asset this location materializes
     carries the versions of the platform packages the location runs (metadata `dataplat/versions`, shown on
     the asset's page in the UI); the same versions are the definitions' metadata (`version/<dist>`)."""
     versions = platform_versions()
     shown = ", ".join(f"{name} {version}" for name, version in versions.items())
     platform = dg.Definitions(
         resources=build_resources(env),
+        sensors=alert_sensors(),
         metadata={f"version/{name}": version for name, version in versions.items()},
         executor=executor,
     )
