@@ -14,7 +14,6 @@ import os
 import statistics
 import subprocess
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -32,20 +31,10 @@ from dataplat_snowflake_ingestion.components import DatabaseReplicationComponent
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("customers", "products", "orders", "order_items")
-REPLICATION = textwrap.dedent(
-    """
-    source: SHOP_PG
-    target: WAREHOUSE
-    defaults:
-      mode: full-refresh
-      object: raw_shop.{stream_table}
-    streams:
-      shop.customers: {primary_key: [customer_id]}
-      shop.products: {primary_key: [product_id]}
-      shop.orders: {mode: incremental, primary_key: [order_id], update_key: updated_at}
-      shop.order_items: {mode: incremental, primary_key: [order_id, line_no], update_key: updated_at}
-    """
-)
+# The local ingestion location's own replication: the benchmark measures what the platform runs.
+REPLICATION = (
+    ROOT / "deployments/local/ingestion/src/dataplat_local_ingestion/defs/shop_replication/replication.yaml"
+).read_text()
 
 
 class PeakRss:
