@@ -80,6 +80,7 @@ def lint(session: nox.Session) -> None:
     _sync(session, ".")  # the ruff version pinned in the root uv.lock
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("python", str(ROOT / "tools" / "scan_secrets.py"))  # no credential in any tracked file
 
 
 @nox.session(python=PYTHON, tags=["tests"])
