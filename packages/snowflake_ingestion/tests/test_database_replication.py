@@ -3,6 +3,7 @@ DuckDB warehouse in tmp_path."""
 
 import json
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -35,21 +36,27 @@ REPLICATION = textwrap.dedent(
 TABLES = ("customers", "orders", "order_items")
 
 
-@pytest.fixture
-def replication_defs(platform_env):
+@contextmanager
+def component_defs(replication: str, **spec):
+    """The component declared as a deployment would (defs.yaml + replication.yaml), with the platform's
+    resources."""
     with create_defs_folder_sandbox() as sandbox:
         path = sandbox.scaffold_component(
             DatabaseReplicationComponent,
             defs_yaml_contents={
                 "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
-                "attributes": {
-                    "replications": [{"path": "replication.yaml", "include_metadata": ["row_count"]}]
-                },
+                "attributes": {"replications": [{"path": "replication.yaml", **spec}]},
             },
         )
-        (Path(path) / "replication.yaml").write_text(REPLICATION)
+        (Path(path) / "replication.yaml").write_text(replication)
         with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
             yield dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
+
+
+@pytest.fixture
+def replication_defs(platform_env):
+    with component_defs(REPLICATION, include_metadata=["row_count"]) as defs:
+        yield defs
 
 
 def _materialize(defs: dg.Definitions) -> dg.ExecuteInProcessResult:
@@ -118,18 +125,8 @@ def test_incremental_rerun_moves_changes_without_duplicates(replication_defs, pl
 
 def test_one_broken_stream_does_not_fail_the_others(platform_env, sandbox_postgres, tmp_path):
     broken = REPLICATION + "  shop.no_such_table:\n    primary_key: [id]\n"
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            DatabaseReplicationComponent,
-            defs_yaml_contents={
-                "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
-                "attributes": {"replications": [{"path": "replication.yaml"}]},
-            },
-        )
-        (Path(path) / "replication.yaml").write_text(broken)
-        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
-            result = _materialize(defs)
+    with component_defs(broken) as defs:
+        result = _materialize(defs)
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert not result.success
     assert {f"raw_shop/{t}" for t in TABLES} <= materialized
