@@ -2,7 +2,8 @@
 
 Resource keys are the platform's contract with the components:
 
-- `warehouse`: `DuckDBResource` (local, staging) or `SnowflakeResource` (prod)
+- `warehouse`: `WarehouseDuckDB` (local, staging: a `DuckDBResource` that waits for another process's lock on
+  the file, `WAREHOUSE_LOCK_TIMEOUT_S`) or `SnowflakeResource` (prod)
 - `source_postgres`: the operational PostgreSQL, read through a read-only role
 - `landing`: where daily file exports land
 - `payments_api`: base URL and token of the payments provider
@@ -16,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from dagster_sling import SlingConnectionResource, SlingResource
 from pydantic import Field
 
 from dataplat_core.binaries import configure_offline_binaries, duckdb_connection_config
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.environment import PlatformEnv, PlatformSettings, load_settings
 from dataplat_core.warehouse import quote_table
 
@@ -85,7 +86,7 @@ def _warehouse(settings: PlatformSettings) -> tuple[dg.ConfigurableResource, Sli
     if settings.warehouse == "duckdb":
         path = Path(settings.value("WAREHOUSE_DUCKDB_PATH")).expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        resource = DuckDBResource(database=str(path), connection_config=duckdb_connection_config())
+        resource = WarehouseDuckDB(database=str(path), connection_config=duckdb_connection_config())
         return resource, SlingConnectionResource(name=WAREHOUSE_CONNECTION, type="duckdb", instance=str(path))
     try:
         from dagster_snowflake import SnowflakeResource
