@@ -117,14 +117,42 @@ class FileInspection:
     data_lines: int  # newline-terminated lines after the header (plus a last unterminated one)
 
 
-def _count_lines(path: Path) -> tuple[int, bool]:
-    """Newlines in the file and whether it ends with one, in 8 MiB chunks (constant memory, ~GB/s)."""
-    count, last = 0, b"\n"
+def _count_lines(path: Path) -> tuple[int, bool, bool]:
+    """Newlines in the file, whether it ends with one, and whether it needs a CSV-aware count (a quote or a
+    blank line seen), in 8 MiB chunks (constant memory, ~GB/s)."""
+    count, last, special = 0, b"\n", False
     with path.open("rb") as fh:
         while chunk := fh.read(8 * 1024 * 1024):
             count += chunk.count(b"\n")
-            last = chunk[-1:]
-    return count, last == b"\n"
+            edge = last[-2:] + chunk[:2]  # a blank line may straddle two chunks
+            special = special or any(t in chunk or t in edge for t in (b'"', b"\n\n", b"\n\r\n"))
+            last = chunk[-2:]
+    return count, last.endswith(b"\n"), special
+
+
+def _count_records(path: Path, delimiter: str, *, strict: bool = True) -> int:
+    """Data records as a CSV reader sees them (RFC 4180, as DuckDB reads the file): a newline inside a quoted
+    field does not end a record and blank lines are no records. Only for files where the newline count is not
+    the answer. A quoted field still open at the end of the file swallowed every line after its start:
+    `FileProblem` naming that line. Other malformed quoting (`"a"x`) is one record, rejected by the loader."""
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # a huge field is a reject, not a crash
+    # Latin-1 maps every byte to one character: the structure (quotes, delimiters, newlines) is ASCII, and
+    # invalid UTF-8 inside a field is DuckDB's reject to report, not a reason to miscount.
+    with path.open(encoding="latin-1", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True, strict=strict)
+        records, start = 0, 1
+        try:
+            for row in reader:
+                records += 1 if row else 0
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise FileProblem(
+                    f"{path}: the quoted field opened in the record starting on line {start} is never closed "
+                    "(it would swallow every line after it); nothing loaded"
+                ) from None
+            return _count_records(path, delimiter, strict=False)
+    return records - 1  # the header
 
 
 def inspect_file(path: Path, declared: Mapping[str, str], delimiter: str = ",") -> FileInspection:
@@ -155,8 +183,10 @@ def inspect_file(path: Path, declared: Mapping[str, str], delimiter: str = ",") 
         )
     if len(set(header)) != len(header) or not all(header):
         raise FileProblem(f"{path}: the header has empty or duplicate column names: {list(header)}")
-    newlines, ends_with_newline = _count_lines(path)
+    newlines, ends_with_newline, needs_csv_count = _count_lines(path)
     data_lines = newlines - 1 + (0 if ends_with_newline else 1)
+    if needs_csv_count:
+        data_lines = _count_records(path, delimiter)
     if data_lines <= 0:
         raise FileProblem(f"{path}: the file has a header but no data rows")
     return FileInspection(path, size, header, data_lines)
