@@ -12,6 +12,7 @@ from typing import Any, Literal
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from dataplat_core.checks import table_checks
+from dataplat_core.observability import StepRetry, fail_fast_unless_transient, load_logger
 from dataplat_core.warehouse import quote_table
 from pydantic import Field, field_validator, model_validator
 
@@ -86,6 +87,12 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
     reject_rate: RejectRate = Field(default_factory=RejectRate)
     freshness: Freshness | None = None
     min_rows: int = Field(default=1, ge=0, description="Row-count check: the table holds at least this many.")
+    timestamp_column: str | None = Field(
+        default=None,
+        description="Column whose max is the load's dataplat/source_newest_at; default: freshness.column, "
+        "else the first declared TIMESTAMP/TIMESTAMPTZ/DATE column.",
+    )
+    step_retry: StepRetry = Field(default_factory=StepRetry)
     sensor: SensorSettings = Field(default_factory=SensorSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     group_name: str | None = None
@@ -121,7 +128,14 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
             primary_key=tuple(self.primary_key),
             drift_policy=DriftPolicy(self.schema_drift),
             delimiter=self.delimiter,
+            timestamp_column=self.newest_column(),
         )
+
+    def newest_column(self) -> str | None:
+        if self.timestamp_column or (self.freshness and self.freshness.column):
+            return self.timestamp_column or self.freshness.column
+        declared = validate_columns(self.columns)
+        return next((c for c, t in declared.items() if t in ("TIMESTAMP", "TIMESTAMPTZ", "DATE")), None)
 
     def partitions_def(self) -> dg.DailyPartitionsDefinition:
         return dg.DailyPartitionsDefinition(
@@ -272,6 +286,7 @@ def build_file_asset(
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
+        retry_policy=component.step_retry.policy(),
         required_resource_keys={"warehouse", "landing"},
         check_specs=check_specs,
         group_name=component.group_name or key.path[0],
@@ -293,22 +308,25 @@ def build_file_asset(
     def _load_files(context: dg.AssetExecutionContext):
         loader = strategy_for(context.resources.warehouse, spec)
         folder = context.resources.landing.local_path() / component.landing_subfolder
+        log = load_logger(context)
         results: list[LoadResult] = []
         failures: list[tuple[str, Exception]] = []
         # Each partition is its own transaction: a bad file fails its partition and leaves the others loaded.
-        for partition_key in context.partition_keys:
-            path = folder / pattern.name_for(partition_key)
-            try:
-                result = loader.load(partition_key, path)
-            except (FileProblem, SchemaDriftError) as exc:
-                context.log.error(f"partition {partition_key} not loaded: {exc}")
-                failures.append((partition_key, exc))
-                continue
-            context.log.info(
-                f"partition {partition_key}: {result.rows_loaded} rows loaded, {result.rows_rejected} rejected "
-                f"from {path.name} in {result.seconds:.2f}s"
-            )
-            results.append(result)
+        # A transient error (a lock, the network) fails the step for the retry policy; any other is final.
+        with fail_fast_unless_transient():
+            for partition_key in context.partition_keys:
+                path = folder / pattern.name_for(partition_key)
+                try:
+                    result = loader.load(partition_key, path)
+                except (FileProblem, SchemaDriftError) as exc:
+                    log.error(f"partition {partition_key} not loaded: {exc}")
+                    failures.append((partition_key, exc))
+                    continue
+                log.info(
+                    f"partition {partition_key}: {result.rows_loaded} rows loaded, {result.rows_rejected} "
+                    f"rejected from {path.name} in {result.seconds:.2f}s"
+                )
+                results.append(result)
         checks = _check_results(component, results, failures)
         if failures:
             # Record what did load, then fail naming every file that did not.
@@ -322,6 +340,7 @@ def build_file_asset(
                 description=f"{len(failures)} of {len(context.partition_keys)} partition(s) of "
                 f"{quote_table(component.table)} not loaded:\n{lines}",
                 metadata={"failed_partitions": [pk for pk, _ in failures]},
+                allow_retries=False,  # the same files would fail the same way
             )
         for result in results:
             context.add_asset_metadata(result.metadata(), partition_key=result.partition_key)

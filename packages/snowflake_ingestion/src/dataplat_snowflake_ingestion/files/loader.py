@@ -98,6 +98,7 @@ class DuckDBFileLoader:
                 # A column added to the YAML declaration after the table was created is added here too.
                 grow = [(c, t) for c, t in spec.columns.items() if c not in existing]
                 loaded, rejected = self._replace_partition(conn, partition_key, path, plan, grow, hook)
+                newest = self.newest(conn, partition_key)
             finally:
                 conn.close()
         return LoadResult(
@@ -110,7 +111,20 @@ class DuckDBFileLoader:
             seconds=time.perf_counter() - started,
             drift=drift,
             added_columns=tuple(c for c, _ in [*grow, *plan.add_columns]),
+            source_newest_at=newest,
         )
+
+    def newest(self, conn: Any, partition_key: str) -> datetime | None:
+        """max(timestamp_column) of the partition just loaded (None without a timestamp column or rows)."""
+        if self.spec.timestamp_column is None:
+            return None
+        q = FileSpec.q
+        (value,) = conn.execute(
+            f"select max({q(self.spec.timestamp_column)}) from {self.spec.quoted()} "
+            f"where {q(PARTITION_COLUMN)} = ?::DATE",
+            [partition_key],
+        ).fetchone()
+        return value
 
     def read_csv_sql(self, plan: LoadPlan) -> str:
         """The reader with the declared types: no sniffing (the header was checked), rejects kept."""

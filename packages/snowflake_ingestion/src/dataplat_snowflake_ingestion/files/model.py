@@ -2,8 +2,10 @@
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from dataplat_core.observability import load_metadata
 from dataplat_core.warehouse import quote_identifier, quote_table
 
 from dataplat_snowflake_ingestion.files.schema import Drift, DriftPolicy
@@ -37,9 +39,13 @@ class FileSpec:
     primary_key: tuple[str, ...]
     drift_policy: DriftPolicy = DriftPolicy.FAIL
     delimiter: str = ","
+    # The column whose newest value is the load's `dataplat/source_newest_at` (None: not recorded).
+    timestamp_column: str | None = None
 
     def __post_init__(self) -> None:
         quote_table(self.table)
+        if self.timestamp_column is not None and self.timestamp_column not in self.columns:
+            raise ValueError(f"timestamp column {self.timestamp_column!r} is not a declared column")
         if "." not in self.table:
             raise ValueError(f"table {self.table!r} must be schema-qualified: schema.table")
         missing = [c for c in self.primary_key if c not in self.columns]
@@ -82,6 +88,7 @@ class LoadResult:
     seconds: float
     drift: Drift = field(default_factory=Drift)
     added_columns: tuple[str, ...] = ()
+    source_newest_at: datetime | None = None  # max(timestamp_column) of the rows loaded
 
     @property
     def reject_rate(self) -> float:
@@ -93,8 +100,15 @@ class LoadResult:
         return self.rows_loaded + self.rows_rejected == self.data_lines
 
     def metadata(self) -> dict[str, object]:
+        uniform = load_metadata(
+            rows_read=self.data_lines,
+            rows_loaded=self.rows_loaded,
+            rows_rejected=self.rows_rejected,
+            source_newest_at=self.source_newest_at,
+            duration_s=self.seconds,
+        )
         return {
-            "dagster/row_count": self.rows_loaded,
+            **uniform,
             "rows_loaded": self.rows_loaded,
             "rows_rejected": self.rows_rejected,
             "reject_rate": round(self.reject_rate, 6),

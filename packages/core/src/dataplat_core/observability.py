@@ -1,0 +1,233 @@
+"""What every load reports and how it behaves when something goes wrong, in one place for every component.
+
+- `load_metadata(...)` / `LoadStats`: the materialization metadata every load records, under fixed keys
+  (`dataplat/rows_read`, `dataplat/rows_loaded`, `dataplat/rows_rejected`, `dataplat/source_newest_at`,
+  `dataplat/duration_s`, plus Dagster's own `dagster/row_count`).
+- `load_logger(context)`: the step's logger with every line prefixed `[run=<first 8 of run id> partition=<key>]`.
+- `transient_retry_policy(...)` / `StepRetry` (YAML): a Dagster retry policy with exponential backoff and jitter;
+  `permanent_failure(...)` / `fail_fast_unless_transient()` make errors that a retry cannot fix fail at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+ROWS_READ = "dataplat/rows_read"
+ROWS_LOADED = "dataplat/rows_loaded"
+ROWS_REJECTED = "dataplat/rows_rejected"
+SOURCE_NEWEST_AT = "dataplat/source_newest_at"
+DURATION_S = "dataplat/duration_s"
+ROW_COUNT = "dagster/row_count"  # Dagster's own key (asset page, runner.ROW_COUNT_KEYS): the rows loaded
+LOAD_METADATA_KEYS = (ROWS_READ, ROWS_LOADED, ROWS_REJECTED, SOURCE_NEWEST_AT, DURATION_S, ROW_COUNT)
+
+
+def _timestamp(value: datetime | date | float | None) -> dg.MetadataValue:
+    """Timestamp metadata (seconds since the epoch); a naive datetime is UTC (the warehouse's convention)."""
+    if value is None:
+        return dg.MetadataValue.null()
+    if isinstance(value, int | float):
+        return dg.MetadataValue.timestamp(float(value))
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return dg.MetadataValue.timestamp(value)
+
+
+@dataclass(frozen=True)
+class LoadStats:
+    """One load's numbers. `source_newest_at`: the newest timestamp of the data loaded (e.g. max(updated_at));
+    None when the load had no timestamps (recorded as null, the key is always present)."""
+
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int = 0
+    source_newest_at: datetime | date | float | None = None
+    duration_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("rows_read", "rows_loaded", "rows_rejected"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must not be negative: {getattr(self, name)}")
+
+    def metadata(self) -> dict[str, dg.MetadataValue]:
+        return {
+            ROWS_READ: dg.MetadataValue.int(int(self.rows_read)),
+            ROWS_LOADED: dg.MetadataValue.int(int(self.rows_loaded)),
+            ROWS_REJECTED: dg.MetadataValue.int(int(self.rows_rejected)),
+            SOURCE_NEWEST_AT: _timestamp(self.source_newest_at),
+            DURATION_S: dg.MetadataValue.float(round(float(self.duration_s), 3)),
+            ROW_COUNT: dg.MetadataValue.int(int(self.rows_loaded)),
+        }
+
+
+def load_metadata(
+    *,
+    rows_read: int,
+    rows_loaded: int,
+    rows_rejected: int = 0,
+    source_newest_at: datetime | date | float | None = None,
+    duration_s: float = 0.0,
+) -> dict[str, dg.MetadataValue]:
+    """The uniform load metadata (keys `LOAD_METADATA_KEYS`); merge it into a materialization's metadata."""
+    return LoadStats(rows_read, rows_loaded, rows_rejected, source_newest_at, duration_s).metadata()
+
+
+@dataclass
+class Stopwatch:
+    """`with Stopwatch() as clock: ...; clock.seconds` (monotonic)."""
+
+    started: float = field(default_factory=time.perf_counter)
+    ended: float | None = None
+
+    def __enter__(self) -> Stopwatch:
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ended = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or time.perf_counter()) - self.started
+
+
+# --- logs -----------------------------------------------------------------------------------------------
+
+
+def log_prefix(context: Any) -> str:
+    """`[run=<run id, first 8> partition=<key or first..last or ->]` for a step context."""
+    run = getattr(context, "run", None)  # AssetExecutionContext / OpExecutionContext
+    run_id = getattr(run, "run_id", None) or getattr(context, "run_id", None) or "-"
+    partition = "-"
+    try:
+        if getattr(context, "has_partition_key_range", False):
+            keys = context.partition_key_range
+            partition = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
+        elif getattr(context, "has_partition_key", False):
+            partition = context.partition_key
+    except Exception:  # a context without a resolvable partition (e.g. a multi-partition range)
+        partition = "?"
+    return f"[run={run_id[:8]} partition={partition}]"
+
+
+class _PrefixAdapter(logging.LoggerAdapter):
+    def process(self, msg: Any, kwargs: Any) -> tuple[str, Any]:
+        return f"{self.extra['prefix']} {msg}", kwargs
+
+
+def load_logger(context: Any) -> logging.LoggerAdapter:
+    """The step's logger (`context.log`: the run's event log, the UI, the compute logs) with every line
+    prefixed by the run id and the partition, so a line copied out of Dagster still says which load it was."""
+    return _PrefixAdapter(context.log, {"prefix": log_prefix(context)})
+
+
+# --- retries --------------------------------------------------------------------------------------------
+
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_DELAY_S = 2.0
+
+
+def transient_retry_policy(
+    max_retries: int = DEFAULT_MAX_RETRIES, delay_s: float = DEFAULT_DELAY_S
+) -> dg.RetryPolicy:
+    """Dagster retries the step `max_retries` times, waiting `delay_s`, then 2x, 4x ... that (jitter +/-).
+
+    Only errors a retry can fix should reach it: raise `permanent_failure(...)` (or run the work inside
+    `fail_fast_unless_transient()`) for the others, which then fail the step at once."""
+    return dg.RetryPolicy(
+        max_retries=max_retries,
+        delay=delay_s,
+        backoff=dg.Backoff.EXPONENTIAL,
+        jitter=dg.Jitter.PLUS_MINUS,
+    )
+
+
+class StepRetry(dg.Model, dg.Resolvable):
+    """YAML `step_retry`: Dagster re-runs a load step that failed on a transient error (exponential backoff)."""
+
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, le=10)
+    delay_seconds: float = Field(default=DEFAULT_DELAY_S, ge=0, le=600)
+
+    def policy(self) -> dg.RetryPolicy | None:
+        return transient_retry_policy(self.max_retries, self.delay_seconds) if self.max_retries else None
+
+
+# Words in an error (or its causes) that say "try again later": the network, a server starting or
+# overloaded, a lock another writer holds. Everything else (a missing table, a refused login, bad data, a
+# 4xx) is permanent: retrying would fail the same way, only later.
+TRANSIENT_MARKERS = (
+    "connection refused",
+    "connection reset",
+    "connection aborted",
+    "could not connect",
+    "server closed the connection",
+    "timed out",
+    "timeout",
+    "temporarily unavailable",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "too many connections",
+    "could not set lock",
+    "conflicting lock",
+    "service unavailable",
+    "bad gateway",
+    "gateway timeout",
+    "too many requests",
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry can fix `exc`: a network error, a timeout, an HTTP 408/429/5xx (an exception with a
+    `status`), or one of `TRANSIENT_MARKERS` in its message or its causes' messages."""
+    for err in _chain(exc):
+        if isinstance(err, dg.Failure) and not err.allow_retries:
+            return False
+        status = getattr(err, "status", None)
+        if isinstance(status, int):
+            return status in (408, 429) or status >= 500
+        if isinstance(err, ConnectionError | TimeoutError):
+            return True
+        text = str(err).lower()
+        if any(marker in text for marker in TRANSIENT_MARKERS):
+            return True
+    return False
+
+
+def permanent_failure(description: str, metadata: Mapping[str, Any] | None = None) -> dg.Failure:
+    """A step failure that the retry policy does not retry."""
+    return dg.Failure(description=description, metadata=metadata, allow_retries=False)
+
+
+@contextmanager
+def fail_fast_unless_transient() -> Iterator[None]:
+    """Errors inside pass through when a retry can fix them (`is_transient`), else become a `dg.Failure`
+    that is not retried (same message, the original error as its cause)."""
+    try:
+        yield
+    except dg.Failure as exc:
+        if exc.allow_retries and not is_transient(exc):
+            raise permanent_failure(exc.description or str(exc), exc.metadata) from exc
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        raise permanent_failure(f"{type(exc).__name__}: {exc}".strip()) from exc
