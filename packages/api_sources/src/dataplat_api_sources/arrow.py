@@ -61,7 +61,12 @@ def page_to_table(
             for name, dtype in columns.items()
         ]
     )
-    table = pa.Table.from_pylist(page, schema=wire)
+    try:
+        table = pa.Table.from_pylist(page, schema=wire)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        _explain_bad_value(page, wire, resource)
+        raise
+    _check_keys(table, wire, resource)
     for name, dtype in columns.items():
         if dtype == "timestamp":
             table = table.set_column(
@@ -71,6 +76,32 @@ def page_to_table(
         for name in extra:
             table = table.append_column(name, pa.array([row.get(name) for row in page]))
     return table
+
+
+def _check_keys(table: pa.Table, wire: pa.Schema, resource: str) -> None:
+    """A missing or null key field fails the load naming it: such a row could be neither merged nor deduplicated.
+    dlt stops in extract, before the destination is touched."""
+    for field in wire:
+        nulls = table[field.name].null_count if not field.nullable else 0
+        if nulls:
+            first = table[field.name].is_null().to_pylist().index(True)
+            raise SchemaContractViolation(
+                f"payments API resource {resource!r} sent {nulls} row(s) with a missing or null key field "
+                f"{field.name!r} (first: row {first} of the page); nothing of this load was written"
+            )
+
+
+def _explain_bad_value(page: list[dict[str, Any]], wire: pa.Schema, resource: str) -> None:
+    """Only once a page failed to convert: find the field, row and value (`"12.50"` for a double) and say so."""
+    for field in wire:
+        for i, row in enumerate(page):
+            try:
+                pa.array([row.get(field.name)], type=field.type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise SchemaContractViolation(
+                    f"payments API resource {resource!r} sent {row.get(field.name)!r} for field {field.name!r} "
+                    f"(row {i} of the page), which is not a declared {field.type}; nothing of this load was written"
+                ) from None
 
 
 class PageToArrow(ItemTransform[Any, Any]):

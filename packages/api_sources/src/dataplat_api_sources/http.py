@@ -182,7 +182,15 @@ class RetryingSession(requests.Session):
 
     @staticmethod
     def _with_parsed_json(response: requests.Response, stream: bool) -> requests.Response:
-        if stream or "json" not in response.headers.get("Content-Type", ""):
+        if stream:
+            return response
+        content_type = response.headers.get("Content-Type", "")
+        if "json" not in content_type and 200 <= response.status_code < 300 and response.content:
+            # A proxy's or gateway's HTML page answered 200: retried like a broken body, then named.
+            raise TruncatedBody(
+                f"not a JSON body (Content-Type {content_type or 'missing'!r}): {_short_body(response, 80)!r}"
+            )
+        if "json" not in content_type:
             return response
         try:
             parsed = orjson.loads(response.content)
