@@ -111,6 +111,15 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
             raise ValueError(f"landing_subfolder must be a relative folder without '..': {value!r}")
         return value.strip("/")
 
+    @model_validator(mode="after")
+    def _end_after_start(self) -> "FileIngestionComponent":
+        if self.partition_end_date and self.partition_end_date <= self.partition_start_date:
+            raise ValueError(
+                f"partition_end_date ({self.partition_end_date}) must be after partition_start_date "
+                f"({self.partition_start_date})"
+            )
+        return self
+
     # -- derived --
 
     @property
