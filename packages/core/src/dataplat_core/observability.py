@@ -152,6 +152,34 @@ def transient_retry_policy(
     )
 
 
+def with_retry_policy(assets_def: dg.AssetsDefinition, policy: dg.RetryPolicy | None) -> dg.AssetsDefinition:
+    """`assets_def` whose op has `policy`. For integration decorators without a `retry_policy` argument
+    (`sling_assets`, `dlt_assets` in dagster 1.13); `@dg.asset` / `@dg.multi_asset` take it directly."""
+    if policy is None:
+        return assets_def
+    from dagster._core.definitions.input import In
+    from dagster._core.definitions.output import Out
+
+    op = assets_def.op
+    retried = dg.OpDefinition.dagster_internal_init(
+        name=op.name,
+        ins={d.name: In.from_definition(d) for d in op.input_defs},
+        outs={d.name: Out.from_definition(d) for d in op.output_defs},
+        compute_fn=op.compute_fn,
+        config_schema=op.config_schema,
+        description=op.description,
+        tags=op.tags,
+        required_resource_keys=op.required_resource_keys,
+        code_version=op._version,  # noqa: SLF001 - the same copy OpDefinition.with_replaced_properties makes
+        retry_policy=policy,
+        version=None,
+        pool=op.pool,
+    )
+    return dg.AssetsDefinition.dagster_internal_init(
+        **{**assets_def.get_attributes_dict(), "node_def": retried}
+    )
+
+
 class StepRetry(dg.Model, dg.Resolvable):
     """YAML `step_retry`: Dagster re-runs a load step that failed on a transient error (exponential backoff)."""
 
@@ -183,6 +211,9 @@ TRANSIENT_MARKERS = (
     "bad gateway",
     "gateway timeout",
     "too many requests",
+    "is locked by",
+    "unreachable",
+    "lost its connection",
 )
 
 

@@ -9,7 +9,7 @@ Differences from `dagster_sling.SlingReplicationCollectionComponent`, which it e
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,15 @@ from dagster_sling.components.sling_replication_collection.component import (
 )
 from dagster_sling.sling_replication import validate_replication
 from dataplat_core.checks import source_row_count_check, table_checks
+from dataplat_core.observability import (
+    StepRetry,
+    fail_fast_unless_transient,
+    load_logger,
+    load_metadata,
+    with_retry_policy,
+)
+from dataplat_core.warehouse import fetch_all, fetch_one, quote_identifier, quote_table
+
 
 WAREHOUSE_POOL = "warehouse"
 
@@ -54,6 +63,10 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     """
 
     row_count_tolerance: float = 0.01
+    # A stream's `dataplat/source_newest_at` is max(update_key) in the target, else max of this column if
+    # the target table has it, else null.
+    timestamp_column: str | None = "updated_at"
+    step_retry: StepRetry = field(default_factory=StepRetry)
 
     def get_asset_spec(self, stream_definition: Mapping[str, Any]) -> dg.AssetSpec:
         spec = super().get_asset_spec(stream_definition)
@@ -83,21 +96,98 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     ) -> dg.AssetsDefinition:
         op_spec = replication_spec_model.op or OpSpec()
         translator = SlingComponentTranslator(self, replication_spec_model, context.path)
+        config = expand_replication(context.path / replication_spec_model.path)
+        newest_columns = {
+            self.get_asset_spec(stream).key: stream["config"].get("update_key")
+            or (config.get("defaults") or {}).get("update_key")
+            for stream in get_streams_from_replication(config)
+        }
+        component = self
 
         @sling_assets(
             name=op_spec.name or Path(replication_spec_model.path).stem,
             op_tags=op_spec.tags,
-            replication_config=expand_replication(context.path / replication_spec_model.path),
+            replication_config=config,
             dagster_sling_translator=translator,
             backfill_policy=op_spec.backfill_policy,
             pool=op_spec.pool or WAREHOUSE_POOL,
         )
-        def _replication(context: dg.AssetExecutionContext, sling: SlingResource):
+        def _replication(
+            context: dg.AssetExecutionContext, sling: SlingResource, warehouse: dg.ResourceParam[Any]
+        ):
+            log = load_logger(context)
             iterator = sling.replicate(context=context, stream=True)
             if "column_metadata" in replication_spec_model.include_metadata:
                 iterator = iterator.fetch_column_metadata()
             if "row_count" in replication_spec_model.include_metadata:
                 iterator = iterator.fetch_row_count()
-            yield from iterator
+            # The warehouse is read (newest timestamps) only once Sling has let go of it: DuckDB has one
+            # writer. A failing stream still leaves the others' materializations recorded, then fails the step
+            # (retried only if the error is transient: a connection refused, a lock).
+            results, error = [], None
+            try:
+                for event in iterator:
+                    results.append(event)
+            except Exception as exc:
+                error = exc
+            for event in results:
+                if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
+                    event = component._with_load_metadata(
+                        event, warehouse, newest_columns.get(event.asset_key), log
+                    )
+                yield event
+            if error is not None:
+                with fail_fast_unless_transient():
+                    raise error
 
-        return _replication
+        return with_retry_policy(_replication, self.step_retry.policy())
+
+    def _with_load_metadata(
+        self, event: dg.MaterializeResult, warehouse: Any, update_key: str | None, log: Any
+    ) -> dg.MaterializeResult:
+        """Sling's own metadata plus the platform's uniform load metadata (dataplat_core.observability).
+        Sling reports the rows it inserted per stream and rejects none; dagster-sling's `row_count` add-on (the
+        table's count) keeps `dagster/row_count` when it is on."""
+        metadata = dict(event.metadata or {})
+        raw = metadata.get("row_count")
+        rows = int(getattr(raw, "value", raw) or 0)
+        elapsed = metadata.get("elapsed_time")
+        table = ".".join(event.asset_key.path)
+        newest = self._newest(warehouse, table, update_key, log)
+        uniform = load_metadata(
+            rows_read=rows,
+            rows_loaded=rows,
+            rows_rejected=0,
+            source_newest_at=newest,
+            duration_s=float(getattr(elapsed, "value", elapsed) or 0.0),
+        )
+        log.info(f"stream {table}: {rows} rows loaded, newest {newest}")
+        return dg.MaterializeResult(
+            asset_key=event.asset_key,
+            metadata={**uniform, **metadata},
+            check_results=event.check_results,
+            data_version=event.data_version,
+            tags=event.tags,
+        )
+
+    def _newest(self, warehouse: Any, table: str, update_key: str | None, log: Any) -> Any:
+        column = update_key
+        try:
+            if column is None and self.timestamp_column:
+                # Validated names are safe as literals (DuckDB and Snowflake bind parameters differently).
+                quote_table(table), quote_identifier(self.timestamp_column)
+                schema, name, wanted = *table.lower().split("."), self.timestamp_column.lower()
+                found = fetch_all(
+                    warehouse,
+                    "select column_name from information_schema.columns "
+                    f"where lower(table_schema) = '{schema}' and lower(table_name) = '{name}' "
+                    f"and lower(column_name) = '{wanted}'",
+                )
+                column = self.timestamp_column if found else None
+            if column is None:
+                return None
+            row = fetch_one(warehouse, f"select max({quote_identifier(column)}) from {quote_table(table)}")
+            return row[0] if row else None
+        except Exception as exc:  # the metadata must not fail a load that succeeded
+            log.warning(f"newest {column} of {table} not read: {exc}")
+            return None
