@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
@@ -28,6 +30,7 @@ from dataplat_snowflake_ingestion.files.schema import (
     detect_drift,
     inspect_file,
     plan_load,
+    unparseable,
 )
 
 # DuckDB keeps rejects in per-connection temporary tables; fixed names, dropped before every load.
@@ -97,7 +100,10 @@ class DuckDBFileLoader:
                 )
                 # A column added to the YAML declaration after the table was created is added here too.
                 grow = [(c, t) for c, t in spec.columns.items() if c not in existing]
-                loaded, rejected = self._replace_partition(conn, partition_key, path, plan, grow, hook)
+                try:
+                    loaded, rejected = self._replace_partition(conn, partition_key, path, plan, grow, hook)
+                except duckdb.InvalidInputException as exc:  # rolled back: the partition is as it was
+                    raise unparseable(path, exc) from exc
                 newest = self.newest(conn, partition_key)
             finally:
                 conn.close()

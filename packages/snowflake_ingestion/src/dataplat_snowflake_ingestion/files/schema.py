@@ -44,6 +44,16 @@ class FileProblem(ValueError):
     """The file cannot be loaded at all (empty, binary, wrong delimiter, no data rows, no file)."""
 
 
+def unparseable(path: Path, exc: Exception) -> FileProblem:
+    """DuckDB's CSV reader gave up on the whole file (e.g. mixed `\\n` and `\\r\\n` line endings): a `FileProblem`
+    naming the file and DuckDB's first line, instead of an error that names neither."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return FileProblem(
+        f"{path}: the CSV reader cannot parse the file ({first}; mixed line endings or malformed quoting?); "
+        "nothing loaded"
+    )
+
+
 class SchemaDriftError(ValueError):
     """The file's columns differ from the declaration in a way the asset's drift policy refuses."""
 
@@ -213,7 +223,10 @@ def _retyped(
         f"delim='{delimiter}', auto_detect=false, ignore_errors=true) limit {SAMPLE_ROWS})"
     )
     with duckdb.connect() as conn:
-        row = conn.execute(sql, [str(path)]).fetchone()
+        try:
+            row = conn.execute(sql, [str(path)]).fetchone()
+        except duckdb.InvalidInputException as exc:
+            raise unparseable(path, exc) from exc
     out = {}
     for i, c in enumerate(checked):
         values, failed, example = row[3 * i : 3 * i + 3]
