@@ -9,18 +9,30 @@ partition gives the incremental window; a fresh temp dir holds dlt's working sta
 """
 
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 from dataplat_core.environment import PlatformEnv, current_environment
+from dataplat_core.observability import (
+    ROWS_LOADED,
+    ROWS_READ,
+    StepRetry,
+    is_transient,
+    load_logger,
+    load_metadata,
+    with_retry_policy,
+)
 from dataplat_core.resources import PaymentsApi
+from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dataplat_api_sources.arrow import SchemaContractViolation
@@ -94,6 +106,9 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
     freshness_max_age_hours: float | None = 24.0
     min_rows_per_partition: int = 1
     loader_file_format: Literal["parquet", "jsonl"] = "parquet"
+    # Dagster re-runs the step after a transient failure (HTTP 5xx/429 or the network once `retry`'s own
+    # attempts ran out, a lock); a refused request (401, 404) or a schema contract violation fails at once.
+    step_retry: StepRetry = field(default_factory=StepRetry)
 
     def __post_init__(self) -> None:
         # Validate at load time (`dg check defs`), not when the first run fails.
@@ -188,7 +203,9 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
                 partitions_def=self.partitions_def,
                 min_rows_per_partition=self.min_rows_per_partition,
             )
-        return dg.Definitions(assets=[_load], asset_checks=checks)
+        return dg.Definitions(
+            assets=[with_retry_policy(_load, self.step_retry.policy())], asset_checks=checks
+        )
 
     def execute(
         self,
@@ -197,8 +214,10 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
         warehouse: Any,
         translator: DagsterDltTranslator,
     ) -> Iterator[Any]:
+        started = time.perf_counter()
+        log = load_logger(context)
         window = partition_window(context)
-        session = RetryingSession(self._policy, logger=context.log)
+        session = _CountingSession(self._policy, logger=log)
         source = self.build_source(payments_api.base_url, payments_api.token, window, session)
         with tempfile.TemporaryDirectory(prefix=f"dlt-{context.run.run_id[:8]}-") as workdir:
             pipeline = make_pipeline(
@@ -208,7 +227,7 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
                 pipelines_dir=Path(workdir),
                 window=window,
             )
-            context.log.info(
+            log.info(
                 f"dlt pipeline {pipeline.pipeline_name} in {workdir}; window "
                 + (
                     f"[{window.start.isoformat()}, {window.end.isoformat()})"
@@ -228,6 +247,8 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
                 )
             except PipelineStepFailed as exc:
                 raise _failure(exc) from exc
+            normalized = dict(pipeline.last_trace.last_normalize_info.row_counts)
+        duration = time.perf_counter() - started
         extra = {
             "http_requests": session.attempts,
             "http_retries": session.retries,
@@ -237,11 +258,59 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
         }
         for event in events:
             if isinstance(event, dg.MaterializeResult):
+                uniform = self._load_metadata(
+                    event.asset_key, session, normalized, warehouse, window, duration
+                )
+                log.info(
+                    f"{event.asset_key.to_user_string()}: {uniform[ROWS_READ].value} rows read, "
+                    f"{uniform[ROWS_LOADED].value} loaded in {duration:.2f}s"
+                )
                 yield dg.MaterializeResult(
-                    asset_key=event.asset_key, metadata={**(event.metadata or {}), **extra}
+                    asset_key=event.asset_key, metadata={**(event.metadata or {}), **extra, **uniform}
                 )
             else:
                 yield event
+
+    def _load_metadata(self, key, session, normalized, warehouse, window, duration) -> dict[str, Any]:
+        """Rows the API served for the resource (counted in the session), rows dlt normalized and loaded
+        into its table (a row dlt's incremental cursor had already loaded is read, not loaded), and the
+        newest cursor value (updated_at / created_at) of the loaded table within the run's window."""
+        spec = next(s for s in self._specs.values() if s.table == key.path[-1])
+        rows_read = session.rows_by_path.get(f"/{spec.endpoint.path.strip('/')}", 0)
+        rows_loaded = int(normalized.get(spec.table, 0))
+        cursor = quote_identifier(spec.endpoint.cursor)
+        where = ""
+        if window is not None and spec.is_incremental:
+            where = (
+                f" where {cursor} >= '{window.start.isoformat()}' and {cursor} < '{window.end.isoformat()}'"
+            )
+        (newest,) = fetch_one(
+            warehouse, f"select max({cursor}) from {quote_table(f'{self.dataset}.{spec.table}')}{where}"
+        ) or (None,)
+        return load_metadata(
+            rows_read=rows_read,
+            rows_loaded=rows_loaded,
+            rows_rejected=0,  # dlt rejects no rows: a row that breaks the schema contract fails the load
+            source_newest_at=newest,
+            duration_s=duration,
+        )
+
+
+class _CountingSession(RetryingSession):
+    """Counts the records of every successful page by path (`rows_by_path`): the rows read from the API."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rows_by_path: dict[str, int] = {}
+
+    def send(self, request, **kwargs):
+        response = super().send(request, **kwargs)
+        if response.ok and not kwargs.get("stream", False):
+            data = response.json().get("data")
+            if isinstance(data, list):
+                path = urlsplit(response.url).path.rstrip("/")
+                self.rows_by_path[path] = self.rows_by_path.get(path, 0) + len(data)
+        return response
 
 
 def _failure(exc: PipelineStepFailed) -> dg.Failure:
@@ -255,4 +324,5 @@ def _failure(exc: PipelineStepFailed) -> dg.Failure:
         ):
             break
     detail = str(cause).strip() if cause is not None else str(exc)
-    return dg.Failure(description=f"dlt step {exc.step!r} failed: {detail}")
+    # Only a transient cause (5xx/429/network after the HTTP retries, a lock) is worth a step retry.
+    return dg.Failure(description=f"dlt step {exc.step!r} failed: {detail}", allow_retries=is_transient(exc))

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -217,6 +218,10 @@ TRANSIENT_MARKERS = (
 )
 
 
+# An HTTP status a retry may fix, as error messages spell it ("HTTP 503", "status 429").
+_TRANSIENT_STATUS = re.compile(r"\b(?:HTTP|status)[ :=]*(?:5\d\d|429|408)\b", re.IGNORECASE)
+
+
 def _chain(exc: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -238,7 +243,7 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(err, ConnectionError | TimeoutError):
             return True
         text = str(err).lower()
-        if any(marker in text for marker in TRANSIENT_MARKERS):
+        if any(marker in text for marker in TRANSIENT_MARKERS) or _TRANSIENT_STATUS.search(text):
             return True
     return False
 

@@ -1,0 +1,109 @@
+"""The payments load records the platform's uniform metadata against the simulator's truth, names run and
+partition in its log lines, and is retried by Dagster after a transient fault but not after a 401."""
+
+import threading
+from datetime import datetime
+
+import dagster as dg
+import pytest
+from conftest import api_rows
+from dataplat_core.observability import (
+    DURATION_S,
+    ROW_COUNT,
+    ROWS_LOADED,
+    ROWS_READ,
+    ROWS_REJECTED,
+    SOURCE_NEWEST_AT,
+)
+from dataplat_sandbox.payments_api import FaultConfig
+
+DAY = "2026-01-03"
+CURSORS = {"payments": "updated_at", "refunds": "updated_at", "events": "created_at"}
+ONE_ATTEMPT = {"max_attempts": 1, "backoff_seconds": 0.01, "read_timeout_seconds": 5.0}
+
+
+def _window_truth(api, table: str) -> tuple[int, float]:
+    cursor = CURSORS[table]
+    prefix = "created" if cursor == "created_at" else "updated"
+    rows = api_rows(
+        api, table, **{f"{prefix}_since": f"{DAY}T00:00:00Z", f"{prefix}_until": "2026-01-04T00:00:00Z"}
+    )
+    newest = max(datetime.fromisoformat(r[cursor].replace("Z", "+00:00")) for r in rows)
+    return len(rows), newest.timestamp()
+
+
+def test_partition_load_records_uniform_metadata_and_prefixed_logs(make_platform, payments_api):
+    platform = make_platform(partition_start="2026-01-01")
+    with dg.instance_for_test() as instance:
+        job = platform.defs.resolve_job_def("load_only")
+        result = job.execute_in_process(instance=instance, partition_key=DAY, raise_on_error=False)
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert result.success
+    mats = {
+        e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()
+    }
+    for table in CURSORS:
+        count, newest = _window_truth(payments_api, table)
+        metadata = mats[table]
+        assert count > 0
+        assert metadata[ROWS_READ].value == metadata[ROWS_LOADED].value == count, table
+        assert metadata[ROW_COUNT].value == platform.count(table) == count
+        assert metadata[ROWS_REJECTED].value == 0
+        assert metadata[SOURCE_NEWEST_AT].value == pytest.approx(newest), table
+        assert metadata[DURATION_S].value > 0
+    prefix = f"[run={result.run_id[:8]} partition={DAY}]"
+    loaded = [m for m in messages if "rows read" in m]
+    assert len(loaded) == 4 and all(m.startswith(prefix) for m in loaded), loaded
+
+
+def _events(instance, run_id: str, kind: str) -> list:
+    return [
+        e for e in instance.all_logs(run_id) if e.dagster_event and e.dagster_event.event_type_value == kind
+    ]
+
+
+def test_transient_fault_beyond_the_http_retries_is_retried_by_dagster_and_succeeds(
+    make_platform, payments_api
+):
+    # One HTTP attempt per request: a 503 fails the step; Dagster retries it after its backoff.
+    platform = make_platform(retry=ONE_ATTEMPT, step_retry={"max_retries": 2, "delay_seconds": 1.0})
+    payments_api.set_faults(FaultConfig(rate=1.0, kinds=("503",)))
+    with dg.instance_for_test() as instance:
+        job = platform.defs.resolve_job_def("load_only")
+        done = threading.Event()
+
+        def heal():  # the API recovers once the first attempt has failed and is waiting for its retry
+            while not done.is_set():
+                runs = instance.get_runs()
+                if runs and _events(instance, runs[0].run_id, "STEP_UP_FOR_RETRY"):
+                    payments_api.set_faults(FaultConfig(rate=0.0))
+                    return
+                done.wait(0.05)
+
+        healer = threading.Thread(target=heal)
+        healer.start()
+        try:
+            result = job.execute_in_process(instance=instance, raise_on_error=False)
+        finally:
+            done.set()
+            healer.join()
+        retries = _events(instance, result.run_id, "STEP_UP_FOR_RETRY")
+        restarts = _events(instance, result.run_id, "STEP_RESTARTED")
+    assert result.success
+    assert len(retries) == 1 and len(restarts) == 1
+    assert "503" in retries[0].dagster_event.event_specific_data.error.to_string()
+    assert platform.count("payments") == len(api_rows(payments_api, "payments"))
+
+
+def test_a_401_is_not_retried(make_platform, payments_api):
+    platform = make_platform(token="not-the-token", step_retry={"max_retries": 3, "delay_seconds": 0.1})
+    with dg.instance_for_test() as instance:
+        result = platform.defs.resolve_job_def("load_only").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        retries = _events(instance, result.run_id, "STEP_UP_FOR_RETRY")
+    assert not result.success
+    assert retries == []
+    assert payments_api.stats["total"] == 1
+    policy = platform.defs.resolve_assets_def(dg.AssetKey(["payments_api", "payments"])).op.retry_policy
+    assert (policy.max_retries, policy.backoff) == (3, dg.Backoff.EXPONENTIAL)
