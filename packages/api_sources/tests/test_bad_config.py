@@ -1,0 +1,41 @@
+"""Bad PaymentsApiIngestionComponent configuration is refused when the YAML loads, naming the key or the value.
+(`merge` without a primary key and a key that is not a column: test_component.py.) Catalogue: docs/bad-inputs.md."""
+
+import pytest
+from conftest import attributes, component_defs
+
+PAYMENTS = {"name": "payments", "write_disposition": "merge", "primary_key": ["payment_id"]}
+
+
+def _load_error(attrs) -> str:
+    with pytest.raises(Exception) as err:
+        with component_defs(attrs):
+            pass
+    messages, cause = [], err.value
+    while cause is not None:
+        messages.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    return "\n".join(messages)
+
+
+CASES = {
+    "unknown_key": ({"page_sise": 10}, ["page_sise", "Extra inputs are not permitted", "defs.yaml:"]),
+    "unknown_resource_key": ({"resources": [{**PAYMENTS, "primery_key": ["x"]}]}, ["primery_key", "Extra inputs are not permitted"]),
+    "unknown_retry_key": ({"retry": {"max_attempt": 3}}, ["max_attempt", "Extra inputs are not permitted"]),
+    "dataset_injection": ({"dataset": "payments_api; drop table x", "resources": [PAYMENTS]}, ['"payments_api; drop table x__payments" is not a valid name']),
+    "table_name_quote": ({"resources": [{**PAYMENTS, "table_name": 'pay"ments'}]}, ['"payments_api__pay"ments" is not a valid name']),
+    "pipeline_name_injection": ({"pipeline_name": "p; drop", "resources": [PAYMENTS]}, ["`p; drop` is an invalid schema/source name"]),
+    "invalid_partition_start": ({"partition_start": "2026-02-30", "resources": [PAYMENTS]}, ["day is out of range for month"]),
+    "invalid_initial_value": ({"initial_value": "yesterday", "resources": [PAYMENTS]}, ["Invalid isoformat string: 'yesterday'"]),
+    "unknown_disposition": ({"resources": [{**PAYMENTS, "write_disposition": "upsert"}]}, ["write_disposition", "'upsert'"]),
+    "no_retry": ({"retry": {"max_attempts": 0}}, ["max_attempts must be at least 1"]),
+    "page_size": ({"page_size": 50_000}, ["page_size must be between 1 and 10000"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_configuration_is_refused_at_load_naming_it(case):
+    overrides, expected = CASES[case]
+    message = _load_error(attributes(**overrides))
+    for fragment in expected:
+        assert fragment in message, (fragment, message[-2000:])
