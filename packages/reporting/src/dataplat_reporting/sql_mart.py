@@ -25,6 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 from dataplat_core.checks import table_checks
+from dataplat_core.observability import fail_fast_unless_transient, transient_retry_policy
 from dataplat_core.warehouse import quote_identifier, quote_table
 from pydantic import Field
 
@@ -133,6 +134,7 @@ def build_mart(
         description=spec.description or f"Mart {table}.",
         required_resource_keys={"warehouse"},
         pool="warehouse",  # DuckDB: one writer per file
+        retry_policy=transient_retry_policy(),  # a lock or a dropped connection; SQL errors fail at once
         kinds={"sql"},
         freshness_policy=freshness.policy() if freshness else None,
         metadata={"table": table, "dagster/table_name": table},
@@ -140,7 +142,8 @@ def build_mart(
     def _mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse = context.resources.warehouse
         dialect = warehouse_dialect(warehouse)
-        ((rows,),) = run_statements(warehouse, statements[dialect])
+        with fail_fast_unless_transient():
+            ((rows,),) = run_statements(warehouse, statements[dialect])
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(rows),
