@@ -1,0 +1,67 @@
+"""The core's observability helpers on their own: metadata keys, transient vs permanent errors."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+from dataplat_core.observability import (
+    LOAD_METADATA_KEYS,
+    fail_fast_unless_transient,
+    is_transient,
+    load_metadata,
+    transient_retry_policy,
+)
+
+
+def test_load_metadata_has_every_key_and_a_utc_timestamp():
+    metadata = load_metadata(
+        rows_read=10,
+        rows_loaded=8,
+        rows_rejected=2,
+        source_newest_at=datetime(2026, 1, 2, 3, 4, 5),
+        duration_s=1.23456,
+    )
+    assert set(metadata) == set(LOAD_METADATA_KEYS)
+    assert metadata["dagster/row_count"].value == 8
+    assert (
+        metadata["dataplat/source_newest_at"].value == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
+    )
+    assert metadata["dataplat/duration_s"].value == 1.235
+    assert load_metadata(rows_read=0, rows_loaded=0)["dataplat/source_newest_at"] == dg.MetadataValue.null()
+    with pytest.raises(ValueError, match="rows_rejected"):
+        load_metadata(rows_read=1, rows_loaded=1, rows_rejected=-1)
+
+
+class _Http(Exception):
+    def __init__(self, status):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (_Http(503), True),
+        (_Http(429), True),
+        (_Http(401), False),
+        (ConnectionRefusedError("refused"), True),
+        (RuntimeError('IO Error: Could not set lock on file "w.duckdb": Conflicting lock is held'), True),
+        (RuntimeError("GET /payments still failing after 1 attempts; last error: HTTP 503"), True),
+        (RuntimeError("Catalog Error: Table with name no_such_table does not exist"), False),
+        (ValueError("file is empty"), False),
+    ],
+)
+def test_is_transient(error, transient):
+    assert is_transient(error) is transient
+
+
+def test_fail_fast_turns_permanent_errors_into_unretried_failures():
+    with pytest.raises(dg.Failure) as info, fail_fast_unless_transient():
+        raise ValueError("bad input")
+    assert info.value.allow_retries is False and "bad input" in info.value.description
+    with pytest.raises(ConnectionResetError), fail_fast_unless_transient():
+        raise ConnectionResetError("reset")
+    policy = transient_retry_policy()
+    assert (policy.max_retries, policy.delay, policy.backoff, policy.jitter) == (
+        3, 2.0, dg.Backoff.EXPONENTIAL, dg.Jitter.PLUS_MINUS,
+    )  # fmt: skip
