@@ -1,23 +1,23 @@
 """Benchmark: the file-ingestion component's DuckDB load path against DuckDB's bare CSV reader.
 
-    uv run --project packages/snowflake_ingestion python bench/file_ingestion.py --rows 1000000 5000000
+    uv run --locked --project packages/snowflake_ingestion python bench/file_ingestion.py --rows 1000000 5000000
 
 For each size, one CSV of sales lines is generated with the sandbox's `write_sales_csv`, then measured in
-the same run, each measurement in its own subprocess (a fresh DuckDB file, peak RSS (VmHWM) of that process only; both timed from
-opening the database to closing it):
+the same run, each measurement in its own subprocess (peak RSS = VmHWM of that process: DuckDB runs in it),
+timed from opening the database to closing it:
 
-- baseline: `CREATE TABLE ... AS SELECT * FROM read_csv(..., columns={declared}, auto_detect=false)`;
-- component: `DuckDBFileLoader.load()` (the asset's code path): header and line-count inspection, drift
-  sampling, then one transaction that deletes the partition and inserts the file with rejects stored.
+- baseline: `CREATE TABLE ... AS SELECT * FROM read_csv(..., columns={declared}, auto_detect=false)`, fresh file;
+- component: `DuckDBFileLoader.load()` (the asset's code path), fresh file: header and line-count inspection,
+  drift sampling, then one transaction that deletes the partition and inserts the file with rejects stored;
+- incremental: after the component's full load, one more daily file holding 1% of the rows loaded the same
+  way into the same warehouse as a new partition (a new day per repetition).
 
-Prints the median of `--repeat` runs, rows/s, the ratio to the baseline and peak memory, and checks the
-targets (>= 1M rows/s at the largest size, >= 45 % of the baseline, peak < 1 GiB).
+Prints medians of `--repeat` runs, rows/s, the ratio to the baseline, incremental as % of the full load and
+peak memory, with issue #9's targets; `--json` writes them for bench/run.py. A script, not a test.
 """
 
 import argparse
 import json
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +25,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from benchlib import median, report, table, target, vmhwm_mib
 from dataplat_sandbox.landing import SALES_COLUMN_TYPES
 
 COLUMNS = SALES_COLUMN_TYPES  # the sandbox export's declared schema
@@ -43,7 +44,7 @@ def generate(path: Path, rows: int) -> int:
     return written
 
 
-def child(method: str, csv: Path, db: Path) -> None:
+def child(method: str, csv: Path, db: Path, day: str) -> None:
     """One measurement in this process; prints JSON (seconds, rows, peak RSS)."""
     import duckdb
 
@@ -60,7 +61,7 @@ def child(method: str, csv: Path, db: Path) -> None:
         seconds = time.perf_counter() - started
         with closing(duckdb.connect(str(db), read_only=True)) as conn:
             rows = conn.execute("select count(*) from sales").fetchone()[0]
-    else:
+    else:  # component (a fresh file) or incremental (one more daily partition into the loaded file)
         from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
         from dataplat_snowflake_ingestion.files.model import FileSpec
         from dataplat_snowflake_ingestion.files.schema import validate_columns
@@ -68,28 +69,19 @@ def child(method: str, csv: Path, db: Path) -> None:
         spec = FileSpec("raw_files.sales", validate_columns(COLUMNS), ("order_id", "line_no"))
         loader = DuckDBFileLoader(spec, lambda: closing(duckdb.connect(str(db))))
         started = time.perf_counter()
-        result = loader.load("2026-01-01", csv)
+        result = loader.load(day, csv)
         seconds = time.perf_counter() - started
         rows = result.rows_loaded
         assert result.counts_match and result.rows_rejected == 0, result
-    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": peak_rss_kib() / 1024}))
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": vmhwm_mib()}))
 
 
-def peak_rss_kib() -> int:
-    """Peak resident memory of this process. VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over
-    fork and exec, so a child would report its (large) parent's peak."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def measure(method: str, csv: Path, workdir: Path) -> dict:
-    db = workdir / f"{method}.duckdb"
-    for stale in (db, db.with_suffix(".duckdb.wal")):
-        stale.unlink(missing_ok=True)
+def measure(method: str, csv: Path, db: Path, day: str = "2026-01-01") -> dict:
+    if method != "incremental":  # a fresh database file
+        for stale in (db, db.with_suffix(".duckdb.wal")):
+            stale.unlink(missing_ok=True)
     out = subprocess.run(
-        [sys.executable, __file__, "--child", method, "--csv", str(csv), "--db", str(db)],
+        [sys.executable, __file__, "--child", method, "--csv", str(csv), "--db", str(db), "--day", day],
         check=True,
         capture_output=True,
         text=True,
@@ -97,67 +89,86 @@ def measure(method: str, csv: Path, workdir: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def head(csv: Path, out: Path, rows: int) -> None:
+    """The header and the first `rows` lines of `csv` (the sandbox's CSV has no quoted newlines)."""
+    with csv.open() as src, out.open("w") as dst:
+        for _ in range(rows + 1):
+            dst.write(src.readline())
+
+
+def bench_size(rows: int, repeat: int, workdir: Path) -> dict:
+    csv = workdir / f"sales_{rows}.csv"
+    started = time.perf_counter()
+    generate(csv, rows)
+    print(f"generated {rows:,} rows ({csv.stat().st_size / 2**20:.0f} MiB) in "
+          f"{time.perf_counter() - started:.1f}s", flush=True)  # fmt: skip
+    runs = {}
+    for method in ("baseline", "component"):
+        runs[method] = [measure(method, csv, workdir / f"{method}.duckdb") for _ in range(repeat)]
+        assert all(r["rows"] == rows for r in runs[method]), runs
+        print(f"  {method:<11} runs: " + ", ".join(f"{r['seconds']:.2f}s" for r in runs[method]), flush=True)
+    # Incremental: one more daily file of 1% of the rows, a new partition of the warehouse just loaded.
+    daily = workdir / "daily.csv"
+    head(csv, daily, max(1, rows // 100))
+    days = [f"2026-01-{2 + i:02d}" for i in range(repeat)]
+    runs["incremental"] = [measure("incremental", daily, workdir / "component.duckdb", d) for d in days]
+    print("  incremental runs: " + ", ".join(f"{r['seconds']:.2f}s" for r in runs["incremental"]), flush=True)
+    csv.unlink()
+    seconds = {m: median(r["seconds"] for r in rs) for m, rs in runs.items()}
+    return {
+        "rows": rows,
+        "incremental_rows": max(1, rows // 100),
+        "runs": runs,
+        "median_seconds": seconds,
+        "rows_per_s": {m: rows / seconds[m] for m in ("baseline", "component")},
+        "ratio_to_bare": seconds["baseline"] / seconds["component"],
+        "incremental_pct_of_full": 100 * seconds["incremental"] / seconds["component"],
+        "peak_mib": {m: max(r["peak_mib"] for r in rs) for m, rs in runs.items()},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, help="default: a temporary folder, deleted afterwards")
-    parser.add_argument("--child", choices=["baseline", "component"], help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="write the results there (bench/run.py does)")
+    parser.add_argument("--child", choices=["baseline", "component", "incremental"], help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--day", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.child, args.csv, args.db)
+        child(args.child, args.csv, args.db, args.day)
         return 0
     with tempfile.TemporaryDirectory(prefix="bench-files-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        summary, ok = [], True
-        for rows in args.rows:
-            csv = workdir / f"sales_{rows}.csv"
-            started = time.perf_counter()
-            generate(csv, rows)
-            size_mib = csv.stat().st_size / 2**20
-            print(
-                f"generated {rows:,} rows ({size_mib:.0f} MiB) in {time.perf_counter() - started:.1f}s",
-                flush=True,
-            )
-            medians = {}
-            for method in ("baseline", "component"):
-                runs = [measure(method, csv, workdir) for _ in range(args.repeat)]
-                assert all(r["rows"] == rows for r in runs), runs
-                seconds = statistics.median(r["seconds"] for r in runs)
-                peak = max(r["peak_mib"] for r in runs)
-                medians[method] = (seconds, peak)
-                print(f"  {method:<9} runs: " + ", ".join(f"{r['seconds']:.2f}s" for r in runs), flush=True)
-            base_s, comp_s = medians["baseline"][0], medians["component"][0]
-            ratio = base_s / comp_s
-            summary.append(
-                (rows, rows / base_s, rows / comp_s, ratio, medians["baseline"][1], medians["component"][1])
-            )
-            csv.unlink()
-        print()
-        header = f"{'rows':>10}  {'baseline rows/s':>16}  {'component rows/s':>17}  {'ratio':>6}  {'peak MiB (b/c)':>15}"
-        print(header)
-        print("-" * len(header))
-        for rows, base, comp, ratio, base_peak, comp_peak in summary:
-            print(
-                f"{rows:>10,}  {base:>16,.0f}  {comp:>17,.0f}  {ratio:>6.0%}  {base_peak:>7.0f}/{comp_peak:<7.0f}"
-            )
-        rows, _, comp, ratio, _, comp_peak = summary[-1]
-        checks = [
-            (f"component >= {TARGET_ROWS_PER_S:,} rows/s at {rows:,} rows", comp >= TARGET_ROWS_PER_S),
-            (
-                f"component >= {TARGET_RATIO:.0%} of the bare reader",
-                all(s[3] >= TARGET_RATIO for s in summary),
-            ),
-            (f"peak memory < {TARGET_PEAK_MIB} MiB", all(s[5] < TARGET_PEAK_MIB for s in summary)),
-        ]
-        print()
-        for text, passed in checks:
-            print(f"{'PASS' if passed else 'FAIL'}  {text}")
-            ok &= passed
-        return 0 if ok else 1
+        sizes = [bench_size(rows, args.repeat, workdir) for rows in args.rows]
+    rows = [
+        [f"{s['rows']:,}", f"{s['rows_per_s']['baseline']:,.0f} rows/s", f"{s['rows_per_s']['component']:,.0f} rows/s",
+         f"{s['ratio_to_bare']:.0%}", f"{s['median_seconds']['incremental']:.2f} s ({s['incremental_rows']:,} rows)",
+         f"{s['incremental_pct_of_full']:.1f}%",
+         " / ".join(f"{s['peak_mib'][m]:.0f}" for m in ("baseline", "component", "incremental"))]
+        for s in sizes
+    ]  # fmt: skip
+    columns = ["rows", "bare `read_csv` (baseline)", "component load path", "component / bare",
+               "incremental: +1% as a new daily partition", "incremental % of full",
+               "peak MiB (bare / component / incremental)"]  # fmt: skip
+    big = sizes[-1]
+    targets = [
+        target(f"files: >= 1M rows/s at {big['rows']:,} rows", f"{big['rows_per_s']['component']:,.0f} rows/s",
+               big["rows_per_s"]["component"] >= TARGET_ROWS_PER_S),
+        target("files: >= 45% of DuckDB's bare reader", f"{big['ratio_to_bare']:.0%}", big["ratio_to_bare"] >= TARGET_RATIO),
+        target("files: incremental <= 5% of a full load", f"{big['incremental_pct_of_full']:.1f}%",
+               big["incremental_pct_of_full"] <= 5),
+        target(f"files: peak memory <= 1 GiB at {big['rows']:,} rows", f"{max(big['peak_mib'].values()):.0f} MiB",
+               max(big["peak_mib"].values()) <= TARGET_PEAK_MIB),
+    ]  # fmt: skip
+    title = f"Median of {args.repeat} run(s) per method, each in a fresh process"
+    report("files", args.json, sizes=args.rows, repeat=args.repeat, raw=sizes,
+           tables=[table(title, columns, rows)], targets=targets)  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,26 +1,28 @@
 """PostgreSQL -> warehouse: the platform's Sling path vs the raw Sling CLI vs DuckDB's postgres scanner.
 
-    uv run --project packages/snowflake_ingestion python bench/sling_replication.py --orders 1000000 5000000
+    uv run --locked --project packages/snowflake_ingestion python bench/sling_replication.py --rows 1000000 5000000
 
-For each size, in one run: the sandbox's PostgreSQL is loaded (reused across runs: `.dataplat/bench/`), then
+Sizes are SOURCE rows: the sandbox makes ~2.83 rows per order (customers, products, orders, order items), so
+`--rows N` loads round(N / 2.83) orders and prints the exact row count. For each size, in one run: the sandbox's PostgreSQL is loaded (reused across runs: `.dataplat/bench/`), then
 each method does a full load into its own fresh DuckDB file (repeated, median), then +1% of orders are
 inserted/updated in the source and each Sling path runs incrementally. Printed: rows/s, ratio to the raw
 Sling CLI (the baseline) and to the postgres scanner (the physical bound), incremental time as % of full,
-and peak memory (RSS of the process tree). A script, not a test: it prints figures and asserts nothing.
+and peak memory (summed RSS of the process tree: Sling plus the DuckDB CLI it drives); `--json` writes
+them for bench/run.py. A script, not a test: it prints figures and asserts nothing.
 """
 
 import argparse
 import os
-import statistics
 import subprocess
 import tempfile
-import threading
-import time
+import warnings
+from contextlib import ExitStack
 from pathlib import Path
 
+import benchlib
 import dagster as dg
 import duckdb
-import psutil
+from benchlib import median, orders_for_rows, report, table, target
 from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.binaries import configure_offline_binaries, duckdb_connection_config
 from dataplat_core.resources import build_resources
@@ -37,35 +39,10 @@ REPLICATION = (
 ).read_text()
 
 
-class PeakRss:
-    """Peak resident memory of this process and all its children while the block runs."""
-
-    def __enter__(self):
-        self.peak, self._stop = 0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            try:
-                procs = [me, *me.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs if p.is_running()))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-
-def timed(fn, *args) -> tuple[float, int]:
-    with PeakRss() as rss:
-        start = time.perf_counter()
-        fn(*args)
-        return time.perf_counter() - start, rss.peak
+def timed(fn, *args) -> tuple[float, float]:
+    # The raw CLI's peak is Sling's and the DuckDB CLI's: this Python process only waits for them.
+    seconds, peak_mib, _ = benchlib.timed(fn, *args, children_only=fn is raw_sling)
+    return seconds, peak_mib
 
 
 def raw_sling(pg: SandboxPostgres, warehouse: Path, replication: Path) -> None:
@@ -102,16 +79,33 @@ def source_rows(pg: SandboxPostgres) -> int:
         return sum(conn.execute(f"select count(*) from shop.{t}").fetchone()[0] for t in TABLES)
 
 
-def bench_size(orders: int, repeats: int, workdir: Path) -> list[tuple]:
+def platform_defs(stack: ExitStack, warehouse: Path) -> dg.Definitions:
+    """The replication component loaded from YAML as dg does, plus the platform's resources."""
+    os.environ["WAREHOUSE_DUCKDB_PATH"] = str(warehouse)
+    sandbox = stack.enter_context(create_defs_folder_sandbox())
+    path = sandbox.scaffold_component(
+        DatabaseReplicationComponent,
+        defs_yaml_contents={
+            "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
+            "attributes": {"replications": [{"path": "replication.yaml"}]},
+        },
+    )
+    (path / "replication.yaml").write_text(REPLICATION)
+    _, comp_defs = stack.enter_context(sandbox.load_component_and_build_defs(defs_path=path))
+    return dg.Definitions.merge(comp_defs, dg.Definitions(resources=build_resources()))
+
+
+def bench_size(rows_wanted: int, repeats: int, workdir: Path) -> dict:
+    orders = orders_for_rows(rows_wanted)
     config = SandboxConfig(orders=orders)
     pg_dir = ROOT / ".dataplat" / "bench" / f"pg-{orders}"
-    rows_out = []
-    with SandboxPostgres(pg_dir) as pg:
+    with SandboxPostgres(pg_dir) as pg, ExitStack() as stack:
         print(
             f"[{orders:,} orders] loading the sandbox's PostgreSQL (reused when already loaded)", flush=True
         )
         pg.load(config)
         rows = source_rows(pg)
+        print(f"  {rows:,} source rows (customers, products, orders, order items)", flush=True)
         replication = workdir / "replication.yaml"
         replication.write_text(REPLICATION)
         os.environ.update(
@@ -124,92 +118,92 @@ def bench_size(orders: int, repeats: int, workdir: Path) -> list[tuple]:
             PAYMENTS_API_TOKEN="unused",
             PLATFORM_ENV="local",
         )
-        results: dict[str, list[tuple[float, int]]] = {"raw": [], "platform": [], "scanner": []}
-        warehouses = {}
+        full: dict[str, list[tuple[float, float]]] = {"raw": [], "platform": [], "scanner": []}
         for rep in range(repeats):
-            for method in results:
+            for method in full:
                 wh = workdir / f"{method}-{rep}.duckdb"
                 wh.unlink(missing_ok=True)
                 if method == "raw":
-                    results[method].append(timed(raw_sling, pg, wh, replication))
+                    full[method].append(timed(raw_sling, pg, wh, replication))
                 elif method == "platform":
-                    os.environ["WAREHOUSE_DUCKDB_PATH"] = str(wh)
-                    with create_defs_folder_sandbox() as sandbox:
-                        path = sandbox.scaffold_component(
-                            DatabaseReplicationComponent,
-                            defs_yaml_contents={
-                                "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
-                                "attributes": {"replications": [{"path": "replication.yaml"}]},
-                            },
-                        )
-                        (path / "replication.yaml").write_text(REPLICATION)
-                        with sandbox.load_component_and_build_defs(defs_path=path) as (_, comp_defs):
-                            defs = dg.Definitions.merge(
-                                comp_defs, dg.Definitions(resources=build_resources())
-                            )
-                            results[method].append(timed(platform_sling, defs))
-                            warehouses.setdefault("platform_defs", defs)  # rep 0's warehouse
+                    defs = platform_defs(stack, wh)
+                    full[method].append(timed(platform_sling, defs))
+                    if rep == 0:
+                        incremental_defs = defs  # rep 0's warehouse takes the incremental runs
                 else:
-                    results[method].append(timed(postgres_scanner, pg, wh))
-                print(f"  full {method:<9} rep {rep + 1}: {results[method][-1][0]:.1f}s", flush=True)
-        full = {m: statistics.median(t for t, _ in r) for m, r in results.items()}
-        peak = {m: max(p for _, p in r) for m, r in results.items()}
+                    full[method].append(timed(postgres_scanner, pg, wh))
+                print(f"  full {method:<9} rep {rep + 1}: {full[method][-1][0]:.1f}s", flush=True)
         # Incremental: +1% of orders changed (half new, half updated), then each Sling path again.
-        incremental: dict[str, list[float]] = {"raw": [], "platform": []}
+        incremental: dict[str, list[tuple[float, float]]] = {"raw": [], "platform": []}
         for rep in range(repeats):
             pg.insert_orders(max(1, orders // 200))
             pg.update_orders(max(1, orders // 200))
-            incremental["raw"].append(timed(raw_sling, pg, workdir / "raw-0.duckdb", replication)[0])
-            incremental["platform"].append(timed(platform_sling, warehouses["platform_defs"])[0])
-            print(
-                f"  incremental rep {rep + 1}: raw {incremental['raw'][-1]:.1f}s, "
-                f"platform {incremental['platform'][-1]:.1f}s",
-                flush=True,
-            )
-        for method in ("raw", "platform", "scanner"):
-            inc = statistics.median(incremental[method]) if method in incremental else None
-            rows_out.append(
-                (
-                    orders,
-                    rows,
-                    method,
-                    full[method],
-                    rows / full[method],
-                    full[method] / full["raw"],
-                    full["scanner"] / full[method],
-                    inc,
-                    peak[method],
-                )
-            )
-    return rows_out
+            incremental["raw"].append(timed(raw_sling, pg, workdir / "raw-0.duckdb", replication))
+            incremental["platform"].append(timed(platform_sling, incremental_defs))
+            print(f"  incremental rep {rep + 1}: raw {incremental['raw'][-1][0]:.1f}s, "
+                  f"platform {incremental['platform'][-1][0]:.1f}s", flush=True)  # fmt: skip
+    seconds = {m: median(t for t, _ in runs) for m, runs in full.items()}
+    inc = {m: median(t for t, _ in runs) for m, runs in incremental.items()}
+    return {
+        "rows_requested": rows_wanted,
+        "orders": orders,
+        "source_rows": rows,
+        "full_runs": full,
+        "incremental_runs": incremental,
+        "median_seconds": seconds,
+        "incremental_median_seconds": inc,
+        "ratio_to_raw": {m: seconds[m] / seconds["raw"] for m in seconds},
+        "speed_vs_scanner": {m: seconds["scanner"] / seconds[m] for m in seconds},
+        "incremental_pct_of_full": {m: 100 * inc[m] / seconds[m] for m in inc},
+        "peak_mib": {m: max(p for _, p in full[m] + incremental.get(m, [])) for m in full},
+    }
+
+
+NAMES = {
+    "raw": "raw Sling CLI (baseline)",
+    "platform": "platform Sling component",
+    "scanner": "DuckDB postgres scanner (physical bound)",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, nargs="+", default=[1_000_000, 5_000_000])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000],
+                        help=f"source rows; orders = round(rows / {benchlib.ROWS_PER_ORDER})")  # fmt: skip
+    parser.add_argument("--repeats", "--repeat", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the results there (bench/run.py does)")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", message=".*currently in (beta|preview)")
     configure_offline_binaries()
-    table = []
     with tempfile.TemporaryDirectory(prefix="bench-sling-") as tmp:
-        for orders in args.orders:
-            table += bench_size(orders, args.repeats, Path(tmp))
-    names = {
-        "raw": "raw Sling CLI (baseline)",
-        "platform": "platform Sling component",
-        "scanner": "DuckDB postgres scanner",
-    }
-    print()
-    print(
-        f"{'orders':>10} {'rows':>11} {'method':<26} {'full s':>7} {'rows/s':>10} {'x raw':>6} "
-        f"{'% of scanner':>12} {'incr % full':>11} {'peak MiB':>9}"
+        sizes = [bench_size(rows, args.repeats, Path(tmp)) for rows in args.rows]
+    tables, targets = [], []
+    columns = ["method", "full load", "rows/s", "× raw CLI", "speed vs scanner", "incremental (% of full)",
+               "peak MiB"]  # fmt: skip
+    for s in sizes:
+        rows = []
+        for m, name in NAMES.items():
+            inc = s["incremental_median_seconds"].get(m)
+            inc_text = f"{inc:.1f} s ({s['incremental_pct_of_full'][m]:.1f}%)" if inc is not None else "n/a"
+            rows.append([name, f"{s['median_seconds'][m]:.1f} s", f"{s['source_rows'] / s['median_seconds'][m]:,.0f}",
+                         f"{s['ratio_to_raw'][m]:.2f}", f"{s['speed_vs_scanner'][m]:.1%}", inc_text,
+                         f"{s['peak_mib'][m]:.0f}"])  # fmt: skip
+        title = (f"{s['source_rows']:,} source rows ({s['orders']:,} orders), median of {args.repeats} full "
+                 f"load(s) each, then {args.repeats} incremental run(s) after +1% of orders inserted or updated")  # fmt: skip
+        tables.append(table(title, columns, rows))
+    big = sizes[-1]
+    at = f"at {big['source_rows']:,} rows"
+    targets = [
+        target("Sling: platform path <= 1.15× the raw CLI", f"{big['ratio_to_raw']['platform']:.2f}× {at}",
+               big["ratio_to_raw"]["platform"] <= 1.15),
+        target("Sling: incremental <= 5% of a full load (platform path)",
+               f"{big['incremental_pct_of_full']['platform']:.1f}% {at}", big["incremental_pct_of_full"]["platform"] <= 5),
+        target("Sling: peak memory <= 1 GiB (platform path: Sling + the DuckDB CLI it drives)",
+               f"{big['peak_mib']['platform']:.0f} MiB {at}", big["peak_mib"]["platform"] <= benchlib.GIB_MIB),
+    ]  # fmt: skip
+    report(
+        "sling", args.json, sizes=args.rows, repeat=args.repeats, raw=sizes, tables=tables, targets=targets
     )
-    for orders, rows, method, full, rate, vs_raw, vs_scanner, inc, peak in table:
-        inc_text = f"{100 * inc / full:.1f}%" if inc is not None else "n/a"
-        print(
-            f"{orders:>10,} {rows:>11,} {names[method]:<26} {full:>7.1f} {rate:>10,.0f} {vs_raw:>6.2f} "
-            f"{100 * vs_scanner:>11.1f}% {inc_text:>11} {peak / 2**20:>9.0f}"
-        )
 
 
 if __name__ == "__main__":
