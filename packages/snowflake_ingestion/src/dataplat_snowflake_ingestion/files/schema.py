@@ -220,7 +220,8 @@ def _retyped(
         ]
     sql = (
         f"select {', '.join(probes)} from (select * from read_csv(?, columns={as_text}, header=true, "
-        f"delim='{delimiter}', auto_detect=false, ignore_errors=true) limit {SAMPLE_ROWS})"
+        f"delim='{delimiter}', quote='\"', escape='\"', auto_detect=false, ignore_errors=true) "
+        f"limit {SAMPLE_ROWS})"
     )
     with duckdb.connect() as conn:
         try:
