@@ -99,6 +99,14 @@ def publish(session: nox.Session) -> None:
     session.run("python", str(ROOT / "tools" / "internal_index.py"), "publish", "--url", session.posargs[0])
 
 
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks (issue #9), not a test: `nox -s bench` (1M and 5M rows, 3 runs, the test suite; long) or
+    `nox -s bench -- --sizes 100000 --repeat 1 --only files api`; writes bench/results/, docs/benchmarks.md."""
+    # bench/run.py is standard library only; each part runs in its own package's venv through uv.
+    session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs)
+
+
 @nox.session(python=PYTHON, tags=["tests"])
 def demo(session: nox.Session) -> None:
     """The README's demo, end to end and twice (the second run reuses the state), on a smaller sandbox."""

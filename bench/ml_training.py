@@ -1,6 +1,6 @@
 """Benchmark: the refund model's feature build, training and batch scoring, time and peak memory per scale.
 
-    cd packages/ml_training && uv run --locked python ../../bench/ml_training.py --orders 20000 1000000
+    uv run --locked --project packages/ml_training python bench/ml_training.py --orders 20000 1000000
 
 For each scale (orders over 90 days, the sandbox's defaults otherwise):
 
@@ -13,7 +13,8 @@ For each scale (orders over 90 days, the sandbox's defaults otherwise):
    - score: score the recent open orders with the model in service and write `ml.refund_predictions`.
 
 Reported per phase: wall seconds, the fit alone (`training_seconds`, training phases), test ROC AUC, and the
-process's peak RSS (VmHWM) next to its RSS after imports, before any work. A script, not a test.
+process's peak RSS (VmHWM) next to its RSS after imports, before any work; `--json` writes them for
+bench/run.py. A script, not a test.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchlib import GIB_MIB, report, table, target
 
 
 def _rss_kib(field: str) -> int:
@@ -130,6 +133,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, nargs="+", default=[20_000, 1_000_000])
     parser.add_argument("--estimators", nargs="+", default=["logistic_regression", "hist_gradient_boosting"])
+    parser.add_argument("--repeat", type=int, default=1, help="accepted for bench/run.py; one run per phase")
+    parser.add_argument("--json", type=Path, help="write the results there (bench/run.py does)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
     parser.add_argument("--estimator", default="logistic_regression", help=argparse.SUPPRESS)
@@ -158,16 +163,27 @@ def main() -> int:
                 rows.append({"orders": orders, "phase": label, **result})
                 print(f"  {label}: {result}", flush=True)
 
-    header = f"| {'orders':>9} | {'phase':<29} | {'rows':>9} | {'seconds':>7} | {'fit s':>6} | {'ROC AUC':>7} | {'RSS before':>10} | {'peak RSS':>8} |"
-    print("\n" + header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for r in rows:
-        fit = f"{r['fit_seconds']:.2f}" if "fit_seconds" in r else ""
-        auc = f"{r['roc_auc']:.3f}" if "roc_auc" in r else ""
-        print(
-            f"| {r['orders']:>9,} | {r['phase']:<29} | {r['rows']:>9,} | {r['seconds']:>7.2f} | {fit:>6} | "
-            f"{auc:>7} | {r['rss_before_mib']:>6} MiB | {r['peak_rss_mib']:>4} MiB |"
-        )
+    columns = ["orders", "phase", "rows", "seconds", "fit s", "ROC AUC", "RSS before", "peak RSS"]
+    cells = [
+        [f"{r['orders']:,}", r["phase"], f"{r['rows']:,}", f"{r['seconds']:.2f}",
+         f"{r['fit_seconds']:.2f}" if "fit_seconds" in r else "", f"{r['roc_auc']:.3f}" if "roc_auc" in r else "",
+         f"{r['rss_before_mib']} MiB", f"{r['peak_rss_mib']} MiB"]
+        for r in rows
+    ]  # fmt: skip
+    big = [r for r in rows if r["orders"] == args.orders[-1]]
+    peak = max(r["peak_rss_mib"] for r in big)
+    targets = [target(f"ML: peak memory <= 1 GiB (each phase's process) at {args.orders[-1]:,} orders",
+                      f"{peak} MiB", peak <= GIB_MIB)]  # fmt: skip
+    title = "One fresh process per phase; setup (PostgreSQL, copy into DuckDB) not measured"
+    report(
+        "ml",
+        args.json,
+        sizes=args.orders,
+        repeat=1,
+        raw=rows,
+        tables=[table(title, columns, cells)],
+        targets=targets,
+    )
     return 0
 
 
