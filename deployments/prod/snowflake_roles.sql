@@ -6,7 +6,8 @@
 --   raw schemas, reads nothing else.
 -- DATAPLAT_ANALYTICS: what the analytics code location runs as (marts, features, the report): reads the raw
 --   schemas, writes only its own schemas.
--- Each code location's SNOWFLAKE_USER / SNOWFLAKE_ROLE (the Kubernetes Secret) names one of these roles.
+-- Each code location's SNOWFLAKE_USER / SNOWFLAKE_ROLE should name one of these (needs one Secret per code
+-- location; see the gap in docs/security.md).
 
 CREATE ROLE IF NOT EXISTS DATAPLAT_LOADER;
 CREATE ROLE IF NOT EXISTS DATAPLAT_ANALYTICS;
