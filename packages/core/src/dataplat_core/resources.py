@@ -29,6 +29,10 @@ WAREHOUSE_CONNECTION = "WAREHOUSE"
 SOURCE_CONNECTION = "SHOP_PG"
 
 
+class SourceUnreachable(ConnectionError):
+    """The source PostgreSQL refused or lost the connection; the message names host, port, database and role."""
+
+
 class PostgresSource(dg.ConfigurableResource):
     """Connection settings of the operational PostgreSQL (read-only role)."""
 
@@ -39,19 +43,36 @@ class PostgresSource(dg.ConfigurableResource):
     password: str = Field(repr=False)
     sslmode: str = "disable"
 
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}/{self.database}"
+
     def connect(self):
-        """A read-only psycopg connection (keyword arguments: no escaping pitfalls with odd passwords)."""
+        """A read-only psycopg connection (keyword arguments: no escaping pitfalls with odd passwords).
+        Raises `SourceUnreachable` naming the server when it cannot connect."""
         import psycopg
 
-        return psycopg.connect(
-            host=self.host, port=self.port, dbname=self.database, user=self.user, password=self.password,
-            sslmode=self.sslmode, connect_timeout=10, options="-c default_transaction_read_only=on",
-        )  # fmt: skip
+        try:
+            return psycopg.connect(
+                host=self.host, port=self.port, dbname=self.database, user=self.user, password=self.password,
+                sslmode=self.sslmode, connect_timeout=10, options="-c default_transaction_read_only=on",
+            )  # fmt: skip
+        except psycopg.OperationalError as exc:
+            raise SourceUnreachable(
+                f"source PostgreSQL at {self.address} unreachable (as {self.user}): {exc}".strip()
+            ) from exc
 
     def row_count(self, table: str) -> int:
         """Rows in a source table (`schema.table`, validated and quoted)."""
+        import psycopg
+
         with self.connect() as conn:
-            return conn.execute(f"select count(*) from {quote_table(table)}").fetchone()[0]
+            try:
+                return conn.execute(f"select count(*) from {quote_table(table)}").fetchone()[0]
+            except psycopg.OperationalError as exc:  # the server went away mid-query
+                raise SourceUnreachable(
+                    f"source PostgreSQL at {self.address} lost the connection counting {table}: {exc}".strip()
+                ) from exc
 
 
 class LandingLocation(dg.ConfigurableResource):

@@ -32,6 +32,7 @@ from dataplat_core.observability import (
 )
 from dataplat_core.warehouse import fetch_all, fetch_one, quote_identifier, quote_table
 
+from dataplat_snowflake_ingestion.sling_errors import explain_failures
 
 WAREHOUSE_POOL = "warehouse"
 
@@ -121,6 +122,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                 iterator = iterator.fetch_column_metadata()
             if "row_count" in replication_spec_model.include_metadata:
                 iterator = iterator.fetch_row_count()
+            iterator = explain_failures(iterator, sling)  # names a down source, a locked file
             # The warehouse is read (newest timestamps) only once Sling has let go of it: DuckDB has one
             # writer. A failing stream still leaves the others' materializations recorded, then fails the step
             # (retried only if the error is transient: a connection refused, a lock).

@@ -1,0 +1,319 @@
+"""Faults during a Sling replication, each on the real part: the whole process tree (Python, Sling, the DuckDB
+CLI Sling drives) killed with SIGKILL mid-stream, the source PostgreSQL stopped before and during a run, the
+warehouse file locked by another process. After each, a re-run gives exactly the source's rows.
+
+The module runs its own PostgreSQL (30,000 orders, a fixed port so a restart keeps the address) because its
+tests stop, restart and grow it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from dagster.components.testing import create_defs_folder_sandbox
+from dataplat_core.resources import SourceUnreachable, build_resources
+from dataplat_sandbox.config import SandboxConfig
+from dataplat_sandbox.postgres import SandboxPostgres
+from dataplat_snowflake_ingestion.components import DatabaseReplicationComponent
+from test_database_replication import REPLICATION, TABLES
+
+TESTS = Path(__file__).parent
+KEYS = {"customers": ("customer_id",), "orders": ("order_id",), "order_items": ("order_id", "line_no")}
+CONFIG = SandboxConfig(seed=11, orders=30_000, days=14)
+# Tests that do not kill mid-stream replicate two tables: faster, and the same code paths.
+TWO_TABLES, TWO = REPLICATION.split("  shop.order_items:")[0], ("customers", "orders")
+
+# The deployment's path in a process of its own: the component from YAML, the platform's resources.
+CHILD = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from test_replication_faults import materialize
+
+    sys.exit(0 if materialize().success else 1)
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def source_pg(server_tmp_path_factory):
+    pg = SandboxPostgres(server_tmp_path_factory("faults-pg"), port=_free_port())
+    pg.start()
+    pg.load(CONFIG)
+    yield pg
+    pg.stop()
+
+
+@pytest.fixture
+def env(source_pg, tmp_path, monkeypatch):
+    """The local platform's variables for this module's PostgreSQL and a fresh warehouse file."""
+    values = {
+        "PLATFORM_ENV": "local",
+        "SOURCE_PG_HOST": source_pg.host,
+        "SOURCE_PG_PORT": str(source_pg.port),
+        "SOURCE_PG_DATABASE": source_pg.database,
+        "SOURCE_PG_USER": source_pg.readonly_user,
+        "SOURCE_PG_PASSWORD": source_pg.readonly_password,
+        "LANDING_URL": str(tmp_path / "landing"),
+        "PAYMENTS_API_URL": "http://127.0.0.1:9",  # unused here
+        "PAYMENTS_API_TOKEN": "unused",
+        "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "TMPDIR": str(tmp_path),  # what a killed run leaves behind stays in tmp_path
+        # Sling keeps a state database (~/.sling/.sling.db) that every Sling process on the host shares: the
+        # processes these tests kill use their own.
+        "SLING_HOME_DIR": str(tmp_path / "sling-home"),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    if not source_pg.is_running():  # a failed test must not take the source down for the next one
+        source_pg.start()
+    return values
+
+
+def materialize(replication: str = REPLICATION) -> dg.ExecuteInProcessResult:
+    """One run of the component declared as a deployment would (defs.yaml + replication.yaml, the platform's
+    resources), without step retries: each fault shows in the first attempt (the retry policy has its tests)."""
+    with create_defs_folder_sandbox() as sandbox:
+        path = sandbox.scaffold_component(
+            DatabaseReplicationComponent,
+            defs_yaml_contents={
+                "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
+                "attributes": {
+                    "replications": [{"path": "replication.yaml"}],
+                    "step_retry": {"max_retries": 0},
+                },
+            },
+        )
+        (Path(path) / "replication.yaml").write_text(replication)
+        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
+            defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
+            return defs.resolve_implicit_global_asset_job_def().execute_in_process(raise_on_error=False)
+
+
+def _source_counts(pg, tables=TABLES) -> dict[str, int]:
+    with pg.connect() as conn:
+        return {t: conn.execute(f"select count(*) from shop.{t}").fetchone()[0] for t in tables}
+
+
+def _warehouse_counts(path, tables=TABLES) -> dict[str, int | None]:
+    with duckdb.connect(str(path), read_only=True) as wh:
+        present = {
+            r[0]
+            for r in wh.execute(
+                "select table_name from duckdb_tables() where schema_name = 'raw_shop'"
+            ).fetchall()
+        }
+        return {t: wh.execute(f"select count(*) from raw_shop.{t}").fetchone()[0] if t in present else None for t in tables}  # fmt: skip
+
+
+def _duplicate_keys(path, tables=TABLES) -> dict[str, int]:
+    with duckdb.connect(str(path), read_only=True) as wh:
+        return {
+            t: wh.execute(
+                f"select count(*) from (select {', '.join(k)} from raw_shop.{t} group by all having count(*) > 1)"
+            ).fetchone()[0]
+            for t, k in KEYS.items()
+            if t in tables
+        }
+
+
+def _assert_exact(env, pg, tables=TABLES) -> None:
+    assert _warehouse_counts(env["WAREHOUSE_DUCKDB_PATH"], tables) == _source_counts(pg, tables)
+    assert _duplicate_keys(env["WAREHOUSE_DUCKDB_PATH"], tables) == {t: 0 for t in tables}
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The replication step's failure as the UI shows it first (its message, not the causes' tracebacks)."""
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return failure.step_failure_data.error.message
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, session id, command name), from /proc (no psutil needed)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry)] = (int(fields[1]), int(fields[3]), stat[stat.index("(") + 1 : stat.rindex(")")])
+    return found
+
+
+def _session(sid: int) -> dict[int, str]:
+    return {pid: name for pid, (_, session, name) in _processes().items() if session == sid}
+
+
+def _descendants(root: int) -> dict[int, str]:
+    procs, found, frontier = _processes(), {}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, _, name) in procs.items():
+            if ppid == parent and pid not in found:
+                found[pid] = name
+                frontier.append(pid)
+    return found
+
+
+def _kill_mid_stream(tmp_path, stream: str) -> dict[int, str]:
+    """Run the replication in its own session and SIGKILL the whole process group once Sling streams `stream`
+    into the warehouse (its log says so and its DuckDB CLI is running). Returns the processes it killed."""
+    log = tmp_path / "child.log"
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(TESTS)], stdout=out, stderr=out, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert child.poll() is None, f"the run ended before the kill:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "Sling never started streaming " + stream
+            text = log.read_text()
+            _, started, after = text.partition(f"running stream {stream}\n")
+            tree = _session(child.pid)
+            if started and "streaming data" in after and "duckdb" in tree.values():
+                break
+            time.sleep(0.02)
+        os.killpg(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 10
+    while _session(child.pid) and time.monotonic() < deadline:  # sling and duckdb die with the group
+        time.sleep(0.05)
+    assert _session(child.pid) == {}
+    assert any(n.startswith("sling") for n in tree.values()) and "duckdb" in tree.values()
+    return tree
+
+
+def test_kill_9_mid_replication_then_rerun_is_exact(env, source_pg, tmp_path):
+    _kill_mid_stream(tmp_path, "shop.order_items")
+    source = _source_counts(source_pg)
+    after_kill = _warehouse_counts(env["WAREHOUSE_DUCKDB_PATH"])  # DuckDB recovers the file on open
+    # The streams before were committed; the one in flight was not, neither whole nor in part twice.
+    assert after_kill["customers"] == source["customers"] and after_kill["orders"] == source["orders"]
+    assert after_kill["order_items"] != source["order_items"]
+
+    result = materialize()
+    assert result.success
+    _assert_exact(env, source_pg)
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+
+
+def test_kill_9_mid_incremental_run_then_rerun_is_exact(env, source_pg, tmp_path):
+    assert materialize().success
+    before = _warehouse_counts(env["WAREHOUSE_DUCKDB_PATH"])
+    inserted = source_pg.insert_orders(30_000)  # enough new rows for the kill to land mid-stream
+    updated = source_pg.update_orders(500)
+    _kill_mid_stream(tmp_path, "shop.order_items")
+    after_kill = _warehouse_counts(env["WAREHOUSE_DUCKDB_PATH"])
+    assert after_kill["orders"] == before["orders"] + len(inserted)  # committed before the kill
+    assert after_kill["order_items"] < _source_counts(source_pg)["order_items"]  # in flight: not committed
+
+    assert materialize().success
+    _assert_exact(env, source_pg)
+    with source_pg.connect() as conn:
+        expected = dict(
+            conn.execute(
+                "select order_id, status from shop.orders where order_id = any(%s)", (updated,)
+            ).fetchall()
+        )
+    with duckdb.connect(env["WAREHOUSE_DUCKDB_PATH"], read_only=True) as wh:
+        ids = ",".join(map(str, updated))
+        got = dict(
+            wh.execute(f"select order_id, status from raw_shop.orders where order_id in ({ids})").fetchall()
+        )
+    assert got == expected  # the updates the killed run had already merged are neither lost nor doubled
+
+
+def test_source_down_fails_naming_the_source_and_recovers_after_start(env, source_pg):
+    address = f"{source_pg.host}:{source_pg.port}/{source_pg.database}"
+    source_pg.stop()
+    try:
+        result = materialize(TWO_TABLES)
+        assert not result.success
+        message = _failure_message(result)
+        assert (
+            f"source PostgreSQL at {address} unreachable (Sling connection SHOP_PG)"
+            in message.splitlines()[0]
+        )
+        assert "connection refused" in message and "\x1b[" not in message  # Sling's reason, without colors
+
+        # The row-count check's resource fails just as clearly.
+        source = build_resources()["source_postgres"].process_config_and_initialize()
+        with pytest.raises(SourceUnreachable, match=f"source PostgreSQL at {address} unreachable"):
+            source.row_count("shop.orders")
+    finally:
+        source_pg.start()
+    assert source_pg.port == int(env["SOURCE_PG_PORT"])  # same address after the restart
+    result = materialize(TWO_TABLES)
+    assert result.success
+    _assert_exact(env, source_pg, TWO)
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+
+
+def test_source_stopped_mid_replication_fails_clearly_and_rerun_is_exact(env, source_pg):
+    """PostgreSQL is stopped (fast shutdown: backends terminated) while Sling streams from it."""
+    address = f"{source_pg.host}:{source_pg.port}/{source_pg.database}"
+    stopped = threading.Event()
+
+    def stop_when_streaming() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if "duckdb" in _descendants(os.getpid()).values():  # Sling is writing the warehouse
+                source_pg.stop()
+                stopped.set()
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=stop_when_streaming, daemon=True)
+    watcher.start()
+    try:
+        result = materialize(TWO_TABLES)
+    finally:
+        watcher.join(timeout=60)
+        was_stopped = stopped.is_set()
+        source_pg.start()
+    assert was_stopped, "PostgreSQL was never stopped: Sling did not start streaming"
+    assert not result.success
+    assert f"source PostgreSQL at {address} unreachable" in _failure_message(result).splitlines()[0]
+
+    result = materialize(TWO_TABLES)
+    assert result.success
+    _assert_exact(env, source_pg, TWO)
+
+
+def test_locked_warehouse_fails_naming_the_file_and_the_holder(env, source_pg):
+    path = env["WAREHOUSE_DUCKDB_PATH"]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); time.sleep(600)", path],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        result = materialize(TWO_TABLES)
+        assert not result.success
+        message = _failure_message(result)
+        assert f"warehouse DuckDB file {path} is locked by process {holder.pid}" in message.splitlines()[0]
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert materialize(TWO_TABLES).success
+    _assert_exact(env, source_pg, TWO)
