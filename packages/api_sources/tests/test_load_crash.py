@@ -1,0 +1,199 @@
+"""SIGKILL during a dlt load of the payments API, then a re-run in a fresh process: the warehouse holds exactly
+the simulator's rows of the partition, for the merge resources (payments, refunds), the replace resource
+(payment_methods) and the append resource (events), nothing lost and nothing twice.
+
+Each run is the deployment's path in a process of its own: the component from YAML, the platform's resources
+(`build_resources()`), one daily partition, against the real simulator over HTTP and a DuckDB file in tmp_path.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import api_rows
+from dataplat_sandbox.payments_api import FaultConfig, PaymentsApiServer
+
+TESTS = Path(__file__).parent
+DAY, NEXT_DAY = "2026-01-03", "2026-01-04"
+TABLES = {  # table: (key, cursor parameters of the window)
+    "payments": ("payment_id", "updated"),
+    "refunds": ("refund_id", "updated"),
+    "events": ("event_id", "created"),
+}
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+
+    sys.path.insert(0, sys.argv[1])
+    mode, marker, partition, page_size = sys.argv[2], Path(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+
+    if mode == "pause-mid-load":
+        # A pause point, not a fake: dlt's real load runs; once the merge of payments and the insert-only
+        # merge of events are committed to DuckDB (other jobs and the load's completion record still pending),
+        # the process says so and waits to be killed.
+        from dlt.load.load import Load
+
+        original, done = Load.complete_jobs, set()
+
+        def complete_jobs(self, load_id, jobs, schema):
+            remaining, finalized, error = original(self, load_id, jobs, schema)
+            for job in finalized:
+                if job.state() == "completed":
+                    info = job.job_file_info()
+                    done.add((info.table_name, info.file_format))
+            if {("payments", "sql"), ("events", "sql")} <= done:
+                marker.write_text(json.dumps({"load_id": load_id, "completed": sorted(done)}))
+                time.sleep(600)
+            return remaining, finalized, error
+
+        Load.complete_jobs = complete_jobs
+
+    import dagster as dg
+    from conftest import attributes, component_defs
+    from dataplat_core.resources import build_resources
+
+    load_only = dg.define_asset_job(
+        "load", selection=dg.AssetSelection.all(include_sources=False) - dg.AssetSelection.all_asset_checks()
+    )
+    with component_defs(attributes(partition_start="2026-01-01", page_size=page_size)) as (_, defs):
+        defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources(), jobs=[load_only]))
+        result = defs.resolve_job_def("load").execute_in_process(partition_key=partition, raise_on_error=False)
+    sys.exit(0 if result.success else 1)
+    """
+)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """The local platform's variables: the warehouse in tmp_path, every temp folder (dlt's working dirs of
+    killed runs) under tmp_path too. The API's address is set per test; PostgreSQL is not used here."""
+    (tmp_path / "tmp").mkdir()
+    values = {
+        "PLATFORM_ENV": "local",
+        "SOURCE_PG_PORT": "9",
+        "SOURCE_PG_PASSWORD": "unused",
+        "LANDING_URL": str(tmp_path / "landing"),
+        "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "TMPDIR": str(tmp_path / "tmp"),
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+def _start(api: PaymentsApiServer, monkeypatch) -> PaymentsApiServer:
+    api.start()
+    monkeypatch.setenv("PAYMENTS_API_URL", api.url)
+    monkeypatch.setenv("PAYMENTS_API_TOKEN", api.token)
+    return api
+
+
+def _run(tmp_path, mode: str, page_size: int, log_name: str) -> subprocess.Popen:
+    log = (tmp_path / log_name).open("w")
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(TESTS), mode, str(tmp_path / "marker"), DAY, str(page_size)],
+        stdout=log, stderr=log, start_new_session=True,
+    )  # fmt: skip
+
+
+def _kill(child: subprocess.Popen) -> None:
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+
+
+def _wait_for(child: subprocess.Popen, condition, what: str, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert child.poll() is None, f"the run ended before {what}:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _expected(api) -> dict[str, set]:
+    """The simulator's truth for the partition, read with a plain client."""
+    window = lambda kind: {f"{kind}_since": f"{DAY}T00:00:00Z", f"{kind}_until": f"{NEXT_DAY}T00:00:00Z"}  # noqa: E731
+    truth = {t: {r[k] for r in api_rows(api, t, **window(kind))} for t, (k, kind) in TABLES.items()}
+    truth["payment_methods"] = {r["code"] for r in api_rows(api, "payment_methods")}
+    return truth
+
+
+def _loaded(path) -> dict[str, list]:
+    keys = {**{t: k for t, (k, _) in TABLES.items()}, "payment_methods": "code"}
+    with duckdb.connect(str(path), read_only=True) as wh:
+        present = {
+            r[0]
+            for r in wh.execute(
+                "select table_name from duckdb_tables() where schema_name = 'payments_api'"
+            ).fetchall()
+        }
+        return {t: [r[0] for r in wh.execute(f"select {k} from payments_api.{t}").fetchall()] if t in present else [] for t, k in keys.items()}  # fmt: skip
+
+
+def _rerun_is_exact(tmp_path, env, api) -> None:
+    rerun = _run(tmp_path, "plain", 500, "rerun.log")
+    assert rerun.wait(timeout=180) == 0, (tmp_path / "rerun.log").read_text()[-3000:]
+    loaded, expected = _loaded(env["WAREHOUSE_DUCKDB_PATH"]), _expected(api)
+    for table, keys in loaded.items():
+        assert len(keys) == len(set(keys)), f"{table}: duplicated keys"  # nothing twice
+        assert set(keys) == expected[table], table  # nothing lost, nothing from outside the window
+    assert all(expected.values())
+
+
+def test_kill_9_mid_load_after_merge_and_append_commits_then_rerun_is_exact(
+    env, tmp_path, monkeypatch, sandbox_config
+):
+    api = _start(PaymentsApiServer(sandbox_config), monkeypatch)
+    try:
+        child = _run(tmp_path, "pause-mid-load", 500, "killed.log")
+        marker = tmp_path / "marker"
+        try:
+            _wait_for(child, marker.exists, "the load committed payments and events", tmp_path / "killed.log")
+        finally:
+            _kill(child)
+        paused = json.loads(marker.read_text())
+
+        # The kill landed mid-load: rows of events and payments are in the warehouse, the load is not recorded.
+        path = env["WAREHOUSE_DUCKDB_PATH"]
+        before = _loaded(path)
+        expected = _expected(api)
+        assert set(before["events"]) == expected["events"] and set(before["payments"]) == expected["payments"]
+        with duckdb.connect(path, read_only=True) as wh:
+            loads = {r[0] for r in wh.execute("select load_id from payments_api._dlt_loads").fetchall()}
+        assert paused["load_id"] not in loads
+
+        _rerun_is_exact(tmp_path, env, api)
+    finally:
+        api.stop()
+
+
+def test_kill_9_mid_extract_then_rerun_is_exact(env, tmp_path, monkeypatch, sandbox_config):
+    """Killed while dlt is still paging through the API (slow pages, small page size): the simulator's own
+    request counter says the run is under way."""
+    slow = FaultConfig(rate=1.0, kinds=("slow",), slow_seconds=0.05)
+    api = _start(PaymentsApiServer(sandbox_config, faults=slow), monkeypatch)
+    try:
+        child = _run(tmp_path, "plain", 10, "killed.log")
+        try:
+            _wait_for(child, lambda: api.stats["total"] >= 10, "ten API requests", tmp_path / "killed.log")
+        finally:
+            _kill(child)
+        served = api.stats["total"]
+        time.sleep(0.3)
+        assert api.stats["total"] == served  # the client died with the process group
+        workdirs = list((tmp_path / "tmp").glob("dlt-*"))
+        assert workdirs, "dlt's working folder of the killed run"  # left behind: it was killed, not stopped
+
+        api.set_faults(FaultConfig())
+        _rerun_is_exact(tmp_path, env, api)
+    finally:
+        api.stop()
