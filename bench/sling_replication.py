@@ -2,13 +2,14 @@
 
     uv run --locked --project packages/snowflake_ingestion python bench/sling_replication.py --rows 1000000 5000000
 
-Sizes are SOURCE rows: the sandbox makes ~2.83 rows per order (customers, products, orders, order items), so
-`--rows N` loads round(N / 2.83) orders and prints the exact row count. For each size, in one run: the sandbox's PostgreSQL is loaded (reused across runs: `.dataplat/bench/`), then
-each method does a full load into its own fresh DuckDB file (repeated, median), then +1% of orders are
-inserted/updated in the source and each Sling path runs incrementally. Printed: rows/s, ratio to the raw
-Sling CLI (the baseline) and to the postgres scanner (the physical bound), incremental time as % of full,
-and peak memory (summed RSS of the process tree: Sling plus the DuckDB CLI it drives); `--json` writes
-them for bench/run.py. A script, not a test: it prints figures and asserts nothing.
+Sizes are SOURCE rows: the sandbox makes ~2.83 rows per order (customers, products, orders, order items),
+so `--rows N` loads round(N / 2.83) orders and prints the exact row count. For each size, in one run: the
+sandbox's PostgreSQL is loaded (kept in `.dataplat/bench/`, reused by the next run unless this run's
+incremental changes are in it), then each method does a full load into its own fresh DuckDB file (repeated,
+median), then +1% of orders are inserted/updated in the source and each Sling path runs incrementally.
+Printed: rows/s, ratio to the raw Sling CLI (the baseline) and to the postgres scanner (the physical bound),
+incremental time as % of full, and peak memory (summed RSS of the process tree: Sling plus the DuckDB CLI it
+drives); `--json` writes them for bench/run.py. A script, not a test: it prints figures and asserts nothing.
 """
 
 import argparse
@@ -103,7 +104,12 @@ def bench_size(rows_wanted: int, repeats: int, workdir: Path) -> dict:
         print(
             f"[{orders:,} orders] loading the sandbox's PostgreSQL (reused when already loaded)", flush=True
         )
+        dirty = pg_dir.with_name(pg_dir.name + ".changed")  # an earlier run's incremental changes are in it
+        if dirty.exists():
+            with pg.connect() as conn:
+                conn.execute("DROP TABLE IF EXISTS sandbox.meta")  # makes load() reload the data from scratch
         pg.load(config)
+        dirty.unlink(missing_ok=True)
         rows = source_rows(pg)
         print(f"  {rows:,} source rows (customers, products, orders, order items)", flush=True)
         replication = workdir / "replication.yaml"
@@ -135,6 +141,7 @@ def bench_size(rows_wanted: int, repeats: int, workdir: Path) -> dict:
                 print(f"  full {method:<9} rep {rep + 1}: {full[method][-1][0]:.1f}s", flush=True)
         # Incremental: +1% of orders changed (half new, half updated), then each Sling path again.
         incremental: dict[str, list[tuple[float, float]]] = {"raw": [], "platform": []}
+        dirty.touch()
         for rep in range(repeats):
             pg.insert_orders(max(1, orders // 200))
             pg.update_orders(max(1, orders // 200))
