@@ -50,7 +50,7 @@ CHILD = textwrap.dedent(
                 if job.state() == "completed":
                     info = job.job_file_info()
                     done.add((info.table_name, info.file_format))
-            if {("payments", "sql"), ("events", "sql")} <= done:
+            if {("payments", "sql"), ("events", "sql")} <= done or (partition == "-" and ("events", "parquet") in done):
                 marker.write_text(json.dumps({"load_id": load_id, "completed": sorted(done)}))
                 time.sleep(600)
             return remaining, finalized, error
@@ -64,9 +64,13 @@ CHILD = textwrap.dedent(
     load_only = dg.define_asset_job(
         "load", selection=dg.AssetSelection.all(include_sources=False) - dg.AssetSelection.all_asset_checks()
     )
-    with component_defs(attributes(partition_start="2026-01-01", page_size=page_size)) as (_, defs):
+    # partition "-": unpartitioned, the cursor state stored in the warehouse drives the window
+    window = {"initial_value": "2026-01-01"} if partition == "-" else {"partition_start": "2026-01-01"}
+    with component_defs(attributes(page_size=page_size, **window)) as (_, defs):
         defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources(), jobs=[load_only]))
-        result = defs.resolve_job_def("load").execute_in_process(partition_key=partition, raise_on_error=False)
+        result = defs.resolve_job_def("load").execute_in_process(
+            partition_key=None if partition == "-" else partition, raise_on_error=False
+        )
     sys.exit(0 if result.success else 1)
     """
 )
@@ -97,10 +101,10 @@ def _start(api: PaymentsApiServer, monkeypatch) -> PaymentsApiServer:
     return api
 
 
-def _run(tmp_path, mode: str, page_size: int, log_name: str) -> subprocess.Popen:
+def _run(tmp_path, mode: str, page_size: int, log_name: str, partition: str = DAY) -> subprocess.Popen:
     log = (tmp_path / log_name).open("w")
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(TESTS), mode, str(tmp_path / "marker"), DAY, str(page_size)],
+        [sys.executable, "-c", CHILD, str(TESTS), mode, str(tmp_path / "marker"), partition, str(page_size)],
         stdout=log, stderr=log, start_new_session=True,
     )  # fmt: skip
 
@@ -195,5 +199,33 @@ def test_kill_9_mid_extract_then_rerun_is_exact(env, tmp_path, monkeypatch, sand
 
         api.set_faults(FaultConfig())
         _rerun_is_exact(tmp_path, env, api)
+    finally:
+        api.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: unpartitioned, `events` is a plain append whose cursor lives in dlt's state; a load "
+    "killed after the events rows committed but before dlt recorded the load leaves the old cursor, and the "
+    "re-run appends those events again (partitioned loads use insert-only merge on event_id and are exact)",
+)
+def test_kill_9_mid_unpartitioned_load_then_rerun_does_not_duplicate_events(
+    env, tmp_path, monkeypatch, sandbox_config
+):
+    api = _start(PaymentsApiServer(sandbox_config), monkeypatch)
+    try:
+        first = _run(tmp_path, "plain", 500, "first.log", partition="-")
+        assert first.wait(timeout=180) == 0, (tmp_path / "first.log").read_text()[-3000:]
+        api.add_events(50)  # past the stored cursor: the next run appends them
+        child = _run(tmp_path, "pause-mid-load", 500, "killed.log", partition="-")
+        marker = tmp_path / "marker"
+        try:
+            _wait_for(child, marker.exists, "the events append committed", tmp_path / "killed.log")
+        finally:
+            _kill(child)
+        rerun = _run(tmp_path, "plain", 500, "rerun.log", partition="-")
+        assert rerun.wait(timeout=180) == 0, (tmp_path / "rerun.log").read_text()[-3000:]
+        events = _loaded(env["WAREHOUSE_DUCKDB_PATH"])["events"]
+        assert sorted(events) == sorted(r["event_id"] for r in api_rows(api, "events"))
     finally:
         api.stop()
