@@ -1,6 +1,6 @@
 """Compose component definitions with the environment's shared resources (the deployments call this)."""
 
-from importlib.metadata import distributions
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -13,9 +13,21 @@ DIST_PREFIX = "dataplat-"
 
 
 def platform_versions() -> dict[str, str]:
-    """Version of every platform package installed in this code location's environment."""
-    found = {dist.metadata["Name"]: dist.version for dist in distributions()}
-    return {name: version for name, version in sorted(found.items()) if name.startswith(DIST_PREFIX)}
+    """Version of every platform package installed in this code location's environment.
+
+    Read from the `<name>-<version>.dist-info` folder names (the wheel spec's naming) rather than
+    `importlib.metadata.distributions()`, which parses the metadata of all ~250 installed distributions
+    and cost a tenth of the code location's load time."""
+    prefix = DIST_PREFIX.replace("-", "_")
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        folder = Path(entry or ".")
+        if not folder.is_dir():
+            continue
+        for info in folder.glob(f"{prefix}*.dist-info"):
+            name, _, version = info.name.removesuffix(".dist-info").partition("-")
+            found.setdefault(name.replace("_", "-"), version)  # first on sys.path wins, as for imports
+    return dict(sorted(found.items()))
 
 
 VERSIONS_METADATA_KEY = "dataplat/versions"
