@@ -13,15 +13,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from dlt.extract.source import DltSource
-from dlt.sources.rest_api import rest_api_source
-from dlt.sources.rest_api.typing import RESTAPIConfig
-
-from dataplat_api_sources.arrow import PageToArrow
 from dataplat_api_sources.http import RetryingSession
 from dataplat_api_sources.partitions import Window, incremental_window_config
+
+if TYPE_CHECKING:  # dlt and pyarrow cost ~1 s to import: only runs need them, not definitions loading
+    from dlt.extract.source import DltSource
+    from dlt.sources.rest_api.typing import RESTAPIConfig
 
 WriteDisposition = Literal["append", "merge", "replace"]
 SchemaContractMode = Literal["evolve", "freeze", "discard_row", "discard_value"]
@@ -184,6 +183,10 @@ def payments_source(
     name: str = "payments_api",
 ) -> DltSource:
     """The dlt source. Building it does no I/O: requests start when a pipeline extracts it."""
+    from dlt.sources.rest_api import rest_api_source
+
+    from dataplat_api_sources.arrow import PageToArrow
+
     config = rest_api_config(
         base_url=base_url, token=token, resources=resources, window=window, initial_value=initial_value,
         session=session, page_size=page_size,
