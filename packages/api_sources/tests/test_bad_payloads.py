@@ -178,3 +178,16 @@ def test_empty_page_loads_nothing_and_keeps_what_was_loaded(scripted):
     result, _ = run()
     assert result.success and api.requests == 2
     assert scripted.rows() == [(1, 10.5, "succeeded"), (2, 10.5, "succeeded")]
+
+
+def test_page_without_the_data_envelope_fails_naming_what_came(scripted):
+    """A changed envelope (`items` instead of `data`) would load nothing and succeed: it fails instead."""
+    run, api = _first_load(scripted)
+    api.pages = [(200, "application/json", json.dumps({"items": [payment(3)], "next_cursor": None}).encode())]
+    result, message = run()
+    assert not result.success and api.requests == 2  # refused at once: retrying cannot change the shape
+    assert (
+        "GET /payments: the page is not the API's envelope (a 'data' list): got ['items', 'next_cursor']"
+        in message
+    )
+    assert scripted.rows() == [(1, 10.5, "succeeded"), (2, 10.5, "succeeded")]

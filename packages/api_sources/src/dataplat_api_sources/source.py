@@ -107,12 +107,12 @@ class ResourceSpec:
     def dlt_write_disposition(self, window: Window | None) -> Any:
         """The disposition handed to dlt.
 
-        A partition re-run must not duplicate append-only rows (events): within a window an `append` resource
-        with a primary key loads with merge strategy `insert-only` - rows are only ever added, never changed,
-        and a row already loaded is skipped. Unpartitioned runs read each row once (incremental cursor with
-        dlt's boundary de-duplication), so they use a plain append.
+        A re-run must not duplicate append-only rows (events): an `append` resource with a primary key loads
+        with merge strategy `insert-only` - rows are only ever added, never changed, and a row already loaded
+        is skipped. That covers a partition re-run and also an unpartitioned run killed after its rows were
+        committed but before dlt stored the advanced cursor: the re-run reads those rows again and skips them.
         """
-        if self.write_disposition == "append" and window is not None and self.primary_key:
+        if self.write_disposition == "append" and self.primary_key:
             return {"disposition": "merge", "strategy": "insert-only"}
         return self.write_disposition
 
