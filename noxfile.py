@@ -15,9 +15,10 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tools.repo import ROOT, UV, placeholder_env  # noqa: E402
+from tools.repo import ROOT, UV, allow_bytecode_cache, placeholder_env  # noqa: E402
 
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")  # uv cannot fetch interpreters here: use 3.11
+allow_bytecode_cache()  # test subprocesses import dagster once compiled, not from source every time
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
