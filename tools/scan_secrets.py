@@ -111,7 +111,32 @@ MUST_PASS = [
 ]
 
 
+# Where people put secrets: each must be ignored by git (`git check-ignore`), so `git add -A` cannot commit it.
+MUST_BE_IGNORED = [
+    ".env",
+    ".env.prod",
+    "deployments/local/ingestion/.env",
+    "deployments/prod/analytics/.env.local",
+    ".dataplat/sandbox/sandbox.env",
+]
+
+
+def not_ignored() -> list[str]:
+    return [
+        path
+        for path in MUST_BE_IGNORED
+        if subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT).returncode != 0
+    ]
+
+
 def main() -> int:
+    unguarded = not_ignored()
+    if unguarded:
+        print(
+            f"scan_secrets: not ignored by git, a secret there could be committed: {unguarded}",
+            file=sys.stderr,
+        )
+        return 1
     missed = [line for name, line in MUST_FIND if not scan_text(line, name)]
     noisy = [line for name, line in MUST_PASS if scan_text(line, name)]
     if missed or noisy:
