@@ -45,9 +45,11 @@ def test_resources_carry_dispositions_keys_and_windows():
     assert resources["payment_methods"]["write_disposition"] == "replace"
 
 
-def test_unpartitioned_append_is_plain_append_from_initial_value():
+def test_unpartitioned_append_with_a_key_is_insert_only_merge_from_initial_value():
+    # A run killed before dlt stored its cursor is re-read in full: insert-only merge skips what was loaded
+    # (test_load_crash.py::test_kill_9_mid_unpartitioned_load_then_rerun_does_not_duplicate_events).
     resources = {r["name"]: r for r in _config()["resources"]}
-    assert resources["events"]["write_disposition"] == "append"
+    assert resources["events"]["write_disposition"] == {"disposition": "merge", "strategy": "insert-only"}
     assert resources["payments"]["endpoint"]["incremental"]["initial_value"] == START
     assert "end_value" not in resources["payments"]["endpoint"]["incremental"]
 
