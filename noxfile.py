@@ -1,15 +1,18 @@
 """One session per package and per deployment, each in its own venv holding only that package, what it
 declares and its test tools (installed from the package's own uv.lock).
 
-    uv run --locked nox          # every default session: tests, definitions checks, lint
-    uv run --locked nox -l       # list them
+    uv run --locked nox          # the `suite` session: every session tagged `tests`, in two parallel lanes
+    uv run --locked nox -l       # list the sessions
     uv run --locked nox -s "tests(core)"
+    uv run --locked nox -t tests # every test session one after the other (no lanes)
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import nox
@@ -23,6 +26,7 @@ allow_bytecode_cache()  # test subprocesses import dagster once compiled, not fr
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
+nox.options.sessions = ["suite"]  # what `nox` alone runs: every test session, see `suite`
 
 PACKAGES = {
     "core": "packages/core",
@@ -123,3 +127,50 @@ def ui(session: nox.Session) -> None:
     """`dg dev` serves both local code locations; headless Chromium finds them and the asset graph."""
     _sync(session, ".", "--group", "ui-test")
     session.run("pytest", "-q", str(ROOT / "tests" / "ui"), *session.posargs)
+
+
+# The test sessions spend most of their time waiting (servers starting, sensors ticking, processes killed and
+# re-run): one after the other they use a third of 2 cores. Two lanes run side by side, balanced by measured
+# duration. Sessions that install Debian's Chromium with apt (reporting's browser test, ui) share a lane, as
+# apt allows one installer at a time.
+LANES = (
+    ["release", "tests(snowflake_ingestion)", "tests(core)", "tests(sandbox)", "lint"],
+    ["tests(api_sources)", "tests(reporting)", "ui", "demo", "tests(ml_training)",
+     "deployment(local-ingestion)", "deployment(local-analytics)"],
+)  # fmt: skip
+
+
+@nox.session(python=False)
+def suite(session: nox.Session) -> None:
+    """Every session tagged `tests`, in the two LANES at once; each line of output is prefixed by its lane."""
+    registered = {name for name, func in nox.registry.get().items() if "tests" in getattr(func, "tags", [])}
+    parametrized = {f"tests({p})" for p in PACKAGES} | {f"deployment({d})" for d in DEPLOYMENTS}
+    tagged = parametrized | (registered - {"tests", "deployment"})
+    planned = [name for lane in LANES for name in lane]
+    if sorted(planned) != sorted(tagged):
+        session.error(
+            f"LANES must hold each test session once: planned {sorted(planned)}, tagged {sorted(tagged)}"
+        )
+    lanes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", *lane],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for lane in LANES
+    ]
+
+    def relay(number: int, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            print(f"[lane {number}] {line}", end="", flush=True)
+
+    relays = [threading.Thread(target=relay, args=(i + 1, p)) for i, p in enumerate(lanes)]
+    for thread in relays:
+        thread.start()
+    for thread in relays:
+        thread.join()
+    failed = [i + 1 for i, proc in enumerate(lanes) if proc.wait() != 0]
+    if failed:
+        session.error(f"lane(s) {failed} failed: search the output for 'Session .* failed'")
