@@ -47,6 +47,7 @@ class _Http(Exception):
         (ConnectionRefusedError("refused"), True),
         (RuntimeError('IO Error: Could not set lock on file "w.duckdb": Conflicting lock is held'), True),
         (RuntimeError("GET /payments still failing after 1 attempts; last error: HTTP 503"), True),
+        (Exception("Sling command failed:\nfatal:\n~ Failed to write to stdout pipe"), True),
         (RuntimeError("Catalog Error: Table with name no_such_table does not exist"), False),
         (ValueError("file is empty"), False),
     ],

@@ -300,7 +300,10 @@ def test_source_stopped_mid_replication_fails_clearly_and_rerun_is_exact(env, so
     _assert_exact(env, source_pg, TWO)
 
 
-def test_locked_warehouse_fails_naming_the_file_and_the_holder(env, source_pg):
+def test_locked_warehouse_fails_naming_the_file_and_the_holder(env, source_pg, monkeypatch):
+    """The replication waits for the lock like every warehouse writer (here 2 s), then fails naming the file and
+    the holder, before Sling starts: Sling 1.4.11 could hang when its DuckDB CLI met the locked file."""
+    monkeypatch.setenv("WAREHOUSE_LOCK_TIMEOUT_S", "2")
     path = env["WAREHOUSE_DUCKDB_PATH"]
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); time.sleep(600)", path],

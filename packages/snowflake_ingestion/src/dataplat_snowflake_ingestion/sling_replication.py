@@ -23,6 +23,7 @@ from dagster_sling.components.sling_replication_collection.component import (
 )
 from dagster_sling.sling_replication import validate_replication
 from dataplat_core.checks import source_row_count_check, table_checks
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB, WarehouseLocked
 from dataplat_core.observability import (
     StepRetry,
     fail_fast_unless_transient,
@@ -117,6 +118,15 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
             context: dg.AssetExecutionContext, sling: SlingResource, warehouse: dg.ResourceParam[Any]
         ):
             log = load_logger(context)
+            if isinstance(warehouse, WarehouseDuckDB):
+                # Sling's DuckDB CLI does not wait for another process's lock on the file, and Sling 1.4.11 can
+                # hang when its CLI fails to open a locked file. The platform's warehouse resource waits for the
+                # lock (WAREHOUSE_LOCK_TIMEOUT_S), then fails naming the holder: take and release it first.
+                try:
+                    with warehouse.get_connection():
+                        pass
+                except WarehouseLocked as exc:  # the cause first, as the UI shows it; a lock is worth a retry
+                    raise dg.Failure(description=str(exc), allow_retries=True) from exc
             iterator = sling.replicate(context=context, stream=True)
             if "column_metadata" in replication_spec_model.include_metadata:
                 iterator = iterator.fetch_column_metadata()
