@@ -108,7 +108,12 @@ def model_input(frame):
     import numpy as np
     import pandas as pd
 
-    data = {c: frame[c].astype("object").where(frame[c].notna(), "unknown").astype(str) for c in CATEGORICAL}
+    # `category`: each distinct value once, codes per row (a Python string per row and column cost ~60 bytes
+    # each: a quarter of training's peak memory at 1.4M rows). The encoders see the same values.
+    data = {
+        c: frame[c].astype("object").where(frame[c].notna(), "unknown").astype(str).astype("category")
+        for c in CATEGORICAL
+    }
     for c in NUMERIC:
         data[c] = pd.to_numeric(frame[c], errors="raise").to_numpy(dtype="float64", na_value=np.nan)
     return pd.DataFrame(data, index=frame.index, columns=list(FEATURES))
