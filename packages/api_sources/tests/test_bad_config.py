@@ -3,6 +3,7 @@
 
 import pytest
 from conftest import attributes, component_defs
+from dataplat_core.observability import error_chain_text
 
 PAYMENTS = {"name": "payments", "write_disposition": "merge", "primary_key": ["payment_id"]}
 
@@ -11,11 +12,7 @@ def _load_error(attrs) -> str:
     with pytest.raises(Exception) as err:
         with component_defs(attrs):
             pass
-    messages, cause = [], err.value
-    while cause is not None:
-        messages.append(str(cause))
-        cause = cause.__cause__ or cause.__context__
-    return "\n".join(messages)
+    return error_chain_text(err.value)
 
 
 CASES = {

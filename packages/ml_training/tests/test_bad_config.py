@@ -3,6 +3,7 @@ Catalogue: docs/bad-inputs.md."""
 
 import pytest
 from conftest import component_defs
+from dataplat_core.observability import error_chain_text
 
 CASES = {
     "invalid_schedule_cron": ({"retraining": {"schedule_cron": "every monday"}}, ["invalid cron schedule 'every monday'"]),
@@ -21,10 +22,6 @@ def test_bad_configuration_is_refused_at_load_naming_it(case):
     with pytest.raises(Exception) as err:
         with component_defs(attributes):
             pass
-    messages, cause = [], err.value
-    while cause is not None:
-        messages.append(str(cause))
-        cause = cause.__cause__ or cause.__context__
-    message = "\n".join(messages)
+    message = error_chain_text(err.value)
     for fragment in expected:
         assert fragment in message, (fragment, message[-2000:])

@@ -2,6 +2,7 @@
 naming the key or the value; nothing reaches SQL. The catalogue is docs/bad-inputs.md."""
 
 import pytest
+from dataplat_core.observability import error_chain_text
 from files_support import COLUMNS, file_defs
 
 
@@ -10,11 +11,7 @@ def _load_error(**overrides) -> str:
     with pytest.raises(Exception) as err:
         with file_defs(**overrides):
             pass
-    messages, cause = [], err.value
-    while cause is not None:
-        messages.append(str(cause))
-        cause = cause.__cause__ or cause.__context__
-    return "\n".join(messages)
+    return error_chain_text(err.value)
 
 
 CASES = {

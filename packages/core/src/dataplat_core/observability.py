@@ -235,6 +235,11 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
+def error_chain_text(exc: BaseException) -> str:
+    """The messages of `exc` and of its causes, one per line: where a person finds the root cause."""
+    return "\n".join(str(err) for err in _chain(exc))
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry can fix `exc`: a network error, a timeout, an HTTP 408/429/5xx (an exception with a
     `status`), or one of `TRANSIENT_MARKERS` in its message or its causes' messages."""
