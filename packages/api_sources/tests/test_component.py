@@ -8,6 +8,7 @@ import pytest
 from conftest import ALL_RESOURCES, api_rows, attributes, component_defs, iso
 from dataplat_api_sources.destination import make_pipeline, warehouse_destination
 from dataplat_api_sources.source import InvalidResourceConfig, ResourceSpec
+from dataplat_core.observability import error_chain
 from dataplat_sandbox.payments_api import FaultConfig, PaymentsApiServer
 from dlt.common.exceptions import MissingDependencyException
 
@@ -39,11 +40,7 @@ def test_merge_without_primary_key_is_rejected_when_the_yaml_loads():
     with pytest.raises(Exception) as err:
         with component_defs(bad):
             pass
-    chain, cause = [], err.value
-    while cause is not None:
-        chain.append(str(cause))
-        cause = cause.__cause__ or cause.__context__
-    assert any("'merge' needs a primary_key" in message for message in chain)
+    assert any("'merge' needs a primary_key" in str(cause) for cause in error_chain(err.value))
 
 
 def test_unknown_resource_and_unknown_key_column_are_rejected():

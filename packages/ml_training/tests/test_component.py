@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 from conftest import component_defs
+from dataplat_core.observability import error_chain
 from dataplat_core.warehouse import InvalidIdentifier
 from dataplat_ml_training.model import NotEnoughData, labeled, time_split
 
@@ -61,12 +62,6 @@ def test_names_come_from_config(platform_env):
         assert defs.resolve_schedule_def("refund_risk_weekly")
 
 
-def _chain(error):
-    while error is not None:
-        yield error
-        error = error.__cause__ or error.__context__
-
-
 @pytest.mark.parametrize(
     "config",
     [
@@ -78,7 +73,7 @@ def test_a_hostile_table_name_is_rejected_when_the_location_loads(platform_env, 
     with pytest.raises(Exception) as info:
         with component_defs(config):
             pass
-    assert any(isinstance(e, InvalidIdentifier) for e in _chain(info.value))
+    assert any(isinstance(e, InvalidIdentifier) for e in error_chain(info.value))
 
 
 def _frame(days: int, refund_every: int = 5) -> pd.DataFrame:

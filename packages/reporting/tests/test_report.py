@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+from dataplat_core.observability import error_chain
 from dataplat_reporting.report import REPORT_PATH_KEY
 from shop_defs import materialize_all, report_yaml, shop_defs
 
@@ -88,8 +89,5 @@ def test_model_quality_falls_back_to_the_training_assets_metadata(shop_warehouse
 def test_report_file_name_must_be_a_plain_html_name(bad, platform_env):
     with pytest.raises(Exception) as info, shop_defs(report=report_yaml(file_name=bad)):
         pass
-    chain, error = [], info.value
-    while error is not None:  # Dagster wraps the validation error of the component
-        chain.append(str(error))
-        error = error.__cause__ or error.__context__
-    assert any("file_name must be a plain *.html file name" in text for text in chain)
+    # Dagster wraps the validation error of the component
+    assert any("file_name must be a plain *.html file name" in str(e) for e in error_chain(info.value))

@@ -7,6 +7,7 @@ import duckdb
 import pytest
 from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.binaries import duckdb_connection_config
+from dataplat_core.observability import error_chain
 from dataplat_core.resources import build_resources
 from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres
 from dataplat_reporting.components import SqlMartComponent
@@ -87,8 +88,4 @@ def test_rebuild_replaces_the_table(mart_defs, warehouse_with_orders):
 def test_a_hostile_mart_name_is_rejected_when_the_location_loads(platform_env):
     with pytest.raises(Exception) as info:
         list(_mart_defs({"name": "x; drop table raw_shop.orders", "sql": "select 1"}))
-    chain, error = [], info.value
-    while error is not None:
-        chain.append(error)
-        error = error.__cause__ or error.__context__
-    assert any(isinstance(e, InvalidIdentifier) for e in chain)
+    assert any(isinstance(e, InvalidIdentifier) for e in error_chain(info.value))

@@ -11,7 +11,14 @@ from urllib.parse import urlsplit
 import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
-from dataplat_core.observability import ROWS_LOADED, ROWS_READ, is_transient, load_logger, load_metadata
+from dataplat_core.observability import (
+    ROWS_LOADED,
+    ROWS_READ,
+    error_chain,
+    is_transient,
+    load_logger,
+    load_metadata,
+)
 from dataplat_core.resources import PaymentsApi
 from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -150,14 +157,14 @@ class _CountingSession(RetryingSession):
 
 def _failure(exc: PipelineStepFailed) -> dg.Failure:
     """The root cause (an API error, a schema contract violation) as the run's failure message."""
-    cause: BaseException | None = exc
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        cause = cause.__cause__ or cause.__context__
-        if (
-            isinstance(cause, ApiRequestError | SchemaContractViolation)
-            or type(cause).__name__ == "DataValidationError"
-        ):
-            break
-    detail = str(cause).strip() if cause is not None else str(exc)
+    causes = list(error_chain(exc))[1:]
+    named = (
+        c
+        for c in causes
+        if isinstance(c, ApiRequestError | SchemaContractViolation)
+        or type(c).__name__ == "DataValidationError"
+    )
+    cause = next(named, causes[-1] if causes else exc)  # else the root cause
+    detail = str(cause).strip()
     # Only a transient cause (5xx/429/network after the HTTP retries, a lock) is worth a step retry.
     return dg.Failure(description=f"dlt step {exc.step!r} failed: {detail}", allow_retries=is_transient(exc))

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -81,25 +80,6 @@ def load_metadata(
 ) -> dict[str, dg.MetadataValue]:
     """The uniform load metadata (keys `LOAD_METADATA_KEYS`); merge it into a materialization's metadata."""
     return LoadStats(rows_read, rows_loaded, rows_rejected, source_newest_at, duration_s).metadata()
-
-
-@dataclass
-class Stopwatch:
-    """`with Stopwatch() as clock: ...; clock.seconds` (monotonic)."""
-
-    started: float = field(default_factory=time.perf_counter)
-    ended: float | None = None
-
-    def __enter__(self) -> Stopwatch:
-        self.started = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.ended = time.perf_counter()
-
-    @property
-    def seconds(self) -> float:
-        return (self.ended or time.perf_counter()) - self.started
 
 
 # --- logs -----------------------------------------------------------------------------------------------
@@ -226,7 +206,8 @@ TRANSIENT_MARKERS = (
 _TRANSIENT_STATUS = re.compile(r"\b(?:HTTP|status)[ :=]*(?:5\d\d|429|408)\b", re.IGNORECASE)
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def error_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then its cause (or the error it happened during), and so on to the root; stops on a cycle."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -237,13 +218,13 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def error_chain_text(exc: BaseException) -> str:
     """The messages of `exc` and of its causes, one per line: where a person finds the root cause."""
-    return "\n".join(str(err) for err in _chain(exc))
+    return "\n".join(str(err) for err in error_chain(exc))
 
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry can fix `exc`: a network error, a timeout, an HTTP 408/429/5xx (an exception with a
     `status`), or one of `TRANSIENT_MARKERS` in its message or its causes' messages."""
-    for err in _chain(exc):
+    for err in error_chain(exc):
         if isinstance(err, dg.Failure) and not err.allow_retries:
             return False
         status = getattr(err, "status", None)
