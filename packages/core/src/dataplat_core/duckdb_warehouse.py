@@ -28,7 +28,8 @@ from pydantic import Field
 LOCK_TIMEOUT_VAR = "WAREHOUSE_LOCK_TIMEOUT_S"
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 _FIRST_DELAY_S, _MAX_DELAY_S = 0.05, 1.0
-_LOCK_MESSAGE = re.compile(
+# DuckDB's error when another process holds the file (its CLI, the library, or Sling's CLI report it alike).
+LOCK_CONFLICT = re.compile(
     r'Could not set lock on file "(?P<path>[^"]*)": Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)'
 )
 
@@ -52,7 +53,7 @@ def lock_holder(exc: BaseException) -> tuple[int | None, str | None] | None:
     """`(pid, executable)` of the process holding the file if `exc` is DuckDB's lock conflict, else None."""
     if not isinstance(exc, duckdb.IOException) or "Could not set lock" not in str(exc):
         return None
-    match = _LOCK_MESSAGE.search(str(exc))
+    match = LOCK_CONFLICT.search(str(exc))
     return (int(match["pid"]), match["exe"]) if match else (None, None)
 
 

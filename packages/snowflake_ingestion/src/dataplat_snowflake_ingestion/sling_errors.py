@@ -20,11 +20,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+from dataplat_core.duckdb_warehouse import LOCK_CONFLICT
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_LOCK = re.compile(
-    r'Could not set lock on file "(?P<path>[^"]*)": Conflicting lock is held in (?P<exe>.*?) \(PID (?P<pid>\d+)\)'
-)
 # What a PostgreSQL that stopped or vanished mid-read looks like through Sling's Go driver.
 _SOURCE_GONE = re.compile(
     r"terminating connection|SQLSTATE 57P0[123]|unexpected EOF|connection reset by peer|"
@@ -88,7 +86,7 @@ def explain_sling_failure(message: str, environment: Mapping[str, str]) -> str |
     detail = _fatal_part(text)
     source, target = _connection_names(text, environment)
 
-    lock = _LOCK.search(text)
+    lock = LOCK_CONFLICT.search(text)
     if lock:
         return (
             f"warehouse DuckDB file {lock['path']} is locked by process {lock['pid']} ({lock['exe']}): Sling "
