@@ -63,6 +63,22 @@ def _materialize(defs: dg.Definitions) -> dg.ExecuteInProcessResult:
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(raise_on_error=False)
 
 
+def order_statuses(pg, warehouse_path: str, order_ids: list[int]) -> tuple[dict, dict]:
+    """Each order's status in the source and in the warehouse: equal when every update arrived, once."""
+    with pg.connect() as conn:
+        source = dict(
+            conn.execute(
+                "select order_id, status from shop.orders where order_id = any(%s)", (order_ids,)
+            ).fetchall()
+        )
+    with duckdb.connect(warehouse_path, read_only=True) as wh:
+        ids = ",".join(str(int(i)) for i in order_ids)
+        loaded = dict(
+            wh.execute(f"select order_id, status from raw_shop.orders where order_id in ({ids})").fetchall()
+        )
+    return source, loaded
+
+
 def _counts(platform_env, pg) -> tuple[dict, dict]:
     with pg.connect() as conn:
         source = {t: conn.execute(f"select count(*) from shop.{t}").fetchone()[0] for t in TABLES}
@@ -107,20 +123,8 @@ def test_incremental_rerun_moves_changes_without_duplicates(replication_defs, pl
             f"select count(*) from raw_shop.orders where order_id in ({placeholders})"
         ).fetchone()
         assert new_rows == len(inserted)
-    with sandbox_postgres.connect() as conn:
-        expected = dict(
-            conn.execute(
-                "select order_id, status from shop.orders where order_id = any(%s)", (updated,)
-            ).fetchall()
-        )
-    with duckdb.connect(platform_env["WAREHOUSE_DUCKDB_PATH"], read_only=True) as wh:
-        placeholders = ",".join(str(i) for i in updated)
-        got = dict(
-            wh.execute(
-                f"select order_id, status from raw_shop.orders where order_id in ({placeholders})"
-            ).fetchall()
-        )
-    assert got == expected
+    source, loaded = order_statuses(sandbox_postgres, platform_env["WAREHOUSE_DUCKDB_PATH"], updated)
+    assert loaded == source
 
 
 def test_one_broken_stream_does_not_fail_the_others(platform_env, sandbox_postgres, tmp_path):
