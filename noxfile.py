@@ -10,6 +10,7 @@ declares and its test tools (installed from the package's own uv.lock).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -162,8 +163,11 @@ def suite(session: nox.Session) -> None:
         for lane in LANES
     ]
 
+    outputs: list[list[str]] = [[] for _ in lanes]
+
     def relay(number: int, proc: subprocess.Popen) -> None:
         for line in proc.stdout:
+            outputs[number - 1].append(line)
             print(f"[lane {number}] {line}", end="", flush=True)
 
     relays = [threading.Thread(target=relay, args=(i + 1, p)) for i, p in enumerate(lanes)]
@@ -173,4 +177,36 @@ def suite(session: nox.Session) -> None:
         thread.join()
     failed = [i + 1 for i, proc in enumerate(lanes) if proc.wait() != 0]
     if failed:
-        session.error(f"lane(s) {failed} failed: search the output for 'Session .* failed'")
+        # CI keeps only the tail of the output, and a failure early in a lane scrolls out of it: repeat why
+        # each failed session failed at the very end.
+        for number in failed:
+            print(failure_digest(outputs[number - 1], number), flush=True)
+        session.error(f"lane(s) {failed} failed: the digest above, the full output above it")
+
+
+FAILED_SESSION = re.compile(r"nox > (?:Session (?P<a>.+?) (?:failed|raised exception)|\* (?P<b>.+?): failed)")
+
+
+def failure_digest(lines: list[str], lane: int, context: int = 25) -> str:
+    """For each session of one lane's output that failed: pytest's error lines (`E   ...`), its short test
+    summary and the last lines before nox reported the failure."""
+    digest, start, seen = [], 0, set()
+    for index, line in enumerate(lines):
+        if "nox > Running session " in line:
+            start = index
+        match = FAILED_SESSION.search(line)
+        if not match or "* " in line:
+            continue
+        name = match.group("a")
+        if name in seen:
+            continue
+        seen.add(name)
+        body = lines[start:index]
+        errors = [x for x in body if x.startswith("E ")][:40]
+        summary_at = next((i for i, x in enumerate(body) if "short test summary info" in x), None)
+        summary = body[summary_at : summary_at + 30] if summary_at is not None else []
+        digest += [f"==== [lane {lane}] {name} failed ====\n"]
+        digest += ["-- error lines --\n", *errors] if errors else []
+        digest += ["-- pytest summary --\n", *summary] if summary else []
+        digest += ["-- last lines --\n", *body[-context:]]
+    return "".join(digest) or f"==== [lane {lane}] failed; no nox session failure line found ====\n"
