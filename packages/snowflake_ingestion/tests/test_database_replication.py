@@ -37,15 +37,15 @@ TABLES = ("customers", "orders", "order_items")
 
 
 @contextmanager
-def component_defs(replication: str, **spec):
+def component_defs(replication: str, attributes: dict | None = None, **spec):
     """The component declared as a deployment would (defs.yaml + replication.yaml), with the platform's
-    resources."""
+    resources. `spec`: the replication's keys; `attributes`: the component's other keys."""
     with create_defs_folder_sandbox() as sandbox:
         path = sandbox.scaffold_component(
             DatabaseReplicationComponent,
             defs_yaml_contents={
                 "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
-                "attributes": {"replications": [{"path": "replication.yaml", **spec}]},
+                "attributes": {"replications": [{"path": "replication.yaml", **spec}], **(attributes or {})},
             },
         )
         (Path(path) / "replication.yaml").write_text(replication)

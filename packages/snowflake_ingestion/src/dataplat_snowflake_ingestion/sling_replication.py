@@ -5,7 +5,9 @@ Differences from `dagster_sling.SlingReplicationCollectionComponent`, which it e
 - Sling runs in streaming mode, so one failing stream does not mark every other stream failed;
 - the replication runs in the `warehouse` concurrency pool: DuckDB allows one writer per file;
 - an asset's key is its warehouse table (`raw_shop/orders` for `raw_shop.orders`), without Sling's `target`
-  prefix, and every stream with a primary key gets the core's table checks.
+  prefix, and every stream with a primary key gets the core's table checks;
+- incremental streams whose source has nothing newer than the warehouse are not passed to Sling
+  (`skip_unchanged_streams`, see `unchanged_streams.py`); when no stream is left, Sling is not started.
 """
 
 from collections.abc import Mapping
@@ -34,6 +36,13 @@ from dataplat_core.observability import (
 from dataplat_core.warehouse import fetch_all, fetch_one, quote_identifier, quote_table
 
 from dataplat_snowflake_ingestion.sling_errors import explain_failures
+from dataplat_snowflake_ingestion.unchanged_streams import (
+    SlingSubsetContext,
+    StreamCheck,
+    check_streams,
+    context_streams_in_run_config,
+    skipped_result,
+)
 
 WAREHOUSE_POOL = "warehouse"
 
@@ -69,6 +78,10 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     # the target table has it, else null.
     timestamp_column: str | None = "updated_at"
     step_retry: StepRetry = field(default_factory=StepRetry)
+    # Before Sling starts, each selected incremental stream's newest update_key in the source is compared with
+    # the warehouse table's; a stream with nothing newer (Sling would select no row) is reported as
+    # materialized, unchanged, without running Sling for it. Anything in doubt runs through Sling.
+    skip_unchanged_streams: bool = True
 
     def get_asset_spec(self, stream_definition: Mapping[str, Any]) -> dg.AssetSpec:
         spec = super().get_asset_spec(stream_definition)
@@ -104,6 +117,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
             or (config.get("defaults") or {}).get("update_key")
             for stream in get_streams_from_replication(config)
         }
+        stream_keys = {
+            stream["name"]: self.get_asset_spec(stream).key for stream in get_streams_from_replication(config)
+        }
         component = self
 
         @sling_assets(
@@ -115,7 +131,10 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
             pool=op_spec.pool or WAREHOUSE_POOL,
         )
         def _replication(
-            context: dg.AssetExecutionContext, sling: SlingResource, warehouse: dg.ResourceParam[Any]
+            context: dg.AssetExecutionContext,
+            sling: SlingResource,
+            warehouse: dg.ResourceParam[Any],
+            source_postgres: dg.ResourceParam[Any],
         ):
             log = load_logger(context)
             if isinstance(warehouse, WarehouseDuckDB):
@@ -127,7 +146,36 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                         pass
                 except WarehouseLocked as exc:  # the cause first, as the UI shows it; a lock is worth a retry
                     raise dg.Failure(description=str(exc), allow_retries=True) from exc
-            iterator = sling.replicate(context=context, stream=True)
+            selected = {n: k for n, k in stream_keys.items() if k in context.selected_asset_keys}
+            skipped: list[StreamCheck] = []
+            if component.skip_unchanged_streams:
+                if context_streams_in_run_config(context):
+                    log.info("the run config selects Sling's streams (context_streams): no stream is skipped")
+                else:
+                    checks = check_streams(
+                        config, selected, warehouse, source_postgres,
+                        count_rows="row_count" in replication_spec_model.include_metadata,
+                    )  # fmt: skip
+                    for check in checks:
+                        log.info(check.log_line())
+                    skipped = [c for c in checks if c.unchanged]
+            for check in skipped:
+                yield skipped_result(check)
+            to_run = {n: k for n, k in selected.items() if n not in {c.stream for c in skipped}}
+            if skipped and not to_run:
+                log.info(f"every selected stream ({len(selected)}) is unchanged: Sling not started")
+                return
+            if skipped:
+                log.info(f"Sling runs {len(to_run)} of {len(selected)} streams: {', '.join(to_run)}")
+                subset = {**config, "streams": {n: config["streams"][n] for n in to_run}}
+                iterator = sling.replicate(
+                    context=SlingSubsetContext(context, set(to_run.values())),
+                    replication_config=subset,
+                    dagster_sling_translator=translator,
+                    stream=True,
+                )
+            else:
+                iterator = sling.replicate(context=context, stream=True)
             if "column_metadata" in replication_spec_model.include_metadata:
                 iterator = iterator.fetch_column_metadata()
             if "row_count" in replication_spec_model.include_metadata:
