@@ -30,7 +30,7 @@ from dataplat_core.checks import not_null_check, primary_key_check, table_checks
 from dataplat_core.warehouse import quote_table
 
 from dataplat_ml_training.checks import auc_floor_gate, model_checks, regression_gate, schema_check
-from dataplat_ml_training.features import FEATURES, KEY, LABEL, TIME, Tables
+from dataplat_ml_training.features import CATEGORICAL, FEATURES, KEY, LABEL, NUMERIC, TIME, Tables
 from dataplat_ml_training.model import Estimator, ModelParams
 from dataplat_ml_training.store import ModelStore
 
@@ -273,23 +273,33 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
         )
 
     # --- the work (plain methods: the benchmark calls them without Dagster) --------------------------------
-    def _feature_select(self) -> str:
-        columns = ", ".join([KEY, TIME, *FEATURES, LABEL])
-        # Sorted, so the same table always yields the same frame and the same model bytes.
-        return f"select {columns} from {quote_table(self._table(self.features_table))} order by {KEY}"
+    def _read_features(self, warehouse: Any):
+        """The feature table as a compact frame: categories, float32 numerics (frames.read_table).
+
+        Sorted by key, so the same table always yields the same frame and the same model bytes.
+        """
+        from dataplat_ml_training.frames import read_table
+
+        return read_table(
+            warehouse,
+            self._table(self.features_table),
+            [KEY, TIME, *FEATURES, LABEL],
+            order_by=KEY,
+            categorical=CATEGORICAL,
+            float32=NUMERIC,
+        )
 
     def train(self, warehouse: Any, log: Any = None) -> dg.MaterializeResult:
         from dataplat_ml_training import __version__
         from dataplat_ml_training.features import schema_differences, table_schema
-        from dataplat_ml_training.frames import read_frame
         from dataplat_ml_training.model import evaluate, labeled, train
 
         features_table = self._table(self.features_table)
         params = self.model.params()
         store = self.store_for(warehouse)
-        frame = read_frame(warehouse, self._feature_select())
         schema = table_schema(warehouse, features_table)
-        data = labeled(frame, self.split.label_maturity_days)
+        # The full frame is only referenced here: once the labeled rows are taken, it is freed.
+        data = labeled(self._read_features(warehouse), self.split.label_maturity_days)
         trained = train(data, params, self.split.test_fraction, self.split.cutoff)
         metrics = trained.metrics
 
@@ -357,7 +367,7 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
         import pandas as pd
 
         from dataplat_ml_training.features import schema_differences, table_schema
-        from dataplat_ml_training.frames import read_frame, replace_table
+        from dataplat_ml_training.frames import replace_table
         from dataplat_ml_training.model import predict
 
         features_table = self._table(self.features_table)
@@ -372,8 +382,7 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             raise dg.Failure(
                 f"{features_table} does not match model {in_service.version}: " + "; ".join(problems)
             )
-        frame = read_frame(warehouse, self._feature_select())
-        due = self.scoring_rows(frame)
+        due = self.scoring_rows(self._read_features(warehouse))
         pipeline = store.load(self.model_name, in_service.version)
         probabilities = predict(pipeline, due) if len(due) else []
         predictions = pd.DataFrame(
