@@ -1,3 +1,4 @@
+import os
 import stat
 
 import psycopg
@@ -116,6 +117,51 @@ def test_second_run_reuses_datadir_and_survives_kill(tmp_path, sandbox_config):
         with again.connect() as conn:
             assert conn.execute("SELECT count(*) FROM shop.orders").fetchone()[0] == sandbox_config.orders + 3
     assert first_port  # ports are picked fresh on each start
+
+
+AS_ROOT = pytest.mark.skipif(
+    os.geteuid() != 0, reason="only as root does the server run as another user, who can lose folder access"
+)
+
+
+@AS_ROOT
+def test_stop_keeps_committed_rows_when_a_parent_folder_lost_traverse_permission(
+    server_tmp_path_factory, sandbox_config
+):
+    """Another pytest process resets /tmp/pytest-of-root to 0700 at start, under a running server: its
+    checkpointer then could not open global/pg_control by absolute path, PANICked at shutdown, and the rows
+    committed since the last checkpoint were gone after a restart (seen in CI). stop() restores access first."""
+    parent = server_tmp_path_factory("revoked") / "parent"
+    parent.mkdir()
+    pg = SandboxPostgres(parent / "pg")
+    with pg:
+        pg.load(sandbox_config)
+        pg.insert_orders(3)
+        parent.chmod(0o700)  # what pytest does to its base folder
+    assert "abnormal" not in pg.logfile.read_text()
+    with SandboxPostgres(parent / "pg") as again, again.connect("readonly") as conn:
+        assert conn.execute("SELECT count(*) FROM shop.orders").fetchone()[0] == sandbox_config.orders + 3
+
+
+@AS_ROOT
+def test_an_unclean_shutdown_is_an_error_not_silent_loss(
+    server_tmp_path_factory, sandbox_config, monkeypatch
+):
+    """Without the access fix the server really PANICs at shutdown: stop() says so instead of returning."""
+    parent = server_tmp_path_factory("unclean") / "parent"
+    parent.mkdir()
+    pg = SandboxPostgres(parent / "pg")
+    pg.start()
+    try:
+        pg.load(sandbox_config)
+        monkeypatch.setattr(SandboxPostgres, "_grant_traverse", lambda self: None)
+        parent.chmod(0o700)
+        with pytest.raises(RuntimeError, match=r"did not shut down cleanly(.|\n)*PANIC"):
+            pg.stop()
+        assert not pg.is_running()
+    finally:
+        parent.chmod(0o755)
+        pg.kill()
 
 
 def test_passwords_are_generated_not_fixed(tmp_path):

@@ -161,14 +161,20 @@ class SandboxPostgres:
         return self
 
     def stop(self) -> None:
+        """A fast shutdown: the server checkpoints and exits. Raises if it did not shut down cleanly: with the
+        sandbox's `fsync`/`synchronous_commit` off, committed rows may then be missing after a restart."""
         if not self.is_running():
             return
+        # The server opens some files by absolute path while shutting down (global/pg_control): if a parent
+        # folder lost the server user's traverse permission since start (another pytest process resets
+        # /tmp/pytest-of-root to 0700), its checkpointer PANICs and the last transactions are lost.
+        self._grant_traverse()
+        log_offset = self.logfile.stat().st_size if self.logfile.exists() else 0
         try:
             self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop"])
         except RuntimeError:
-            # pg_ctl runs as the server user, who may have lost access to a parent folder since start
-            # (e.g. another pytest process resets /tmp/pytest-of-root to 0700). The postmaster's own
-            # fast-shutdown signal needs no folder access.
+            # pg_ctl runs as the server user, who may have lost access to a parent folder since start and
+            # the grant above; the postmaster's own fast-shutdown signal needs no folder access.
             pid = self._postmaster_pid()
             if pid is None:
                 return
@@ -178,6 +184,19 @@ class SandboxPostgres:
                 time.sleep(0.05)
             if _alive(pid):
                 raise
+        shutdown_log = self._log_since(log_offset)
+        if "abnormal database system shutdown" in shutdown_log:
+            raise RuntimeError(
+                f"PostgreSQL in {self.pgdata} did not shut down cleanly; rows committed since its last checkpoint "
+                f"may be missing when it restarts (the sandbox runs with fsync off). Its log:\n{shutdown_log[-3000:]}"
+            )
+
+    def _log_since(self, offset: int) -> str:
+        if not self.logfile.exists():
+            return ""
+        with self.logfile.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def kill(self) -> None:
         """SIGKILL the postmaster (fault tests); its backends exit on their own when they notice."""
@@ -237,10 +256,7 @@ class SandboxPostgres:
         bin_path = commands.POSTGRES_BIN_PATH
         utils.ensure_user_exists(self._system_user)
         pw = pwd.getpwnam(self._system_user)
-        # The server user must traverse every parent folder; datadir itself is traverse-only (0711) so the
-        # credentials file stays private to us while pgdata/ and run/ belong to the server user.
-        utils.ensure_prefix_permissions(self.datadir)
-        self.datadir.chmod(0o711)
+        self._grant_traverse()
         utils.ensure_prefix_permissions(bin_path)
         utils.ensure_folder_permissions(bin_path, 0o055)
         utils.ensure_folder_permissions(bin_path.parent / "lib", 0o044)
@@ -248,6 +264,15 @@ class SandboxPostgres:
             path.mkdir(exist_ok=True)
             os.chown(path, pw.pw_uid, pw.pw_gid)
             path.chmod(0o700)
+
+    def _grant_traverse(self) -> None:
+        """The server user must traverse every parent folder; datadir itself is traverse-only (0711) so the
+        credentials file stays private to us while pgdata/ and run/ belong to the server user."""
+        if self._system_user is None:
+            return
+        _, utils = _embedded()
+        utils.ensure_prefix_permissions(self.datadir)
+        self.datadir.chmod(0o711)
 
     def _initdb(self) -> None:
         self.pgdata.mkdir(exist_ok=True)
