@@ -51,7 +51,10 @@ CHILD = textwrap.dedent(
                     info = job.job_file_info()
                     done.add((info.table_name, info.file_format))
             if {("payments", "sql"), ("events", "sql")} <= done or (partition == "-" and ("events", "parquet") in done):
-                marker.write_text(json.dumps({"load_id": load_id, "completed": sorted(done)}))
+                # written whole, then renamed: the test waits for the marker to exist, then kills at once
+                staged = marker.with_suffix(".partial")
+                staged.write_text(json.dumps({"load_id": load_id, "completed": sorted(done)}))
+                staged.replace(marker)
                 time.sleep(600)
             return remaining, finalized, error
 
