@@ -58,7 +58,6 @@ def test_cli_up_writes_env_file_and_stops_on_sigterm(tmp_path):
         while not env_file.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert env_file.exists(), proc.stdout.read() if proc.poll() is not None else "timeout"
-        time.sleep(0.2)
         assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
         env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
         _check_env(env)

@@ -16,13 +16,16 @@ from .payments_api import FaultConfig
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:
-    """KEY=VALUE lines, created with mode 0600 because it holds passwords and the API token."""
+    """KEY=VALUE lines, created with mode 0600 because it holds passwords and the API token. Written to a
+    staging file and renamed, so a reader waiting for the file never sees it half written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    staged = path.with_name(f".{path.name}.partial")
+    fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.writelines(f"{k}={v}\n" for k, v in env.items())
-    os.chmod(path, 0o600)
+    os.chmod(staged, 0o600)
+    staged.replace(path)
 
 
 def _defect(text: str) -> tuple[date, str]:
