@@ -173,19 +173,27 @@ def check_streams(
 
 
 def _read_warehouse(warehouse: Any, check: StreamCheck, count_rows: bool) -> str:
-    """The warehouse table's newest update_key (and rows); '' or the reason it runs through Sling."""
+    """The warehouse table's newest update_key (and rows); '' or the reason it runs through Sling.
+
+    The table and column are looked up case-insensitively and queried with the names the warehouse reports
+    (Snowflake may hold `RAW_SHOP.ORDERS`); validated names are safe as literals (DuckDB and Snowflake bind
+    parameters differently)."""
     try:
         schema, table = check.table.lower().split(".")
-        # Validated names are safe as literals (DuckDB and Snowflake bind parameters differently).
+        column = check.update_key.lower()
+        quote_table(check.table), quote_identifier(check.update_key)
         found = fetch_one(
             warehouse,
-            "select count(*) from information_schema.tables "
-            f"where lower(table_schema) = '{schema}' and lower(table_name) = '{table}'",
+            "select table_schema, table_name, column_name from information_schema.columns "
+            f"where lower(table_schema) = '{schema}' and lower(table_name) = '{table}' "
+            f"and lower(column_name) = '{column}'",
         )
-        if not found or not found[0]:
-            return "target table missing: Sling loads it"
-        column = quote_identifier(check.update_key)
-        sql = f"select max({column}){', count(*)' if count_rows else ''} from {quote_table(check.table)}"
+        if not found:
+            return f"target table missing (or without {check.update_key}): Sling loads it"
+        sql = (
+            f"select max({quote_identifier(found[2])}){', count(*)' if count_rows else ''} "
+            f"from {quote_identifier(found[0])}.{quote_identifier(found[1])}"
+        )
         row = fetch_one(warehouse, sql)
     except Exception as exc:
         return f"warehouse newest not read: {_one_line(exc)}"
