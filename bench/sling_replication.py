@@ -6,7 +6,8 @@ Sizes are SOURCE rows: the sandbox makes ~2.83 rows per order (customers, produc
 so `--rows N` loads round(N / 2.83) orders and prints the exact row count. For each size, in one run: the
 sandbox's PostgreSQL is loaded (kept in `.dataplat/bench/`, reused by the next run unless this run's
 incremental changes are in it), then each method does a full load into its own fresh DuckDB file (repeated,
-median), then +1% of orders are inserted/updated in the source and each Sling path runs incrementally.
+median), then +1% of orders are inserted/updated in the source and each Sling path runs incrementally, then
+once more with no change (the platform path skips unchanged streams, `skip_unchanged_streams`).
 Printed: rows/s, ratio to the raw Sling CLI (the baseline) and to the postgres scanner (the physical bound),
 incremental time as % of full, and peak memory (summed RSS of the process tree: Sling plus the DuckDB CLI it
 drives); `--json` writes them for bench/run.py. A script, not a test: it prints figures and asserts nothing.
@@ -160,6 +161,7 @@ def bench_size(rows_wanted: int, repeats: int, workdir: Path) -> dict:
                 print(f"  full {method:<9} rep {rep + 1}: {full[method][-1][0]:.1f}s", flush=True)
         # Incremental: +1% of orders changed (half new, half updated), then each Sling path again.
         incremental: dict[str, list[tuple[float, float]]] = {"raw": [], "platform": []}
+        unchanged: dict[str, list[tuple[float, float]]] = {"raw": [], "platform": []}
         dirty.touch()
         for rep in range(repeats):
             pg.insert_orders(max(1, orders // 200))
@@ -168,8 +170,14 @@ def bench_size(rows_wanted: int, repeats: int, workdir: Path) -> dict:
             incremental["platform"].append(timed(platform_sling, incremental_defs))
             print(f"  incremental rep {rep + 1}: raw {incremental['raw'][-1][0]:.1f}s, "
                   f"platform {incremental['platform'][-1][0]:.1f}s", flush=True)  # fmt: skip
+            # Nothing changed since: the platform path skips every stream without starting Sling.
+            unchanged["raw"].append(timed(raw_sling, pg, workdir / "raw-0.duckdb", replication))
+            unchanged["platform"].append(timed(platform_sling, incremental_defs))
+            print(f"  no-change rep {rep + 1}: raw {unchanged['raw'][-1][0]:.1f}s, "
+                  f"platform {unchanged['platform'][-1][0]:.1f}s", flush=True)  # fmt: skip
     seconds = {m: median(t for t, _ in runs) for m, runs in full.items()}
     inc = {m: median(t for t, _ in runs) for m, runs in incremental.items()}
+    same = {m: median(t for t, _ in runs) for m, runs in unchanged.items()}
     return {
         "rows_requested": rows_wanted,
         "orders": orders,
@@ -181,7 +189,12 @@ def bench_size(rows_wanted: int, repeats: int, workdir: Path) -> dict:
         "ratio_to_raw": {m: seconds[m] / seconds["raw"] for m in seconds},
         "speed_vs_scanner": {m: seconds["scanner"] / seconds[m] for m in seconds},
         "incremental_pct_of_full": {m: 100 * inc[m] / seconds[m] for m in inc},
-        "peak_mib": {m: max(p for _, p in full[m] + incremental.get(m, [])) for m in full},
+        "unchanged_runs": unchanged,
+        "unchanged_median_seconds": same,
+        "unchanged_pct_of_full": {m: 100 * same[m] / seconds[m] for m in same},
+        "peak_mib": {
+            m: max(p for _, p in full[m] + incremental.get(m, []) + unchanged.get(m, [])) for m in full
+        },
     }
 
 
@@ -205,17 +218,20 @@ def main() -> None:
         sizes = [bench_size(rows, args.repeats, Path(tmp)) for rows in args.rows]
     tables, targets = [], []
     columns = ["method", "full load", "rows/s", "× raw CLI", "speed vs scanner", "incremental (% of full)",
-               "peak MiB"]  # fmt: skip
+               "no-change run (% of full)", "peak MiB"]  # fmt: skip
     for s in sizes:
         rows = []
         for m, name in NAMES.items():
             inc = s["incremental_median_seconds"].get(m)
             inc_text = f"{inc:.1f} s ({s['incremental_pct_of_full'][m]:.1f}%)" if inc is not None else "n/a"
+            same = s["unchanged_median_seconds"].get(m)
+            same_text = f"{same:.1f} s ({s['unchanged_pct_of_full'][m]:.1f}%)" if same is not None else "n/a"
             rows.append([name, f"{s['median_seconds'][m]:.1f} s", f"{s['source_rows'] / s['median_seconds'][m]:,.0f}",
                          f"{s['ratio_to_raw'][m]:.2f}", f"{s['speed_vs_scanner'][m]:.1%}", inc_text,
-                         f"{s['peak_mib'][m]:.0f}"])  # fmt: skip
+                         same_text, f"{s['peak_mib'][m]:.0f}"])  # fmt: skip
         title = (f"{s['source_rows']:,} source rows ({s['orders']:,} orders), median of {args.repeats} full "
-                 f"load(s) each, then {args.repeats} incremental run(s) after +1% of orders inserted or updated")  # fmt: skip
+                 f"load(s) each, then {args.repeats} incremental run(s) after +1% of orders inserted or updated, each followed "
+                 f"by a run with no change")  # fmt: skip
         tables.append(table(title, columns, rows))
     big = sizes[-1]
     at = f"at {big['source_rows']:,} rows"
