@@ -152,10 +152,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                 if context_streams_in_run_config(context):
                     log.info("the run config selects Sling's streams (context_streams): no stream is skipped")
                 else:
-                    checks = check_streams(
-                        config, selected, warehouse, source_postgres,
-                        count_rows="row_count" in replication_spec_model.include_metadata,
-                    )  # fmt: skip
+                    checks = check_streams(config, selected, warehouse, source_postgres)
                     for check in checks:
                         log.info(check.log_line())
                     skipped = [c for c in checks if c.unchanged]

@@ -46,7 +46,6 @@ class StreamCheck:
     update_key: str | None = None
     source_newest: Any = None
     warehouse_newest: Any = None
-    warehouse_rows: int | None = None
     unchanged: bool = False
     reason: str = ""
     seconds: float = 0.0
@@ -114,8 +113,6 @@ def check_streams(
     selected: Mapping[str, dg.AssetKey],
     warehouse: Any,
     source_postgres: Any,
-    *,
-    count_rows: bool = False,
 ) -> list[StreamCheck]:
     """A verdict per selected stream (`selected`: stream name -> asset key). Never raises: a failure leaves
     the stream to Sling, with the failure as the reason."""
@@ -138,7 +135,7 @@ def check_streams(
     try:
         with _one_connection(warehouse) as shared:
             for check in pending:
-                check.reason = _read_warehouse(shared, check, count_rows)
+                check.reason = _read_warehouse(shared, check)
     except Exception as exc:
         for check in pending:
             check.reason = check.reason or f"warehouse not readable: {_one_line(exc)}"
@@ -172,8 +169,8 @@ def check_streams(
     return checks
 
 
-def _read_warehouse(warehouse: Any, check: StreamCheck, count_rows: bool) -> str:
-    """The warehouse table's newest update_key (and rows); '' or the reason it runs through Sling.
+def _read_warehouse(warehouse: Any, check: StreamCheck) -> str:
+    """The warehouse table's newest update_key; '' or the reason it runs through Sling.
 
     The table and column are looked up case-insensitively and queried with the names the warehouse reports
     (Snowflake may hold `RAW_SHOP.ORDERS`); validated names are safe as literals (DuckDB and Snowflake bind
@@ -191,15 +188,13 @@ def _read_warehouse(warehouse: Any, check: StreamCheck, count_rows: bool) -> str
         if not found:
             return f"target table missing (or without {check.update_key}): Sling loads it"
         sql = (
-            f"select max({quote_identifier(found[2])}){', count(*)' if count_rows else ''} "
+            f"select max({quote_identifier(found[2])}) "
             f"from {quote_identifier(found[0])}.{quote_identifier(found[1])}"
         )
         row = fetch_one(warehouse, sql)
     except Exception as exc:
         return f"warehouse newest not read: {_one_line(exc)}"
     check.warehouse_newest = row[0] if row else None
-    if count_rows and row:
-        check.warehouse_rows = int(row[1])
     if check.warehouse_newest is None:
         return "target table empty"
     return ""
@@ -227,9 +222,9 @@ def _one_line(exc: BaseException) -> str:
 
 def skipped_result(check: StreamCheck) -> dg.MaterializeResult:
     """The materialization of a stream Sling was spared: the uniform load metadata (0 rows read and loaded,
-    the source's newest update_key) and the `dataplat/skipped_unchanged` flag. With dagster-sling's
-    `row_count` add-on on, `dagster/row_count` stays the table's row count, as on a run through Sling."""
-    metadata: dict[str, Any] = {
+    the source's newest update_key) and the `dataplat/skipped_unchanged` flag: what a run of Sling that read no
+    row reports, `dagster/row_count` (the rows loaded) 0 included."""
+    metadata = {
         **load_metadata(
             rows_read=0,
             rows_loaded=0,
@@ -240,8 +235,6 @@ def skipped_result(check: StreamCheck) -> dg.MaterializeResult:
         SKIPPED_UNCHANGED: dg.MetadataValue.bool(True),
         "stream_name": check.stream,
     }
-    if check.warehouse_rows is not None:
-        metadata["dagster/row_count"] = dg.MetadataValue.int(check.warehouse_rows)
     return dg.MaterializeResult(asset_key=check.key, metadata=metadata)
 
 
