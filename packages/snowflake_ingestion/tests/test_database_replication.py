@@ -45,7 +45,13 @@ def component_defs(replication: str, attributes: dict | None = None, **spec):
             DatabaseReplicationComponent,
             defs_yaml_contents={
                 "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
-                "attributes": {"replications": [{"path": "replication.yaml", **spec}], **(attributes or {})},
+                "attributes": {
+                    "replications": [{"path": "replication.yaml", **spec}],
+                    # a Sling stall (sling_watchdog.py) fails the attempt within a minute and is retried,
+                    # instead of after the default 10 minutes
+                    "stall_timeout_seconds": 60,
+                    **(attributes or {}),
+                },
             },
         )
         (Path(path) / "replication.yaml").write_text(replication)

@@ -84,9 +84,10 @@ def env(source_pg, tmp_path, monkeypatch):
     return values
 
 
-def materialize(replication: str = REPLICATION) -> dg.ExecuteInProcessResult:
+def materialize(replication: str = REPLICATION, **attributes) -> dg.ExecuteInProcessResult:
     """One run of the component declared as a deployment would (defs.yaml + replication.yaml, the platform's
-    resources), without step retries: each fault shows in the first attempt (the retry policy has its tests)."""
+    resources), without step retries: each fault shows in the first attempt (the retry policy has its tests).
+    `attributes`: the component's other keys."""
     with create_defs_folder_sandbox() as sandbox:
         path = sandbox.scaffold_component(
             DatabaseReplicationComponent,
@@ -95,6 +96,7 @@ def materialize(replication: str = REPLICATION) -> dg.ExecuteInProcessResult:
                 "attributes": {
                     "replications": [{"path": "replication.yaml"}],
                     "step_retry": {"max_retries": 0},
+                    **attributes,
                 },
             },
         )
@@ -308,5 +310,31 @@ def test_locked_warehouse_fails_naming_the_file_and_the_holder(env, source_pg, m
     finally:
         holder.kill()
         holder.wait(timeout=10)
+    assert materialize(TWO_TABLES).success
+    _assert_exact(env, source_pg, TWO)
+
+
+def test_a_stalled_sling_is_killed_and_retried_as_transient(env, source_pg, tmp_path, monkeypatch):
+    """Sling 1.4.11 can deadlock with its DuckDB CLI, both idle forever (seen under load). Here the real Sling
+    drives a DuckDB CLI that never answers (`DUCKDB_PATH` is honoured before the platform's own): the watchdog
+    kills Sling and the CLI after `stall_timeout_seconds` without CPU, the step is retried as transient (and
+    stalls again here), and the failure says what happened. Then the real CLI loads exactly the source."""
+    never_answers = tmp_path / "duckdb-never-answers"
+    never_answers.write_text("#!/bin/sh\nexec sleep 600\n")
+    never_answers.chmod(0o755)
+    with monkeypatch.context() as patch:
+        patch.setenv("DUCKDB_PATH", str(never_answers))
+        result = materialize(
+            TWO_TABLES, stall_timeout_seconds=4, step_retry={"max_retries": 1, "delay_seconds": 0}
+        )
+    assert not result.success
+    assert [e.event_type_value for e in result.all_events].count("STEP_UP_FOR_RETRY") == 1
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.cause.message  # under Dagster's "Exceeded max_retries of 1"
+    assert message.startswith("dagster._core.definitions.events.Failure: Sling timed out:"), message
+    assert "used no CPU for" in message, message
+    assert "sleep (pid" in message and "sling" in message  # the killed tree is named
+    assert not [n for n in _descendants(os.getpid()).values() if n.startswith(("sling", "sleep"))]
+
     assert materialize(TWO_TABLES).success
     _assert_exact(env, source_pg, TWO)

@@ -36,6 +36,7 @@ from dataplat_core.observability import (
 from dataplat_core.warehouse import fetch_all, fetch_one, quote_identifier, quote_table
 
 from dataplat_snowflake_ingestion.sling_errors import explain_failures
+from dataplat_snowflake_ingestion.sling_watchdog import SlingWatchdog
 from dataplat_snowflake_ingestion.unchanged_streams import (
     SlingSubsetContext,
     StreamCheck,
@@ -82,6 +83,10 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     # the warehouse table's; a stream with nothing newer (Sling would select no row) is reported as
     # materialized, unchanged, without running Sling for it. Anything in doubt runs through Sling.
     skip_unchanged_streams: bool = True
+    # Sling 1.4.11 can deadlock with its DuckDB CLI (both idle, forever): when Sling and its children use no CPU
+    # for this long, they are killed and the step fails as transient, so the retry policy runs it again
+    # (sling_watchdog.py). Null turns it off; a Snowflake target whose COPY waits longer needs more.
+    stall_timeout_seconds: float | None = 600.0
 
     def get_asset_spec(self, stream_definition: Mapping[str, Any]) -> dg.AssetSpec:
         spec = super().get_asset_spec(stream_definition)
@@ -182,11 +187,16 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
             # writer. A failing stream still leaves the others' materializations recorded, then fails the step
             # (retried only if the error is transient: a connection refused, a lock).
             results, error = [], None
-            try:
-                for event in iterator:
-                    results.append(event)
-            except Exception as exc:
-                error = exc
+            with SlingWatchdog(component.stall_timeout_seconds, log) as watchdog:
+                try:
+                    for event in iterator:
+                        results.append(event)
+                except Exception as exc:
+                    error = exc
+            if watchdog.killed:  # what Sling printed about being killed says nothing of why
+                stalled = dg.Failure(description=watchdog.killed, allow_retries=True)
+                stalled.__cause__ = error
+                error = stalled
             for event in results:
                 if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
                     event = component._with_load_metadata(
