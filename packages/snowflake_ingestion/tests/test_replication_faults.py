@@ -23,6 +23,7 @@ from dataplat_core.resources import SourceUnreachable, build_resources
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.postgres import SandboxPostgres
 from dataplat_snowflake_ingestion.components import DatabaseReplicationComponent
+from dataplat_snowflake_ingestion.sling_watchdog import descendants, processes
 from test_database_replication import REPLICATION, TABLES, order_statuses
 
 TESTS = Path(__file__).parent
@@ -144,34 +145,12 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return failure.step_failure_data.error.message
 
 
-def _processes() -> dict[int, tuple[int, int, str]]:
-    """pid -> (parent pid, session id, command name), from /proc (no psutil needed)."""
-    found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        found[int(entry)] = (int(fields[1]), int(fields[3]), stat[stat.index("(") + 1 : stat.rindex(")")])
-    return found
-
-
 def _session(sid: int) -> dict[int, str]:
-    return {pid: name for pid, (_, session, name) in _processes().items() if session == sid}
+    return {p.pid: p.name for p in processes().values() if p.session == sid}
 
 
 def _descendants(root: int) -> dict[int, str]:
-    procs, found, frontier = _processes(), {}, [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, (ppid, _, name) in procs.items():
-            if ppid == parent and pid not in found:
-                found[pid] = name
-                frontier.append(pid)
-    return found
+    return {p.pid: p.name for p in descendants(root, processes())}
 
 
 def _kill_mid_stream(tmp_path, stream: str) -> dict[int, str]:

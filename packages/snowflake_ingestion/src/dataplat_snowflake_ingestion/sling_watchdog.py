@@ -32,14 +32,16 @@ MIN_CPU_SHARE = (
 
 
 @dataclass(frozen=True)
-class _Proc:
+class Proc:
     pid: int
     ppid: int
-    name: str
+    session: int
+    name: str  # the command's name as the kernel keeps it (15 characters at most)
     cpu_seconds: float
 
 
-def _processes() -> dict[int, _Proc]:
+def processes() -> dict[int, Proc]:
+    """Every process on the host, from /proc (no psutil)."""
     procs = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
@@ -50,15 +52,21 @@ def _processes() -> dict[int, _Proc]:
             continue  # exited meanwhile
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        # fields[0] is the state (stat's 3rd field): ppid is the 4th, utime and stime the 14th and 15th
-        procs[int(entry.name)] = _Proc(
-            int(entry.name), int(fields[1]), name, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        # fields[0] is the state (stat's 3rd field): ppid is the 4th, session the 6th, utime and stime the
+        # 14th and 15th
+        procs[int(entry.name)] = Proc(
+            int(entry.name),
+            int(fields[1]),
+            int(fields[3]),
+            name,
+            (int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
         )
     return procs
 
 
-def _descendants(root: int, procs: dict[int, _Proc]) -> list[_Proc]:
-    children: dict[int, list[_Proc]] = {}
+def descendants(root: int, procs: dict[int, Proc]) -> list[Proc]:
+    """The children of `root`, their children and so on, parents before their children."""
+    children: dict[int, list[Proc]] = {}
     for proc in procs.values():
         children.setdefault(proc.ppid, []).append(proc)
     found, stack = [], [root]
@@ -91,16 +99,16 @@ class SlingWatchdog:
         if self._thread is not None:
             self._thread.join()
 
-    def _slings(self, procs: dict[int, _Proc]) -> list[_Proc]:
+    def _slings(self, procs: dict[int, Proc]) -> list[Proc]:
         return [p for p in procs.values() if p.ppid == os.getpid() and p.name.startswith("sling")]
 
     def _watch(self) -> None:
         last_cpu: dict[int, float] = {}  # Sling pid -> its tree's CPU seconds at the previous poll
         idle_since: dict[int, float] = {}
         while not self._stop.wait(self.poll_seconds):
-            procs, now = _processes(), time.monotonic()
+            procs, now = processes(), time.monotonic()
             for sling in self._slings(procs):
-                tree = [sling, *_descendants(sling.pid, procs)]
+                tree = [sling, *descendants(sling.pid, procs)]
                 cpu = sum(p.cpu_seconds for p in tree)
                 busy = cpu - last_cpu.get(sling.pid, -1.0) >= MIN_CPU_SHARE * self.poll_seconds
                 last_cpu[sling.pid] = cpu
@@ -111,7 +119,7 @@ class SlingWatchdog:
                 if idle >= self.stall_seconds:
                     self._kill(tree, idle)
 
-    def _kill(self, tree: list[_Proc], idle: float) -> None:
+    def _kill(self, tree: list[Proc], idle: float) -> None:
         names = ", ".join(f"{p.name} (pid {p.pid})" for p in tree)
         self.killed = (
             f"Sling timed out: {names} used no CPU for {idle:.0f} s (stall_timeout_seconds="
