@@ -30,9 +30,10 @@ PARTS = {
               "Sized by source rows: the sandbox makes ~2.83 rows per order across customers, products, orders "
               "and order items, so N rows = round(N / 2.83) orders (the exact count is in the table). Baseline: "
               "the raw Sling CLI on the local ingestion location's own replication.yaml. Path: the platform's "
-              "`DatabaseReplicationComponent` run as a Dagster job (replication step only, no checks). Physical "
-              "bound: DuckDB's postgres scanner. Incremental: +1% of orders (half inserted, half updated), then "
-              "each Sling path again. Peak = summed RSS of the process tree (Sling and the DuckDB CLI it drives)."),
+              "`DatabaseReplicationComponent` run as a Dagster job in a process of its own, as a run worker runs it "
+              "(replication step only, no checks; timed inside that process). Physical bound: DuckDB's postgres "
+              "scanner. Incremental: +1% of orders (half inserted, half updated), then each Sling path again. "
+              "Peak = summed RSS of each method's process tree (the run worker, Sling and the DuckDB CLI it drives)."),
     "api": ("Payments API into the warehouse (dlt) vs paging the simulator",
             "Sized by payments (one per order). The simulator runs in its own process. Baseline: a bare "
             "`requests` loop paging `/payments`. Path: `payments_source` (rest_api, Arrow pages) with `merge` on "
