@@ -72,14 +72,21 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            out += [int(c) for c in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return out
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process, from one scan of /proc (which lists processes, not threads).
+
+    Not /proc/PID/task/TID/children: it can still name a child that has exited, and Linux gives thread ids
+    from the same numbers as process ids, so that number could be a new thread of this very process, whose
+    memory was then counted as a child's (the Sling bench reported the harness's 766 MiB for the scanner)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
+    return parents
 
 
 class PeakRss:
@@ -99,12 +106,16 @@ class PeakRss:
 
     def _sample(self) -> None:
         while True:
-            todo, total = _children(os.getpid()) if self._children_only else [os.getpid()], 0
+            parents, me = _parents(), os.getpid()
+            children: dict[int, list[int]] = {}
+            for pid, parent in parents.items():
+                children.setdefault(parent, []).append(pid)
+            todo, total = list(children.get(me, [])) if self._children_only else [me], 0
             while todo:
                 pid = todo.pop()
                 if pid not in self.exclude:
                     total += _rss_bytes(pid)
-                    todo += _children(pid)
+                    todo += children.get(pid, [])
             self.peak_mib = max(self.peak_mib, total / 2**20)
             if self._stop.wait(0.05):
                 return
