@@ -185,7 +185,7 @@ def suite(session: nox.Session) -> None:
         session.error(f"lane(s) {failed} failed: the digest above, the full output above it")
 
 
-FAILED_SESSION = re.compile(r"nox > (?:Session (?P<a>.+?) (?:failed|raised exception)|\* (?P<b>.+?): failed)")
+FAILED_SESSION = re.compile(r"nox > Session (?P<name>.+?) (?:failed|raised exception)")
 
 
 def failure_digest(lines: list[str], lane: int, context: int = 25) -> str:
@@ -196,9 +196,9 @@ def failure_digest(lines: list[str], lane: int, context: int = 25) -> str:
         if "nox > Running session " in line:
             start = index
         match = FAILED_SESSION.search(line)
-        if not match or "* " in line:
+        if not match:
             continue
-        name = match.group("a")
+        name = match.group("name")
         if name in seen:
             continue
         seen.add(name)
