@@ -1,6 +1,15 @@
 """Partitions of the file load launched as separate runs in parallel OS processes against one Dagster instance
-(SQLite storage, which supports concurrency pools): with the `warehouse` pool limited to 1 the load steps never
-overlap and every run succeeds; without the limit the same launch runs the DuckDB writers at the same time."""
+(SQLite storage, which supports concurrency pools).
+
+- With the `warehouse` pool limited to 1, runs that queue behind a busy warehouse take turns: first in, first
+  served, one load step at a time.
+- Dagster's pool does not serialize steps that claim the free slot at the same moment: in dagster 1.13's SQL
+  event-log storage, "is a slot free" and "take it" are separate statements (separate transactions, on SQLite
+  and on PostgreSQL), and two of four runs started at once have both taken the one slot (CI, stop 12: their
+  load steps started 9 ms apart). The guarantee that holds anyway is DuckDB's: one writer per file, which the
+  warehouse resource waits for. The control below starts four writers at once with no pool at all and checks
+  that every partition is loaded exactly.
+"""
 
 import os
 import subprocess
@@ -14,6 +23,8 @@ from files_support import data_lines, partition_counts
 
 DAYS = ["2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
 STEP = "raw_files__sales"
+POOL = "warehouse"
+RANGE_START = "dagster/asset_partition_range_start"
 CHILD = """
 import sys, time
 from pathlib import Path
@@ -24,14 +35,15 @@ day, barrier = sys.argv[1], Path(sys.argv[2])
 with file_defs() as defs:
     defs.resolve_job_def("load_raw_files__sales")  # build everything before the start line
     (barrier / f"ready-{day}").touch()
-    while not (barrier / "go").exists():
+    while not (barrier / f"go-{day}").exists():
         time.sleep(0.01)
     result = run_range(defs, day, instance=dg.DagsterInstance.get())
 sys.exit(0 if result.success else 1)
 """
 
 
-def _launch_in_parallel(home: Path, barrier: Path) -> list[subprocess.CompletedProcess]:
+def _launch_in_parallel(home: Path, barrier: Path, release=None) -> list[subprocess.CompletedProcess]:
+    """Start one run per day in its own process. `release(procs)` lets them go (default: all at one moment)."""
     env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(Path(__file__).parent)}
     procs = [
         subprocess.Popen([sys.executable, "-c", CHILD, day, str(barrier)], env=env, stdout=subprocess.PIPE,
@@ -42,7 +54,11 @@ def _launch_in_parallel(home: Path, barrier: Path) -> list[subprocess.CompletedP
     while len(list(barrier.glob("ready-*"))) < len(DAYS):
         assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "children did not start"
         time.sleep(0.05)
-    (barrier / "go").touch()  # every run starts at the same moment
+    if release is None:
+        for day in DAYS:
+            (barrier / f"go-{day}").touch()
+    else:
+        release(procs)
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     return [
         subprocess.CompletedProcess(p.args, p.returncode, out) for p, out in zip(procs, outputs, strict=True)
@@ -64,7 +80,7 @@ def _step_intervals(home: Path) -> dict[str, tuple[float, float, str]]:
                 ):
                     times[event.event_type_value] = entry.timestamp
             end = times.get("STEP_SUCCESS", times.get("STEP_FAILURE"))
-            out[run.tags["dagster/asset_partition_range_start"]] = (
+            out[run.tags[RANGE_START]] = (
                 times["STEP_START"],
                 end,
                 run.status.value,
@@ -87,31 +103,69 @@ def _home(tmp_path: Path, name: str, limit: int | None) -> Path:
     return home
 
 
+def _queued_in_pool(instance: dg.DagsterInstance, day: str) -> bool:
+    """The day's run has put its load step in the pool's queue and is waiting (not assigned the slot)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RANGE_START: day}))
+    if not runs:
+        return False
+    pending = instance.event_log_storage.get_concurrency_info(POOL).pending_steps
+    return any(s.run_id == runs[0].run_id and s.assigned_timestamp is None for s in pending)
+
+
 def test_parallel_partition_runs_take_turns_in_the_warehouse_pool(platform_env, landing_folder, tmp_path):
+    """The test holds the pool's only slot (as a long replication would), starts the four runs one after the
+    other, each once the previous one waits in the queue, then frees the slot: the runs' load steps run one at a
+    time, in the order they queued, and all succeed."""
     home, barrier = _home(tmp_path, "pooled", limit=1), tmp_path / "barrier-pooled"
     barrier.mkdir()
+    holder = ("test-holds-the-warehouse", "long_replication")
+    queued_order = list(reversed(DAYS))  # not the days' order: the queue's order must decide
+
+    def release(procs):
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+            storage = instance.event_log_storage
+            storage.initialize_concurrency_limit_to_default(POOL)
+            assert storage.claim_concurrency_slot(POOL, *holder).is_claimed
+            for day in queued_order:
+                (barrier / f"go-{day}").touch()
+                deadline = time.monotonic() + 120
+                while not _queued_in_pool(instance, day):
+                    assert time.monotonic() < deadline, f"the run for {day} never queued in the pool"
+                    assert all(p.poll() is None for p in procs), "a run ended while the slot was held"
+                    time.sleep(0.05)
+            storage.free_concurrency_slot_for_step(*holder)
+
     started = time.monotonic()
-    done = _launch_in_parallel(home, barrier)
+    done = _launch_in_parallel(home, barrier, release)
     elapsed = time.monotonic() - started
     assert all(p.returncode == 0 for p in done), "\n".join(p.stdout[-3000:] for p in done if p.returncode)
     intervals = _step_intervals(home)
     assert sorted(intervals) == DAYS
     assert {status for _, _, status in intervals.values()} == {"SUCCESS"}
     assert _overlaps(intervals) == [], intervals  # one writer at a time
+    assert sorted(intervals, key=lambda day: intervals[day][0]) == queued_order, (
+        intervals
+    )  # first in, first out
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-        assert instance.event_log_storage.get_concurrency_info("warehouse").slot_count == 1
+        info = instance.event_log_storage.get_concurrency_info(POOL)
+        assert (info.slot_count, info.claimed_slots, info.pending_steps) == (1, [], [])
     expected = {d: data_lines(landing_folder / "sales" / f"{d}.csv") for d in DAYS}
     assert partition_counts(platform_env) == expected
-    print(f"4 parallel runs, pool limit 1: {elapsed:.1f}s, steps {sorted(intervals.values())}")
+    print(f"4 queued runs, pool limit 1: {elapsed:.1f}s, steps {sorted(intervals.values())}")
 
 
 def test_without_the_pool_limit_the_same_launch_writes_concurrently(platform_env, landing_folder, tmp_path):
     """The control: the serialization above comes from the pool. Without a limit the four load steps run at
-    the same time on one DuckDB file (they then contend for its lock: the warehouse resource waits for it)."""
+    the same time on one DuckDB file; they contend for its lock, the warehouse resource waits for it, and every
+    partition is loaded exactly: DuckDB's one writer per file is the guarantee, the pool the scheduling."""
     home, barrier = _home(tmp_path, "unpooled", limit=None), tmp_path / "barrier-unpooled"
     barrier.mkdir()
     done = _launch_in_parallel(home, barrier)
     intervals = _step_intervals(home)
     assert sorted(intervals) == DAYS
     assert _overlaps(intervals), intervals
+    assert all(p.returncode == 0 for p in done), "\n".join(p.stdout[-3000:] for p in done if p.returncode)
+    assert {status for _, _, status in intervals.values()} == {"SUCCESS"}
+    expected = {d: data_lines(landing_folder / "sales" / f"{d}.csv") for d in DAYS}
+    assert partition_counts(platform_env) == expected
     print("without the pool:", {d: s for d, (_, _, s) in intervals.items()}, [p.returncode for p in done])
