@@ -204,6 +204,11 @@ TRANSIENT_MARKERS = (
 
 # An HTTP status a retry may fix, as error messages spell it ("HTTP 503", "status 429").
 _TRANSIENT_STATUS = re.compile(r"\b(?:HTTP|status)[ :=]*(?:5\d\d|429|408)\b", re.IGNORECASE)
+# Sling 1.4.11 reads its DuckDB CLI's answers through a pipe; under heavy load it has misread the list of
+# schemas (without "main"), then failed creating the schema that exists. Its next run lists them again.
+_SLING_MISREAD_SCHEMAS = re.compile(
+    r'schema with name "[^"]*" already exists!?\s+for query => create schema', re.IGNORECASE
+)
 
 
 def error_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -234,6 +239,8 @@ def is_transient(exc: BaseException) -> bool:
             return True
         text = str(err).lower()
         if any(marker in text for marker in TRANSIENT_MARKERS) or _TRANSIENT_STATUS.search(text):
+            return True
+        if _SLING_MISREAD_SCHEMAS.search(text):
             return True
     return False
 
