@@ -209,6 +209,7 @@ _TRANSIENT_STATUS = re.compile(r"\b(?:HTTP|status)[ :=]*(?:5\d\d|429|408)\b", re
 _SLING_MISREAD_SCHEMAS = re.compile(
     r'schema with name "[^"]*" already exists!?\s+for query => create schema', re.IGNORECASE
 )
+_TRANSIENT_PATTERNS = (_TRANSIENT_STATUS, _SLING_MISREAD_SCHEMAS)
 
 
 def error_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -238,9 +239,9 @@ def is_transient(exc: BaseException) -> bool:
         if isinstance(err, ConnectionError | TimeoutError):
             return True
         text = str(err).lower()
-        if any(marker in text for marker in TRANSIENT_MARKERS) or _TRANSIENT_STATUS.search(text):
-            return True
-        if _SLING_MISREAD_SCHEMAS.search(text):
+        if any(marker in text for marker in TRANSIENT_MARKERS) or any(
+            pattern.search(text) for pattern in _TRANSIENT_PATTERNS
+        ):
             return True
     return False
 
