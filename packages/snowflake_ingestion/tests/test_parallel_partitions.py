@@ -50,16 +50,24 @@ def _launch_in_parallel(home: Path, barrier: Path, release=None) -> list[subproc
                          stderr=subprocess.STDOUT, text=True)
         for day in DAYS
     ]  # fmt: skip
-    deadline = time.monotonic() + 180
-    while len(list(barrier.glob("ready-*"))) < len(DAYS):
-        assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "children did not start"
-        time.sleep(0.05)
-    if release is None:
-        for day in DAYS:
-            (barrier / f"go-{day}").touch()
-    else:
-        release(procs)
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    try:
+        deadline = time.monotonic() + 180
+        while len(list(barrier.glob("ready-*"))) < len(DAYS):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs), (
+                "children did not start"
+            )
+            time.sleep(0.05)
+        if release is None:
+            for day in DAYS:
+                (barrier / f"go-{day}").touch()
+        else:
+            release(procs)
+        outputs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:  # a failed start or release must not leave runs waiting at the start line forever
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
     return [
         subprocess.CompletedProcess(p.args, p.returncode, out) for p, out in zip(procs, outputs, strict=True)
     ]
