@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}\Z")  # \Z: "$" would accept a trailing newline
 
 
 class InvalidIdentifier(ValueError):

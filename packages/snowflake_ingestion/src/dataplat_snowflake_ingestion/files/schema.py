@@ -17,7 +17,7 @@ from dataplat_core.warehouse import quote_identifier
 
 # Types a file column may be declared as: a portable subset with one spelling on DuckDB and one on
 # Snowflake, so one YAML declaration loads the same table in both warehouses.
-_DECIMAL = re.compile(r"^DECIMAL\((\d{1,2}),\s*(\d{1,2})\)$")
+_DECIMAL = re.compile(r"^DECIMAL\((\d{1,2}),\s*(\d{1,2})\)\Z")
 _SNOWFLAKE_TYPES = {
     "BIGINT": "NUMBER(38,0)",
     "INTEGER": "NUMBER(38,0)",

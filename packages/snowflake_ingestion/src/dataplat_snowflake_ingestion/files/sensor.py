@@ -33,7 +33,7 @@ class FilePattern:
     @property
     def regex(self) -> re.Pattern[str]:
         before, after = self.template.split("{date}")
-        return re.compile(f"^{re.escape(before)}(\\d{{4}}-\\d{{2}}-\\d{{2}}){re.escape(after)}$")
+        return re.compile(f"^{re.escape(before)}(\\d{{4}}-\\d{{2}}-\\d{{2}}){re.escape(after)}\\Z")
 
     def name_for(self, partition_key: str) -> str:
         return self.template.replace("{date}", partition_key)

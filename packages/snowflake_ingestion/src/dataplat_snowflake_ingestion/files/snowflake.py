@@ -32,7 +32,7 @@ from dataplat_snowflake_ingestion.files.schema import (
     snowflake_type,
 )
 
-_QUERY_ID = re.compile(r"^[0-9A-Za-z-]{1,64}$")
+_QUERY_ID = re.compile(r"^[0-9A-Za-z-]{1,64}\Z")
 
 
 def _string(value: str) -> str:
