@@ -111,6 +111,15 @@ def _home(tmp_path: Path, name: str, limit: int | None) -> Path:
     return home
 
 
+def _assert_every_run_loaded_its_day(done, intervals, platform_env, landing_folder) -> None:
+    """Every run succeeded, its load step too, and each day's partition holds exactly its file's rows."""
+    assert all(p.returncode == 0 for p in done), "\n".join(p.stdout[-3000:] for p in done if p.returncode)
+    assert sorted(intervals) == DAYS
+    assert {status for _, _, status in intervals.values()} == {"SUCCESS"}
+    expected = {d: data_lines(landing_folder / "sales" / f"{d}.csv") for d in DAYS}
+    assert partition_counts(platform_env) == expected
+
+
 def _queued_in_pool(instance: dg.DagsterInstance, day: str) -> bool:
     """The day's run has put its load step in the pool's queue and is waiting (not assigned the slot)."""
     runs = instance.get_runs(filters=dg.RunsFilter(tags={RANGE_START: day}))
@@ -146,19 +155,14 @@ def test_parallel_partition_runs_take_turns_in_the_warehouse_pool(platform_env, 
     started = time.monotonic()
     done = _launch_in_parallel(home, barrier, release)
     elapsed = time.monotonic() - started
-    assert all(p.returncode == 0 for p in done), "\n".join(p.stdout[-3000:] for p in done if p.returncode)
     intervals = _step_intervals(home)
-    assert sorted(intervals) == DAYS
-    assert {status for _, _, status in intervals.values()} == {"SUCCESS"}
+    _assert_every_run_loaded_its_day(done, intervals, platform_env, landing_folder)
     assert _overlaps(intervals) == [], intervals  # one writer at a time
-    assert sorted(intervals, key=lambda day: intervals[day][0]) == queued_order, (
-        intervals
-    )  # first in, first out
+    first_in_first_out = sorted(intervals, key=lambda day: intervals[day][0]) == queued_order
+    assert first_in_first_out, intervals
     with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
         info = instance.event_log_storage.get_concurrency_info(POOL)
         assert (info.slot_count, info.claimed_slots, info.pending_steps) == (1, [], [])
-    expected = {d: data_lines(landing_folder / "sales" / f"{d}.csv") for d in DAYS}
-    assert partition_counts(platform_env) == expected
     print(f"4 queued runs, pool limit 1: {elapsed:.1f}s, steps {sorted(intervals.values())}")
 
 
@@ -172,8 +176,5 @@ def test_without_the_pool_limit_the_same_launch_writes_concurrently(platform_env
     intervals = _step_intervals(home)
     assert sorted(intervals) == DAYS
     assert _overlaps(intervals), intervals
-    assert all(p.returncode == 0 for p in done), "\n".join(p.stdout[-3000:] for p in done if p.returncode)
-    assert {status for _, _, status in intervals.values()} == {"SUCCESS"}
-    expected = {d: data_lines(landing_folder / "sales" / f"{d}.csv") for d in DAYS}
-    assert partition_counts(platform_env) == expected
+    _assert_every_run_loaded_its_day(done, intervals, platform_env, landing_folder)
     print("without the pool:", {d: s for d, (_, _, s) in intervals.items()}, [p.returncode for p in done])
