@@ -1,8 +1,8 @@
 """`FileIngestionComponent`: daily landing files into a warehouse table, one file per daily partition.
 
 Builds, from one YAML declaration: the partitioned asset (single-run backfills, `warehouse` pool), its
-in-step checks (reject rate, schema drift, file row count), the core's table checks, a job, a daily schedule
-and a sensor for new or changed files. The load strategy (DuckDB or Snowflake) is chosen at run time from
+in-step checks (the write-audit-publish audits of `audit.py`, and schema drift), the core's row-count and
+freshness checks, a job, a daily schedule and a sensor for new or changed files. The load strategy (DuckDB or Snowflake) is chosen at run time from
 the `warehouse` resource that the environment built, so the same YAML runs locally and in prod.
 """
 
@@ -11,11 +11,14 @@ from typing import Any, Literal
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from dataplat_core.checks import table_checks
+from dataplat_core.checks import freshness_check, min_rows_check
 from dataplat_core.observability import StepRetry, fail_fast_unless_transient, load_logger
 from dataplat_core.warehouse import quote_table
 from pydantic import Field, field_validator, model_validator
 
+from dataplat_snowflake_ingestion.files import audit
+from dataplat_snowflake_ingestion.files.audit import AuditLimits
+from dataplat_snowflake_ingestion.files.completeness import Completeness, FileIncomplete
 from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
 from dataplat_snowflake_ingestion.files.model import FileSpec, LoadResult
 from dataplat_snowflake_ingestion.files.schema import (
@@ -29,14 +32,12 @@ from dataplat_snowflake_ingestion.files.sensor import FilePattern, build_file_se
 from dataplat_snowflake_ingestion.files.snowflake import SnowflakeFileLoader
 
 WAREHOUSE_POOL = "warehouse"  # DuckDB allows one writer per file: every warehouse writer shares one pool
-CHECK_REJECT_RATE = "reject_rate"
 CHECK_SCHEMA_DRIFT = "schema_drift"
-CHECK_FILE_ROW_COUNT = "file_row_count"
 
 
 class RejectRate(dg.Model, dg.Resolvable):
-    """Share of a file's data lines that may be rejected: above `warn` the check warns, above `fail` it
-    fails (ERROR, blocking: downstream assets do not run)."""
+    """Share of a file's data lines that may be rejected: above `warn` the check warns, above `fail` the
+    delivery is refused (not published, quarantined) and the check fails (ERROR, blocking)."""
 
     warn: float = Field(default=0.01, ge=0, le=1)
     fail: float = Field(default=0.05, ge=0, le=1)
@@ -84,7 +85,17 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
     timezone: str = "UTC"
     delimiter: str = ","
     schema_drift: Literal["fail", "evolve"] = "fail"
+    case_sensitive_header: bool = Field(
+        default=False, description="Match header names to the declared columns with their case."
+    )
     reject_rate: RejectRate = Field(default_factory=RejectRate)
+    date_column: str | None = Field(
+        default=None,
+        description="The column that dates a row: rows not on the partition's day are rejects, and a file "
+        "whose rows are mostly (more than max_outside_share) on other days is refused.",
+    )
+    max_outside_share: float = Field(default=0.5, ge=0, le=1)
+    completeness: Completeness = Field(default_factory=Completeness)
     freshness: Freshness | None = None
     min_rows: int = Field(default=1, ge=0, description="Row-count check: the table holds at least this many.")
     timestamp_column: str | None = Field(
@@ -138,6 +149,10 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
             drift_policy=DriftPolicy(self.schema_drift),
             delimiter=self.delimiter,
             timestamp_column=self.newest_column(),
+            date_column=self.date_column,
+            limits=AuditLimits(self.reject_rate.warn, self.reject_rate.fail, self.max_outside_share),
+            completeness=self.completeness,
+            case_sensitive_header=self.case_sensitive_header,
         )
 
     def newest_column(self) -> str | None:
@@ -154,14 +169,12 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         spec, pattern, partitions = self.file_spec(), FilePattern(self.file_pattern), self.partitions_def()
         asset = build_file_asset(self, spec, pattern, partitions)
-        checks = table_checks(
-            self.asset_key,
-            self.table,
-            primary_key=spec.primary_key,
-            min_rows=self.min_rows,
-            freshness_column=self.freshness.column if self.freshness else None,
-            max_age=timedelta(hours=self.freshness.max_lag_hours) if self.freshness else timedelta(days=1),
-        )
+        # Key uniqueness and not-null are audits of every delivery (reported by the asset's own checks); a
+        # second, table-wide computation could disagree with the decision the loader took.
+        checks = [min_rows_check(self.asset_key, self.table, self.min_rows)]
+        if self.freshness and self.freshness.column:
+            max_age = timedelta(hours=self.freshness.max_lag_hours)
+            checks.append(freshness_check(self.asset_key, self.table, self.freshness.column, max_age))
         job = dg.define_asset_job(
             f"load_{self.name}", selection=dg.AssetSelection.assets(self.asset_key), partitions_def=partitions
         )
@@ -181,10 +194,15 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
             min_age_seconds=self.sensor.min_file_age_seconds,
             interval_seconds=self.sensor.interval_seconds,
             default_status=dg.DefaultSensorStatus(self.sensor.default_status.upper()),
+            completeness=self.completeness,
         )
         return dg.Definitions(
             assets=[asset], asset_checks=checks, jobs=[job], schedules=[schedule], sensors=[sensor]
         )
+
+
+class RefusedDelivery(ValueError):
+    """A blocking audit refused the delivery: nothing published, the rows are in quarantine."""
 
 
 def strategy_for(warehouse: Any, spec: FileSpec) -> DuckDBFileLoader | SnowflakeFileLoader:
@@ -197,27 +215,42 @@ def strategy_for(warehouse: Any, spec: FileSpec) -> DuckDBFileLoader | Snowflake
     raise TypeError(f"no file load strategy for warehouse resource {type(warehouse).__name__}")
 
 
+def _audit_check(
+    name: str, results: list[LoadResult], incomplete: dict[str, str]
+) -> dg.AssetCheckResult:
+    """One check result for audit `name` over every partition the run tried (a backfill tries several):
+    the audits the loader computed, figures summed (counts) or maxed (shares) across partitions."""
+    per_partition = {r.partition_key: a for r in results for a in r.audits if a.name == name}
+    failing = {pk: a.summary for pk, a in per_partition.items() if not a.passed}
+    refused = [pk for pk, a in per_partition.items() if a.refuses]
+    if name == audit.COMPLETENESS:
+        failing.update(incomplete)
+        refused += list(incomplete)
+    figures: dict[str, object] = {}
+    for a in per_partition.values():
+        for key, value in a.figures.items():
+            figures[key] = max(figures.get(key, 0), value) if isinstance(value, float) else (
+                figures.get(key, 0) + value if isinstance(value, int) else value
+            )
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity.ERROR if refused else dg.AssetCheckSeverity.WARN,
+        metadata={
+            **figures,
+            "partitions_audited": len(per_partition) + (len(incomplete) if name == audit.COMPLETENESS else 0),
+            "failing_partitions": failing,
+            "refused_partitions": sorted(refused),
+        },
+    )
+
+
 def _check_results(
     component: FileIngestionComponent, results: list[LoadResult], failures: list[tuple[str, Exception]]
 ) -> list[dg.AssetCheckResult]:
-    """One result per check for the run, over every partition the run loaded (a backfill loads several)."""
-    limits = component.reject_rate
-    rates = {r.partition_key: round(r.reject_rate, 6) for r in results}
-    worst = max(rates.values(), default=0.0)
-    reject = dg.AssetCheckResult(
-        check_name=CHECK_REJECT_RATE,
-        passed=worst <= limits.warn,
-        severity=dg.AssetCheckSeverity.ERROR if worst > limits.fail else dg.AssetCheckSeverity.WARN,
-        metadata={
-            "max_reject_rate": worst,
-            "worst_partition": max(rates, key=rates.get) if rates else "",
-            "warn_above": limits.warn,
-            "fail_above": limits.fail,
-            "rows_rejected": sum(r.rows_rejected for r in results),
-            "reject_rate_by_partition": rates,
-            "rejects_table": f"{component.table}_rejects",
-        },
-    )
+    """One result per check for the run: the loader's audits, and schema drift."""
+    incomplete = {pk: str(exc) for pk, exc in failures if isinstance(exc, FileIncomplete)}
+    checks = [_audit_check(name, results, incomplete) for name in _audit_names(component)]
     drifted = {r.partition_key: r.drift.describe() for r in results if r.drift}
     refused = {pk: str(exc) for pk, exc in failures if isinstance(exc, SchemaDriftError)}
     drift = dg.AssetCheckResult(
@@ -232,23 +265,21 @@ def _check_results(
             **_drift_union([r.drift for r in results]),
         },
     )
-    mismatched = {
-        r.partition_key: f"{r.rows_loaded} loaded + {r.rows_rejected} rejected != {r.data_lines} data lines"
-        for r in results
-        if not r.counts_match
-    }
-    counts = dg.AssetCheckResult(
-        check_name=CHECK_FILE_ROW_COUNT,
-        passed=not mismatched,
-        metadata={
-            "tolerance_rows": 0,
-            "file_data_lines": sum(r.data_lines for r in results),
-            "rows_loaded": sum(r.rows_loaded for r in results),
-            "rows_rejected": sum(r.rows_rejected for r in results),
-            "mismatched_partitions": mismatched,
-        },
-    )
-    return [reject, drift, counts]
+    return [*checks, drift]
+
+
+def _audit_names(component: FileIngestionComponent) -> tuple[str, ...]:
+    return tuple(n for n in audit.AUDITS if n != audit.PARTITION_DATES or component.date_column)
+
+
+_AUDIT_DESCRIPTIONS = {
+    audit.COMPLETENESS: "The file is a whole delivery under the feed's completeness rule ({rule}).",
+    audit.REJECT_RATE: "Rejected lines per file at most {warn:.2%} (warn); above {fail:.2%} the delivery is refused.",
+    audit.FILE_ROW_COUNT: "Rows parsed + rows rejected == data records of the file (tolerance 0).",
+    audit.KEYS_NOT_NULL: "No delivered row has a NULL in ({keys}).",
+    audit.PRIMARY_KEY_UNIQUE: "No key ({keys}) repeats within a delivery or is already in another partition.",
+    audit.PARTITION_DATES: "Rows are dated ({date_column}) on their partition's day; refused above {share:.0%} outside.",
+}
 
 
 def _drift_union(drifts: list[Drift]) -> dict[str, str]:
@@ -264,26 +295,25 @@ def build_file_asset(
     partitions: dg.PartitionsDefinition,
 ) -> dg.AssetsDefinition:
     key = component.asset_key
+    words = {
+        "rule": component.completeness.rule,
+        "warn": component.reject_rate.warn,
+        "fail": component.reject_rate.fail,
+        "keys": ", ".join(component.primary_key),
+        "date_column": component.date_column,
+        "share": component.max_outside_share,
+    }
     check_specs = [
-        dg.AssetCheckSpec(
-            CHECK_REJECT_RATE,
-            asset=key,
-            blocking=True,
-            description=f"Rejected lines per file at most {component.reject_rate.warn:.2%} "
-            f"(warn) / {component.reject_rate.fail:.2%} (fail).",
-        ),
+        dg.AssetCheckSpec(name, asset=key, blocking=True, description=_AUDIT_DESCRIPTIONS[name].format(**words))
+        for name in _audit_names(component)
+    ]
+    check_specs.append(
         dg.AssetCheckSpec(
             CHECK_SCHEMA_DRIFT,
             asset=key,
             description=f"File columns match the declaration (policy: {component.schema_drift}).",
-        ),
-        dg.AssetCheckSpec(
-            CHECK_FILE_ROW_COUNT,
-            asset=key,
-            blocking=True,
-            description="Rows loaded + rows rejected == data lines of the file (tolerance 0).",
-        ),
-    ]
+        )
+    )
     freshness_policy = (
         dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=component.freshness.max_lag_hours))
         if component.freshness
@@ -331,15 +361,24 @@ def build_file_asset(
                     log.error(f"partition {partition_key} not loaded: {exc}")
                     failures.append((partition_key, exc))
                     continue
+                results.append(result)
+                if not result.published:
+                    refused = RefusedDelivery(
+                        f"{path}: not published, the published partition is unchanged and the delivery is in "
+                        f"{spec.quarantine_table}: {audit.refusal(result.audits)}"
+                    )
+                    log.error(f"partition {partition_key} refused: {refused}")
+                    failures.append((partition_key, refused))
+                    continue
                 log.info(
                     f"partition {partition_key}: {result.rows_loaded} rows loaded, {result.rows_rejected} "
                     f"rejected from {path.name} in {result.seconds:.2f}s"
                 )
-                results.append(result)
         checks = _check_results(component, results, failures)
+        published = [r for r in results if r.published]
         if failures:
-            # Record what did load, then fail naming every file that did not.
-            for result in results:
+            # Record what did publish, then fail naming every file that did not.
+            for result in published:
                 context.log_event(
                     dg.AssetMaterialization(key, partition=result.partition_key, metadata=result.metadata())
                 )
@@ -351,9 +390,9 @@ def build_file_asset(
                 metadata={"failed_partitions": [pk for pk, _ in failures]},
                 allow_retries=False,  # the same files would fail the same way
             )
-        for result in results:
+        for result in published:
             context.add_asset_metadata(result.metadata(), partition_key=result.partition_key)
-        yield dg.MaterializeResult(metadata={"partitions_in_run": len(results)})
+        yield dg.MaterializeResult(metadata={"partitions_in_run": len(published)})
         yield from checks
 
     return _load_files

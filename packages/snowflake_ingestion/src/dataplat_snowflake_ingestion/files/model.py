@@ -8,6 +8,8 @@ from pathlib import Path
 from dataplat_core.observability import load_metadata
 from dataplat_core.warehouse import quote_identifier, quote_table
 
+from dataplat_snowflake_ingestion.files.audit import Audit, AuditLimits
+from dataplat_snowflake_ingestion.files.completeness import Completeness
 from dataplat_snowflake_ingestion.files.schema import Drift, DriftPolicy
 
 # Lineage columns every loaded row carries. `_file_date` is the partition: one file date, replaced as a whole.
@@ -16,6 +18,7 @@ from dataplat_snowflake_ingestion.files.schema import Drift, DriftPolicy
 PARTITION_COLUMN = "_file_date"
 LOADED_AT_COLUMN = "_loaded_at"
 # The rejects table: one row per rejected line (DuckDB reports the first failing column of each line).
+# The quarantine table has the same columns: the rows of a refused delivery, each with its reason.
 REJECT_COLUMNS = (
     ("partition_date", "DATE"),
     ("file", "VARCHAR"),
@@ -30,6 +33,7 @@ REJECT_COLUMNS = (
 # Called with a step name between the statements of the load transaction. Only the crash tests use it: it
 # lets a real process be killed at a known point of the transaction instead of at a random one.
 StepHook = Callable[[str], None]
+_DATED_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMPTZ")
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,22 @@ class FileSpec:
     delimiter: str = ","
     # The column whose newest value is the load's `dataplat/source_newest_at` (None: not recorded).
     timestamp_column: str | None = None
+    # The column that dates a row: rows whose date is not the partition's day are rejects (None: not checked).
+    date_column: str | None = None
+    limits: AuditLimits = field(default_factory=AuditLimits)
+    completeness: Completeness = field(default_factory=Completeness)
+    case_sensitive_header: bool = False
 
     def __post_init__(self) -> None:
         quote_table(self.table)
-        if self.timestamp_column is not None and self.timestamp_column not in self.columns:
-            raise ValueError(f"timestamp column {self.timestamp_column!r} is not a declared column")
+        for role, column in (("timestamp", self.timestamp_column), ("date", self.date_column)):
+            if column is not None and column not in self.columns:
+                raise ValueError(f"{role} column {column!r} is not a declared column")
+        if self.date_column is not None and self.columns[self.date_column] not in _DATED_TYPES:
+            raise ValueError(
+                f"date column {self.date_column!r} must be one of {', '.join(_DATED_TYPES)}, "
+                f"not {self.columns[self.date_column]}"
+            )
         if "." not in self.table:
             raise ValueError(f"table {self.table!r} must be schema-qualified: schema.table")
         missing = [c for c in self.primary_key if c not in self.columns]
@@ -65,6 +80,13 @@ class FileSpec:
     @property
     def rejects_table(self) -> str:
         return f"{self.table}_rejects"
+
+    @property
+    def quarantine_table(self) -> str:
+        return f"{self.table}_quarantine"
+
+    def quoted_quarantine(self) -> str:
+        return quote_table(self.quarantine_table)
 
     def quoted(self) -> str:
         return quote_table(self.table)
@@ -89,6 +111,11 @@ class LoadResult:
     drift: Drift = field(default_factory=Drift)
     added_columns: tuple[str, ...] = ()
     source_newest_at: datetime | None = None  # max(timestamp_column) of the rows loaded
+    audits: tuple[Audit, ...] = ()
+    published: bool = True  # False: a blocking audit failed, the delivery is in quarantine
+
+    def refused_by(self) -> list[Audit]:
+        return [a for a in self.audits if a.refuses]
 
     @property
     def reject_rate(self) -> float:
@@ -119,4 +146,6 @@ class LoadResult:
             "rows_per_second": round(self.rows_loaded / self.seconds) if self.seconds else 0,
             "schema_drift": self.drift.describe(),
             "added_columns": ", ".join(self.added_columns),
+            "audits": ", ".join(f"{a.name}={'pass' if a.passed else 'FAIL' if a.refuses else 'warn'}"
+                                for a in self.audits),
         }

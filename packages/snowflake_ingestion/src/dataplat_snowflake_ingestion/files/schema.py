@@ -123,21 +123,38 @@ class Drift:
 class FileInspection:
     path: Path
     bytes: int
-    header: tuple[str, ...]
-    data_lines: int  # newline-terminated lines after the header (plus a last unterminated one)
+    header: tuple[str, ...]  # the file's column names, matched to the declared spelling where they match
+    data_lines: int  # records after the header (a last unterminated one included)
+    ends_with_newline: bool = True
+    # A line ends with the delimiter somewhere: some record may carry empty extra trailing fields
+    # (`1,a,1.00,,`), which DuckDB's reader would silently drop; `record_lines` finds them.
+    may_have_trailing_fields: bool = False
+    file_header: tuple[str, ...] = ()  # the names as the file spells them
+
+    @property
+    def last_record_line(self) -> int:
+        """The last record's line number as the rejects table counts lines (the header is line 1)."""
+        return self.data_lines + 1
 
 
-def _count_lines(path: Path) -> tuple[int, bool, bool]:
-    """Newlines in the file, whether it ends with one, and whether it needs a CSV-aware count (a quote or a
-    blank line seen), in 8 MiB chunks (constant memory, ~GB/s)."""
-    count, last, special = 0, b"\n", False
+def _count_lines(path: Path, delimiter: str) -> tuple[int, bool, bool, bool]:
+    """Newlines in the file, whether it ends with one, whether it needs a CSV-aware count (a quote or a
+    blank line seen), and whether some line ends with the delimiter, in 8 MiB chunks (constant memory)."""
+    count, last, special, trailing = 0, b"\n", False, False
+    ends = (delimiter.encode() + b"\n", delimiter.encode() + b"\r\n")
     with path.open("rb") as fh:
         while chunk := fh.read(8 * 1024 * 1024):
             count += chunk.count(b"\n")
             edge = last[-2:] + chunk[:2]  # a blank line may straddle two chunks
             special = special or any(t in chunk or t in edge for t in (b'"', b"\n\n", b"\n\r\n"))
+            trailing = trailing or any(t in chunk or t in edge for t in ends)
             last = chunk[-2:]
-    return count, last.endswith(b"\n"), special
+    return count, last.endswith(b"\n"), special, trailing
+
+
+def _reader(fh, delimiter: str, strict: bool = True):
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # a huge field is a reject, not a crash
+    return csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True, strict=strict)
 
 
 def _count_records(path: Path, delimiter: str, *, strict: bool = True) -> int:
@@ -145,11 +162,10 @@ def _count_records(path: Path, delimiter: str, *, strict: bool = True) -> int:
     field does not end a record and blank lines are no records. Only for files where the newline count is not
     the answer. A quoted field still open at the end of the file swallowed every line after its start:
     `FileProblem` naming that line. Other malformed quoting (`"a"x`) is one record, rejected by the loader."""
-    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # a huge field is a reject, not a crash
     # Latin-1 maps every byte to one character: the structure (quotes, delimiters, newlines) is ASCII, and
     # invalid UTF-8 inside a field is DuckDB's reject to report, not a reason to miscount.
     with path.open(encoding="latin-1", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter, quotechar='"', doublequote=True, strict=strict)
+        reader = _reader(fh, delimiter, strict)
         records, start = 0, 1
         try:
             for row in reader:
@@ -165,7 +181,46 @@ def _count_records(path: Path, delimiter: str, *, strict: bool = True) -> int:
     return records - 1  # the header
 
 
-def inspect_file(path: Path, declared: Mapping[str, str], delimiter: str = ",") -> FileInspection:
+@dataclass(frozen=True)
+class RecordLines:
+    """Every data record's line number as DuckDB's rejects count them (rows, blank ones included; the
+    header is line 1), in file order, and the records with empty extra trailing fields."""
+
+    lines: list[int]
+    trailing_fields: list[int]
+
+
+def record_lines(path: Path, delimiter: str, header_fields: int) -> RecordLines:
+    """One CSV pass over the file (about 1M records/s): only for the rare loads that must name the line of
+    a row that parsed (a refused delivery, a row outside its partition) or drop rows DuckDB's reader accepts
+    (empty extra trailing fields, which DuckDB 1.4 ignores even with strict_mode)."""
+    lines, trailing = [], []
+    with path.open(encoding="latin-1", newline="") as fh:
+        reader = _reader(fh, delimiter, strict=False)
+        next(reader, None)
+        for index, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            lines.append(index)
+            if len(row) > header_fields and not any(row[header_fields:]):
+                trailing.append(index)
+    return RecordLines(lines, trailing)
+
+
+def canonical_header(
+    header: Sequence[str], declared: Mapping[str, str], *, case_sensitive: bool = False
+) -> tuple[str, ...]:
+    """The file's column names with the declared spelling where a name matches a declared column (ignoring
+    case unless `case_sensitive`): `ORDER_ID` is `order_id`."""
+    if case_sensitive:
+        return tuple(header)
+    by_lower = {name.lower(): name for name in declared}
+    return tuple(by_lower.get(name.lower(), name) for name in header)
+
+
+def inspect_file(
+    path: Path, declared: Mapping[str, str], delimiter: str = ",", *, case_sensitive: bool = False
+) -> FileInspection:
     """Header and data line count of a landing file; `FileProblem` naming the file if it is not loadable."""
     if not path.is_file():
         raise FileProblem(f"{path}: no such file")
@@ -183,23 +238,32 @@ def inspect_file(path: Path, declared: Mapping[str, str], delimiter: str = ",") 
         line = first.decode("utf-8").lstrip("\ufeff").rstrip("\r")
     except UnicodeDecodeError as exc:
         raise FileProblem(f"{path}: not a UTF-8 CSV text file ({exc.reason} at byte {exc.start})") from None
-    header = tuple(name.strip() for name in next(csv.reader([line], delimiter=delimiter)))
-    if len(header) == 1 and len(declared) > 1:
+    file_header = tuple(name.strip() for name in next(csv.reader([line], delimiter=delimiter)))
+    if len(file_header) == 1 and len(declared) > 1:
         found = [d for d in _OTHER_DELIMITERS if d in line]
         hint = f"; the header contains {found[0]!r} (wrong delimiter?)" if found else ""
         raise FileProblem(
             f"{path}: the header has a single column with delimiter {delimiter!r}, "
             f"expected {len(declared)} columns{hint}"
         )
+    header = canonical_header(file_header, declared, case_sensitive=case_sensitive)
     if len(set(header)) != len(header) or not all(header):
-        raise FileProblem(f"{path}: the header has empty or duplicate column names: {list(header)}")
-    newlines, ends_with_newline, needs_csv_count = _count_lines(path)
+        raise FileProblem(f"{path}: the header has empty or duplicate column names: {list(file_header)}")
+    newlines, ends_with_newline, needs_csv_count, trailing = _count_lines(path, delimiter)
     data_lines = newlines - 1 + (0 if ends_with_newline else 1)
     if needs_csv_count:
         data_lines = _count_records(path, delimiter)
     if data_lines <= 0:
         raise FileProblem(f"{path}: the file has a header but no data rows")
-    return FileInspection(path, size, header, data_lines)
+    return FileInspection(path, size, header, data_lines, ends_with_newline, trailing, file_header)
+
+
+def tail_text(path: Path) -> str:
+    """The bytes after the file's last line end (its unterminated last record), as text."""
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - _HEAD_BYTES))
+        block = fh.read()
+    return block.rpartition(b"\n")[2].decode("utf-8", errors="replace")
 
 
 def _retyped(
@@ -270,7 +334,7 @@ def plan_load(
     missing_keys = [c for c in primary_key if c in drift.missing]
     if missing_keys:
         raise SchemaDriftError(
-            f"{where}: primary key column(s) {', '.join(missing_keys)} missing from the file"
+            f"{where}: primary key column(s) {', '.join(missing_keys)} missing from the file; {drift.describe()}"
         )
     if drift and policy is DriftPolicy.FAIL:
         raise SchemaDriftError(

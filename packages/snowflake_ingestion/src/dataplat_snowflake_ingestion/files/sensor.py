@@ -3,8 +3,10 @@
 The cursor maps file name -> identity (size and mtime in ns). A file is requested when its identity differs
 from the cursor's; the run key is derived from the identity, so a rewritten file runs again while the same
 file seen twice never does. Hidden and temp names, names that do not match the pattern, dates outside the
-partitions definition and files modified within `min_age_seconds` (possibly still being written) are ignored;
-the latter are picked up by a later tick because the cursor does not record them.
+partitions definition, files modified within `min_age_seconds` (possibly still being written) and files whose
+marker or manifest has not arrived (completeness rules `marker`, `manifest`) are ignored; the latter two are
+picked up by a later tick because the cursor does not record them. The loader applies the completeness rule
+again on every path, the sensor's included.
 """
 
 import json
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+
+from dataplat_snowflake_ingestion.files.completeness import Completeness
 
 _TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~")
 
@@ -63,6 +67,7 @@ def scan_folder(
     *,
     min_age_seconds: float,
     now: float | None = None,
+    completeness: Completeness | None = None,
 ) -> tuple[list[dg.RunRequest], dict[str, str], list[str]]:
     """Run requests for new or changed files, the next cursor, and why files were skipped (for the log)."""
     now = time.time() if now is None else now
@@ -80,6 +85,10 @@ def scan_folder(
         stat = path.stat()
         if now - stat.st_mtime < min_age_seconds:
             skipped.append(f"{path.name}: modified {now - stat.st_mtime:.0f}s ago, may still be written")
+            continue
+        pending = completeness.pending_reason(path) if completeness else None
+        if pending:
+            skipped.append(f"{path.name}: {pending}")
             continue
         identity = file_identity(stat)
         if cursor.get(path.name) == identity:
@@ -105,6 +114,7 @@ def build_file_sensor(
     min_age_seconds: float,
     interval_seconds: int,
     default_status: dg.DefaultSensorStatus,
+    completeness: Completeness | None = None,
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=name,
@@ -123,6 +133,7 @@ def build_file_sensor(
             partitions_def,
             cursor,
             min_age_seconds=min_age_seconds,
+            completeness=completeness,
         )
         for reason in skipped:
             context.log.info(f"skipped {reason}")
