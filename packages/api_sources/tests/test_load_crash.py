@@ -1,6 +1,7 @@
 """SIGKILL during a dlt load of the payments API, then a re-run in a fresh process: the warehouse holds exactly
 the simulator's rows of the partition, for the merge resources (payments, refunds), the replace resource
-(payment_methods) and the append resource (events), nothing lost and nothing twice.
+(payment_methods) and the append resource (events), nothing lost and nothing twice. dlt's working folder of the
+killed run is left in the platform's working root (never in the system temp folder) and the re-run removes it.
 
 Each run is the deployment's path in a process of its own: the component from YAML, the platform's resources
 (`build_resources()`), one daily partition, against the real simulator over HTTP and a DuckDB file in tmp_path.
@@ -60,9 +61,14 @@ CHILD = textwrap.dedent(
 
         Load.complete_jobs = complete_jobs
 
+    import os
+
     import dagster as dg
     from conftest import attributes, component_defs
     from dataplat_core.resources import build_resources
+
+    # DAGSTER_HOME set: the deployment's persistent instance; unset: execute_in_process's ephemeral one.
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else None
 
     load_only = dg.define_asset_job(
         "load", selection=dg.AssetSelection.all(include_sources=False) - dg.AssetSelection.all_asset_checks()
@@ -72,7 +78,7 @@ CHILD = textwrap.dedent(
     with component_defs(attributes(page_size=page_size, **window)) as (_, defs):
         defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources(), jobs=[load_only]))
         result = defs.resolve_job_def("load").execute_in_process(
-            partition_key=None if partition == "-" else partition, raise_on_error=False
+            partition_key=None if partition == "-" else partition, raise_on_error=False, instance=instance
         )
     sys.exit(0 if result.success else 1)
     """
@@ -81,8 +87,9 @@ CHILD = textwrap.dedent(
 
 @pytest.fixture
 def env(tmp_path, monkeypatch):
-    """The local platform's variables: the warehouse in tmp_path, every temp folder (dlt's working dirs of
-    killed runs) under tmp_path too. The API's address is set per test; PostgreSQL is not used here."""
+    """The local platform's variables: the warehouse in tmp_path, and the children's system temp folder
+    (TMPDIR) under tmp_path too, so the tests see anything a run leaves there. The API's address is set per
+    test; PostgreSQL is not used here."""
     (tmp_path / "tmp").mkdir()
     values = {
         "PLATFORM_ENV": "local",
@@ -110,6 +117,26 @@ def _run(tmp_path, mode: str, page_size: int, log_name: str, partition: str = DA
         [sys.executable, "-c", CHILD, str(TESTS), mode, str(tmp_path / "marker"), partition, str(page_size)],
         stdout=log, stderr=log, start_new_session=True,
     )  # fmt: skip
+
+
+INSTANCES = ["ephemeral", "dagster_home"]
+
+
+def _use_instance(kind: str, tmp_path, monkeypatch) -> Path:
+    """Runs the children with an ephemeral instance or a persistent one (DAGSTER_HOME); returns where their
+    dlt working folders go: beside the warehouse file, or in the instance's storage."""
+    if kind == "ephemeral":
+        return tmp_path / "dlt_working"  # beside warehouse.duckdb
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home / "storage" / "dlt_working"
+
+
+def _dlt_leftovers_in_temp(env) -> list[Path]:
+    """Anything of dlt's in the children's system temp folder: `dlt-*` folders, load files."""
+    tmp = Path(env["TMPDIR"])
+    return sorted({*tmp.rglob("dlt*"), *tmp.rglob("*.parquet"), *tmp.rglob("*.jsonl*")})
 
 
 def _kill(child: subprocess.Popen) -> None:
@@ -183,9 +210,12 @@ def test_kill_9_mid_load_after_merge_and_append_commits_then_rerun_is_exact(
         api.stop()
 
 
-def test_kill_9_mid_extract_then_rerun_is_exact(env, tmp_path, monkeypatch, sandbox_config):
+@pytest.mark.parametrize("instance", INSTANCES)
+def test_kill_9_mid_extract_then_rerun_is_exact(env, tmp_path, monkeypatch, sandbox_config, instance):
     """Killed while dlt is still paging through the API (slow pages, small page size): the simulator's own
-    request counter says the run is under way."""
+    request counter says the run is under way. The killed run's dlt working folder stays in the working root
+    (the instance's storage, or beside the warehouse for an ephemeral instance); the re-run removes it."""
+    root = _use_instance(instance, tmp_path, monkeypatch)
     slow = FaultConfig(rate=1.0, kinds=("slow",), slow_seconds=0.05)
     api = _start(PaymentsApiServer(sandbox_config, faults=slow), monkeypatch)
     try:
@@ -200,11 +230,17 @@ def test_kill_9_mid_extract_then_rerun_is_exact(env, tmp_path, monkeypatch, sand
         served = api.stats["total"]
         time.sleep(0.5)
         assert api.stats["total"] == served  # the client died with the process group
-        workdirs = list((tmp_path / "tmp").glob("dlt-*"))
-        assert workdirs, "dlt's working folder of the killed run"  # left behind: it was killed, not stopped
+        # Left behind (killed, not stopped), in the platform's working root, not in the system temp folder.
+        assert _dlt_leftovers_in_temp(env) == []
+        killed = [p for p in root.iterdir() if p.is_dir()]
+        assert len(killed) == 1 and (root / f"{killed[0].name}.lock").exists(), sorted(root.iterdir())
+        assert (killed[0] / f"payments_api__{DAY.replace('-', '')}").is_dir()  # dlt's pipeline folder
 
         api.set_faults(FaultConfig())
         _rerun_is_exact(tmp_path, env, api)
+        assert sorted(root.iterdir()) == []  # the re-run removed the killed run's folder, then its own
+        assert "removed 1 dlt working folder(s)" in (tmp_path / "rerun.log").read_text()
+        assert _dlt_leftovers_in_temp(env) == []
     finally:
         api.stop()
 
@@ -232,3 +268,20 @@ def test_kill_9_mid_unpartitioned_load_then_rerun_does_not_duplicate_events(
         assert sorted(events) == sorted(r["event_id"] for r in api_rows(api, "events"))
     finally:
         api.stop()
+
+
+@pytest.mark.parametrize("instance", INSTANCES)
+def test_successful_load_leaves_no_working_folder_and_nothing_in_the_system_temp_dir(
+    env, tmp_path, monkeypatch, sandbox_config, instance
+):
+    root = _use_instance(instance, tmp_path, monkeypatch)
+    api = _start(PaymentsApiServer(sandbox_config), monkeypatch)
+    try:
+        run = _run(tmp_path, "plain", 500, "run.log")
+        assert run.wait(timeout=180) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    finally:
+        api.stop()
+    log = (tmp_path / "run.log").read_text()
+    assert f"in {root}/" in log  # the run's log names its working folder, under the root
+    assert root.is_dir() and sorted(root.iterdir()) == []
+    assert sorted(Path(env["TMPDIR"]).iterdir()) == []  # nothing at all in the system temp folder

@@ -6,8 +6,9 @@ asset specs come from the YAML alone, so a code location loads without importing
 second of a code server's start-up, see docs/benchmarks.md).
 
 Run time (`load.py`): the `payments_api` resource gives URL and token, the `warehouse` resource the destination;
-the run's partition gives the incremental window; a fresh temp dir holds dlt's working state for this run only,
-and `DagsterDltResource.run` loads the freshly built source through a freshly built pipeline.
+the run's partition gives the incremental window; a fresh folder under the platform's working root (`workdir.py`:
+the Dagster instance's storage) holds dlt's working state for this step attempt only, and
+`DagsterDltResource.run` loads the freshly built source through a freshly built pipeline.
 """
 
 from collections.abc import Sequence

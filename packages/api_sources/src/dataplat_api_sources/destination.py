@@ -5,8 +5,9 @@
 - Snowflake (prod): `dlt.destinations.snowflake(credentials)` from the `SnowflakeResource` the resource factory
   built from `SNOWFLAKE_*` environment variables (values resolved by the run worker, never written anywhere).
 
-Pipelines live in a working directory that only one run uses (a fresh temp dir): dlt's local state is a cache,
-the truth (cursor state, schema) is restored from the destination (`restore_from_destination`, dlt's default).
+Pipelines live in a working directory that only one step attempt uses (a fresh folder, `workdir.py`): dlt's local
+state is a cache, the truth (cursor state, schema) is restored from the destination (`restore_from_destination`,
+dlt's default).
 """
 
 from __future__ import annotations

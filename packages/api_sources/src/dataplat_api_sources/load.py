@@ -1,10 +1,8 @@
 """Run time of `PaymentsApiIngestionComponent`: build the dlt source and pipeline for the run's window, load,
 and report the uniform load metadata. Imported by runs only (dlt and pyarrow are slow to import)."""
 
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -27,6 +25,7 @@ from dataplat_api_sources.arrow import SchemaContractViolation
 from dataplat_api_sources.destination import make_pipeline, warehouse_destination
 from dataplat_api_sources.http import ApiRequestError, RetryingSession
 from dataplat_api_sources.partitions import partition_window
+from dataplat_api_sources.workdir import folder_name, owned_folder, remove_stale, working_root
 
 if TYPE_CHECKING:
     from dataplat_api_sources.component import PaymentsApiIngestionComponent
@@ -54,12 +53,20 @@ def run_load(
     window = partition_window(context)
     session = _CountingSession(component._policy, logger=log)
     source = component.build_source(payments_api.base_url, payments_api.token, window, session)
-    with tempfile.TemporaryDirectory(prefix=f"dlt-{context.run.run_id[:8]}-") as workdir:
+    step_key = context.get_step_execution_context().step.key
+    root = working_root(context.instance, warehouse)
+    stale = remove_stale(root)
+    if stale:
+        log.info(
+            f"removed {len(stale)} dlt working folder(s) of earlier runs that ended without cleaning up "
+            f"(killed): {', '.join(p.name for p in stale)}"
+        )
+    with owned_folder(root, folder_name(context.run_id, step_key, context.retry_number)) as workdir:
         pipeline = make_pipeline(
             component.pipeline_name,
             dataset=component.dataset,
             destination=warehouse_destination(warehouse),
-            pipelines_dir=Path(workdir),
+            pipelines_dir=workdir,
             window=window,
         )
         log.info(
