@@ -8,9 +8,12 @@ timed from opening the database to closing it:
 
 - baseline: `CREATE TABLE ... AS SELECT * FROM read_csv(..., columns={declared}, auto_detect=false)`, fresh file;
 - component: `DuckDBFileLoader.load()` (the asset's code path), fresh file: header and line-count inspection,
-  drift sampling, then one transaction that deletes the partition and inserts the file with rejects stored;
-- incremental: after the component's full load, one more daily file holding 1% of the rows loaded the same
-  way into the same warehouse as a new partition (a new day per repetition).
+  drift sampling, completeness, the file staged in a temporary table with rejects stored, the audits (keys
+  within the file and against the table, reject rate, row count), then one transaction that deletes the
+  partition and publishes the staged rows;
+- incremental: after the component's full load, one more daily file holding 1% of the rows (the lines that
+  follow the full file's, so its keys are new) loaded the same way into the same warehouse as a new
+  partition (a new day and new lines per repetition).
 
 Prints medians of `--repeat` runs, rows/s, the ratio to the baseline, incremental as % of the full load and
 peak memory, with issue #9's targets; `--json` writes them for bench/run.py. A script, not a test.
@@ -62,11 +65,16 @@ def child(method: str, csv: Path, db: Path, day: str) -> None:
         with closing(duckdb.connect(str(db), read_only=True)) as conn:
             rows = conn.execute("select count(*) from sales").fetchone()[0]
     else:  # component (a fresh file) or incremental (one more daily partition into the loaded file)
+        from dataplat_snowflake_ingestion.files.completeness import Completeness
         from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
         from dataplat_snowflake_ingestion.files.model import FileSpec
         from dataplat_snowflake_ingestion.files.schema import validate_columns
 
-        spec = FileSpec("raw_files.sales", validate_columns(COLUMNS), ("order_id", "line_no"))
+        # The file was written before the measurement started: settled, no wait for the completeness rule.
+        spec = FileSpec(
+            "raw_files.sales", validate_columns(COLUMNS), ("order_id", "line_no"),
+            completeness=Completeness(settle_seconds=0),
+        )  # fmt: skip
         loader = DuckDBFileLoader(spec, lambda: closing(duckdb.connect(str(db))))
         started = time.perf_counter()
         result = loader.load(day, csv)
@@ -89,17 +97,27 @@ def measure(method: str, csv: Path, db: Path, day: str = "2026-01-01") -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def head(csv: Path, out: Path, rows: int) -> None:
-    """The header and the first `rows` lines of `csv` (the sandbox's CSV has no quoted newlines)."""
-    with csv.open() as src, out.open("w") as dst:
-        for _ in range(rows + 1):
-            dst.write(src.readline())
+def split(csv: Path, parts: list[tuple[Path, int]]) -> None:
+    """The header, then `rows` consecutive lines of `csv` into each `(path, rows)` in turn (the sandbox's CSV
+    has no quoted newlines)."""
+    with csv.open() as src:
+        header = src.readline()
+        for out, rows in parts:
+            with out.open("w") as dst:
+                dst.write(header)
+                for _ in range(rows):
+                    dst.write(src.readline())
 
 
 def bench_size(rows: int, repeat: int, workdir: Path) -> dict:
-    csv = workdir / f"sales_{rows}.csv"
+    source, csv = workdir / f"all_{rows}.csv", workdir / f"sales_{rows}.csv"
     started = time.perf_counter()
-    generate(csv, rows)
+    daily_rows = max(1, rows // 100)
+    generate(source, rows + daily_rows * repeat)
+    days = [f"2026-01-{2 + i:02d}" for i in range(repeat)]
+    dailies = [workdir / f"daily_{d}.csv" for d in days]
+    split(source, [(csv, rows), *((d, daily_rows) for d in dailies)])
+    source.unlink()
     print(f"generated {rows:,} rows ({csv.stat().st_size / 2**20:.0f} MiB) in "
           f"{time.perf_counter() - started:.1f}s", flush=True)  # fmt: skip
     runs = {}
@@ -108,12 +126,12 @@ def bench_size(rows: int, repeat: int, workdir: Path) -> dict:
         assert all(r["rows"] == rows for r in runs[method]), runs
         print(f"  {method:<11} runs: " + ", ".join(f"{r['seconds']:.2f}s" for r in runs[method]), flush=True)
     # Incremental: one more daily file of 1% of the rows, a new partition of the warehouse just loaded.
-    daily = workdir / "daily.csv"
-    head(csv, daily, max(1, rows // 100))
-    days = [f"2026-01-{2 + i:02d}" for i in range(repeat)]
-    runs["incremental"] = [measure("incremental", daily, workdir / "component.duckdb", d) for d in days]
+    runs["incremental"] = [
+        measure("incremental", daily, workdir / "component.duckdb", d) for daily, d in zip(dailies, days)
+    ]
     print("  incremental runs: " + ", ".join(f"{r['seconds']:.2f}s" for r in runs["incremental"]), flush=True)
-    csv.unlink()
+    for done in (csv, *dailies):
+        done.unlink()
     seconds = {m: median(r["seconds"] for r in rs) for m, rs in runs.items()}
     return {
         "rows": rows,

@@ -10,8 +10,11 @@ from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.resources import build_resources
 from dataplat_sandbox.landing import SALES_COLUMN_TYPES
 from dataplat_snowflake_ingestion.components import FileIngestionComponent
+from dataplat_snowflake_ingestion.files.completeness import Completeness
 
 COLUMNS = SALES_COLUMN_TYPES
+# For loader-level tests: files written whole by the test are settled at once (see ATTRIBUTES).
+SETTLED = Completeness(settle_seconds=0)
 TABLE = "raw_files.sales"
 JOB = "load_raw_files__sales"
 ATTRIBUTES = {
@@ -22,6 +25,10 @@ ATTRIBUTES = {
     "primary_key": ["order_id", "line_no"],
     "partition_start_date": "2026-01-01",
     "partition_end_date": "2026-01-15",  # the test sandbox's 14 days
+    "date_column": "order_ts",
+    # The sandbox writes each file whole and renames it into place: settled the moment it appears. The
+    # default wait (5 s after the last change) has tests of its own in test_completeness.py.
+    "completeness": {"rule": "stable", "settle_seconds": 0},
 }
 
 
@@ -62,6 +69,15 @@ def partition_counts(env: dict) -> dict[str, int]:
             f"select _file_date::VARCHAR, count(*) from {TABLE} group by 1 order by 1"
         ).fetchall()
     return dict(rows)
+
+
+def published(env: dict) -> tuple[list, list]:
+    """Every published row of the table and of its rejects, in a stable order: what a refused delivery must
+    leave exactly as it was."""
+    with warehouse(env) as wh:
+        rows = wh.execute(f"select * from {TABLE} order by all").fetchall()
+        rejects = wh.execute(f"select * from {TABLE}_rejects order by all").fetchall()
+    return rows, rejects
 
 
 def duplicate_keys(env: dict) -> int:

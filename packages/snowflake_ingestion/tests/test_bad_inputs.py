@@ -12,10 +12,20 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 import pytest
+from dataplat_snowflake_ingestion.files.audit import AuditLimits
 from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
 from dataplat_snowflake_ingestion.files.model import FileSpec
 from dataplat_snowflake_ingestion.files.schema import FileProblem, validate_columns
-from files_support import TABLE, checks, file_defs, run_range, warehouse
+from files_support import (
+    SETTLED,
+    TABLE,
+    checks,
+    failure_message,
+    file_defs,
+    published,
+    run_range,
+    warehouse,
+)
 
 HEADER = b"id,name,amount\n"
 GOOD = HEADER + b"1,a,1.00\n2,b,2.00\n3,c,3.00\n"
@@ -26,7 +36,13 @@ def load(tmp_path):
     """`load(payload, day)` -> LoadResult, after writing `payload` as the day's file; `rows(day)`, `rejects(day)`."""
     db = tmp_path / "w.duckdb"
     spec = FileSpec(
-        "raw.t", validate_columns({"id": "BIGINT", "name": "VARCHAR", "amount": "DECIMAL(12,2)"}), ("id",)
+        "raw.t",
+        validate_columns({"id": "BIGINT", "name": "VARCHAR", "amount": "DECIMAL(12,2)"}),
+        ("id",),
+        completeness=SETTLED,
+        # One bad row in a three-row file is a third of it: these tests look at what happens to each row,
+        # so no rate refuses them here (the reject-rate refusal has its own tests).
+        limits=AuditLimits(reject_warn=1.0, reject_fail=1.0),
     )
     loader = DuckDBFileLoader(spec, lambda: contextlib.closing(duckdb.connect(str(db))))
 
@@ -124,22 +140,36 @@ def test_an_unclosed_quote_fails_the_file_naming_the_line_and_keeps_the_partitio
     assert [r[0] for r in load.rows()] == [1, 2, 3]  # the previous load of the day is untouched
 
 
-def test_null_and_duplicate_keys_load_but_fail_the_blocking_key_checks(platform_env, landing_folder):
-    """A key-less or duplicated row is loaded (the file is the record of what arrived) and counted by the
-    blocking key checks, which stop everything downstream: within one file and across two days' files."""
+def test_null_and_duplicate_keys_refuse_the_delivery_and_keep_the_published_day(platform_env, landing_folder):
+    """A key-less row, a key repeated within the file and a key already published in another partition each
+    refuse the re-delivered day: the published table stays exactly as it was, the delivery is quarantined with
+    the reason, and the blocking key checks report the figures the loader decided on."""
     day1, day2 = landing_folder / "sales" / "2026-01-01.csv", landing_folder / "sales" / "2026-01-02.csv"
-    first_of_day1 = day1.read_text().splitlines(keepends=True)[1]
-    lines = day2.read_text().splitlines(keepends=True)
-    key_less = "," + lines[2].split(",", 1)[1]  # order_id empty
-    day2.write_text("".join([lines[0], lines[1], lines[1], key_less, first_of_day1, *lines[3:]]))
-    with file_defs() as defs:
-        result = run_range(defs, "2026-01-01", "2026-01-02")
+    with file_defs() as defs, dg.instance_for_test() as instance:
+        assert run_range(defs, "2026-01-01", "2026-01-02", instance).success
+        before = published(platform_env)
+        lines = day2.read_text().splitlines(keepends=True)
+        day2_ts = lines[1].split(",")[2]
+        from_day1 = day1.read_text().splitlines(keepends=True)[1].split(",")
+        from_day1[2] = day2_ts  # dated on day 2, so only its key is wrong
+        key_less = "," + lines[2].split(",", 1)[1]  # order_id empty
+        day2.write_text("".join([lines[0], lines[1], lines[1], key_less, ",".join(from_day1), *lines[3:]]))
+        result = run_range(defs, "2026-01-02", None, instance)
+    assert not result.success
     evaluations = checks(result)
     unique, not_null = evaluations["primary_key_unique"], evaluations["keys_not_null"]
     assert not unique.passed and unique.severity == dg.AssetCheckSeverity.ERROR
-    assert unique.metadata["duplicate_keys"].value == 2  # one inside day 2, one across day 1 and day 2
+    assert unique.metadata["duplicate_keys"].value == 1  # repeated within the file
+    assert unique.metadata["keys_in_other_partitions"].value == 1  # already published on day 1
+    assert unique.metadata["other_partitions"].value == "2026-01-01"
     assert not not_null.passed and not_null.severity == dg.AssetCheckSeverity.ERROR
     assert not_null.metadata["null_keys"].value == 1
-    assert evaluations["file_row_count"].passed and evaluations["reject_rate"].passed  # loaded, not rejected
+    assert evaluations["file_row_count"].passed and evaluations["reject_rate"].passed
+    message = failure_message(result)
+    assert "2026-01-02.csv: not published" in message and "primary_key_unique: 1 key(s) repeated" in message
+    assert "keys_not_null: 1 row(s) with a NULL" in message, message
+    assert published(platform_env) == before
     with warehouse(platform_env) as wh:
-        assert wh.execute(f"select count(*) from {TABLE} where order_id is null").fetchone() == (1,)
+        quarantined = wh.execute(f"select count(*), min(reason) from {TABLE}_quarantine").fetchone()
+    assert quarantined[0] == len(lines) + 2 - 1  # every data line of the refused file
+    assert "primary_key_unique" in quarantined[1]

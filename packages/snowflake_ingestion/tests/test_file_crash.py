@@ -15,7 +15,7 @@ from dataplat_sandbox.landing import atomic_write
 from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
 from dataplat_snowflake_ingestion.files.model import FileSpec
 from dataplat_snowflake_ingestion.files.schema import validate_columns
-from files_support import COLUMNS, TABLE
+from files_support import COLUMNS, SETTLED, TABLE
 
 CHILD = textwrap.dedent(
     """
@@ -26,9 +26,10 @@ CHILD = textwrap.dedent(
     from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
     from dataplat_snowflake_ingestion.files.model import FileSpec
     from dataplat_snowflake_ingestion.files.schema import validate_columns
+    from dataplat_snowflake_ingestion.files.completeness import Completeness
 
     db, path, marker, columns = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), eval(sys.argv[4])
-    spec = FileSpec("{table}", validate_columns(columns), ("order_id", "line_no"))
+    spec = FileSpec("{table}", validate_columns(columns), ("order_id", "line_no"), completeness=Completeness(settle_seconds=0))
 
     def hang_after_insert(step):
         if step == "inserted":  # the partition is deleted and re-inserted, not committed
@@ -41,7 +42,7 @@ CHILD = textwrap.dedent(
 
 
 def _loader(db):
-    spec = FileSpec(TABLE, validate_columns(COLUMNS), ("order_id", "line_no"))
+    spec = FileSpec(TABLE, validate_columns(COLUMNS), ("order_id", "line_no"), completeness=SETTLED)
     return DuckDBFileLoader(spec, lambda: closing(duckdb.connect(str(db))))
 
 

@@ -36,6 +36,8 @@ def test_definitions_declare_partitions_backfill_pool_checks_schedule_and_sensor
         assert asset.op.pool == "warehouse"
         names = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
         assert names == {
+            "completeness",
+            "partition_dates",
             "reject_rate",
             "schema_drift",
             "file_row_count",
@@ -133,26 +135,34 @@ def _config():
     return SandboxConfig(seed=7, orders=2_000, days=14)
 
 
-def test_bad_types_rows_go_to_the_rejects_table_and_fail_the_reject_rate_check(platform_env, landing_folder):
+def test_bad_types_above_the_fail_rate_refuse_the_delivery_into_quarantine(platform_env, landing_folder):
     files = write_landing(landing_folder, _config(), dates=[DAY2], defects={DAY2: "bad_types"})
     bad, total = files.bad_rows[DAY2], files.rows[DAY2]
     with file_defs() as defs:
         result = run_range(defs, "2026-01-02")
-    # 13 of 256 lines (5.1 %) > fail threshold 5 %: blocking ERROR check, the step fails after loading.
+    # 13 of 256 lines (5.1 %) > fail threshold 5 %: refused before publishing, blocking ERROR check.
     assert not result.success
     reject = checks(result)["reject_rate"]
     assert not reject.passed and reject.severity == dg.AssetCheckSeverity.ERROR
     assert reject.metadata["rows_rejected"].value == bad
     assert checks(result)["file_row_count"].passed
-    assert partition_counts(platform_env) == {"2026-01-02": total - bad}
+    message = failure_message(result)
+    assert "2026-01-02.csv: not published" in message and "reject_rate: 13 of 256 (5.08%)" in message, message
+    assert partition_counts(platform_env) == {}  # nothing published
     with warehouse(platform_env) as wh:
-        rejects = wh.execute(
-            f"select partition_date::VARCHAR, file, line, column_name, reason from {TABLE}_rejects order by line"
+        assert wh.execute(f"select count(*) from {TABLE}_rejects").fetchone() == (0,)
+        quarantined = wh.execute(
+            f"select partition_date::VARCHAR, file, line, column_name, error_type, reason "
+            f"from {TABLE}_quarantine order by line"
         ).fetchall()
-    assert len(rejects) == bad
-    assert {r[0] for r in rejects} == {"2026-01-02"} and all(r[1].endswith("2026-01-02.csv") for r in rejects)
-    assert rejects[0][2] == 2 and {r[3] for r in rejects} == {"quantity", "order_ts"}
-    assert "Could not convert" in rejects[0][4]
+    assert len(quarantined) == total  # the whole delivery, each line once
+    assert {r[0] for r in quarantined} == {"2026-01-02"} and all(r[1].endswith("2026-01-02.csv") for r in quarantined)
+    rejected = [r for r in quarantined if r[4] == "CAST"]
+    assert len(rejected) == bad and rejected[0][2] == 2 and {r[3] for r in rejected} == {"quantity", "order_ts"}
+    assert "Could not convert" in rejected[0][5]
+    refused = [r for r in quarantined if r[4] == "REFUSED"]
+    assert len(refused) == total - bad and all("reject_rate: 13 of 256" in r[5] for r in refused)
+    assert [r[2] for r in quarantined] == list(range(2, total + 2))  # every line of the file, named
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
+from dataplat_snowflake_ingestion.files.audit import AuditLimits
 from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
 from dataplat_snowflake_ingestion.files.model import FileSpec
 from dataplat_snowflake_ingestion.files.schema import SchemaDriftError, validate_columns
+from files_support import SETTLED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,7 +45,9 @@ def _breaks(mutation: str, column: int) -> bool:
 def loader(tmp_path_factory):
     folder = tmp_path_factory.mktemp("csv-properties")
     db = folder / "w.duckdb"
-    spec = FileSpec("raw.t", validate_columns(COLUMNS), ("id",))
+    # Any share of bad rows: this test is about what happens to each row (refusals by rate: test_wap.py).
+    limits = AuditLimits(reject_warn=1.0, reject_fail=1.0)
+    spec = FileSpec("raw.t", validate_columns(COLUMNS), ("id",), completeness=SETTLED, limits=limits)
     return folder, db, DuckDBFileLoader(spec, lambda: contextlib.closing(duckdb.connect(str(db))))
 
 

@@ -258,12 +258,16 @@ def inspect_file(
     return FileInspection(path, size, header, data_lines, ends_with_newline, trailing, file_header)
 
 
-def tail_text(path: Path) -> str:
-    """The bytes after the file's last line end (its unterminated last record), as text."""
+def tail_bytes(path: Path) -> bytes:
+    """The bytes after the file's last line end: its unterminated last record (empty when it ends with one)."""
     with path.open("rb") as fh:
         fh.seek(max(0, path.stat().st_size - _HEAD_BYTES))
         block = fh.read()
-    return block.rpartition(b"\n")[2].decode("utf-8", errors="replace")
+    return block.rpartition(b"\n")[2]
+
+
+def tail_text(path: Path) -> str:
+    return tail_bytes(path).decode("utf-8", errors="replace")
 
 
 def _retyped(

@@ -1,21 +1,31 @@
-"""Load one file into one partition of a Snowflake table: PUT to a stage, COPY INTO a staging table with
-ON_ERROR=CONTINUE, then ONE transaction that deletes the partition and inserts the staged rows.
+"""Load one file into one partition of a Snowflake table: write (PUT, COPY INTO a temporary staging table
+with ON_ERROR=CONTINUE), audit (the same `audit_delivery` as on DuckDB, from queries on the staging table),
+then publish in ONE transaction, or put the refused delivery in `<table>_quarantine` and leave the
+partition as it was.
 
-The file is inspected locally first (same checks and drift policy as on DuckDB). Snowflake commits DDL
-implicitly, so every DDL statement (schema, tables, stage, evolved columns) runs before the transaction;
-adding a nullable column is harmless if the transaction that needs it then fails.
+The file is inspected locally first (same checks, completeness rule and drift policy as on DuckDB).
+Snowflake commits DDL implicitly, so every DDL statement (schema, tables, stage, evolved columns) runs
+before the transaction; adding a nullable column is harmless if the transaction that needs it then fails.
+Snowflake cannot address a parsed row by its position in the file (VALIDATE does not support COPY with a
+transformation, which METADATA$FILE_ROW_NUMBER would need), so rows rejected after parsing (outside the
+partition, refused) carry no line number here, and a last record without its line end is cut off locally:
+the file's complete part is uploaded and the cut record is a reject.
 """
 
 import re
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dataplat_core.warehouse import quote_table
 
+from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, audit_delivery, refusal
+from dataplat_snowflake_ingestion.files.completeness import check_complete
 from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
@@ -25,11 +35,14 @@ from dataplat_snowflake_ingestion.files.model import (
     StepHook,
 )
 from dataplat_snowflake_ingestion.files.schema import (
+    FileInspection,
     LoadPlan,
     detect_drift,
     inspect_file,
     plan_load,
     snowflake_type,
+    tail_bytes,
+    tail_text,
 )
 
 _QUERY_ID = re.compile(r"^[0-9A-Za-z-]{1,64}\Z")
@@ -71,6 +84,7 @@ class SnowflakeFileLoader:
             f"CREATE SCHEMA IF NOT EXISTS {q(spec.schema)}",
             f"CREATE TABLE IF NOT EXISTS {spec.quoted()} ({', '.join(columns)})",
             f"CREATE TABLE IF NOT EXISTS {spec.quoted_rejects()} ({rejects})",
+            f"CREATE TABLE IF NOT EXISTS {spec.quoted_quarantine()} ({rejects})",
             f"CREATE STAGE IF NOT EXISTS {self.stage}",
         ]
 
@@ -93,22 +107,88 @@ class SnowflakeFileLoader:
             "ON_ERROR=CONTINUE PURGE=TRUE",
         ]
 
-    def transaction_sql(self, partition_key: str, plan: LoadPlan, copy_query_id: str) -> list[str]:
+    def _outside(self) -> str:
+        q = FileSpec.q(self.spec.date_column)
+        return f"({q} IS NULL OR {q}::DATE <> %(partition)s::DATE)"
+
+    def _row_text(self, plan: LoadPlan) -> str:
+        values = ", ".join(f"COALESCE({FileSpec.q(c)}::VARCHAR, '')" for c, _ in plan.file_columns)
+        return f"CONCAT_WS({_string(self.spec.delimiter)}, {values})"
+
+    def audit_sql(self, partition_key: str) -> list[str]:
+        """Figures of the staged delivery: (parsed, null keys, outside), repeated keys, keys elsewhere."""
+        spec, q, staging = self.spec, FileSpec.q, self.staging_table(partition_key)
+        keys = ", ".join(q(c) for c in spec.primary_key)
+        null_key = " OR ".join(f"{q(c)} IS NULL" for c in spec.primary_key)
+        outside = f"COUNT_IF({self._outside()})" if spec.date_column else "0"
+        on = " AND ".join(f"s.{q(c)} = t.{q(c)}" for c in spec.primary_key)
+        return [
+            f"SELECT COUNT(*), COUNT_IF({null_key}), {outside} FROM {staging}",
+            f"SELECT COUNT(*) FROM (SELECT {keys} FROM {staging} GROUP BY {keys} HAVING COUNT(*) > 1)",
+            f"SELECT COUNT(*), LISTAGG(DISTINCT d, ',') WITHIN GROUP (ORDER BY d) FROM (SELECT "
+            f"{', '.join(f's.{q(c)}' for c in spec.primary_key)}, MIN(t.{q(PARTITION_COLUMN)})::VARCHAR AS d "
+            f"FROM {staging} s JOIN {spec.quoted()} t ON {on} AND t.{q(PARTITION_COLUMN)} <> %(partition)s::DATE "
+            f"GROUP BY {', '.join(f's.{q(c)}' for c in spec.primary_key)})",
+        ]
+
+    def _rejects_sql(self, table: str, staging: str, copy_query_id: str, tail: bool) -> list[str]:
+        reject_names = ", ".join(FileSpec.q(c) for c, _ in REJECT_COLUMNS)
+        statements = [
+            f"INSERT INTO {table} ({reject_names}) "
+            f'SELECT %(partition)s, %(file)s, "LINE", "COLUMN_NAME", "CATEGORY", "ERROR", "REJECTED_RECORD", '
+            f"%(loaded_at)s FROM TABLE(VALIDATE({staging}, JOB_ID => '{copy_query_id}'))"
+        ]
+        if tail:
+            statements.append(
+                f"INSERT INTO {table} ({reject_names}) VALUES (%(partition)s, %(file)s, %(tail_line)s, NULL, "
+                "'NO LINE END', %(tail_reason)s, %(tail_text)s, %(loaded_at)s)"
+            )
+        return statements
+
+    def transaction_sql(
+        self, partition_key: str, plan: LoadPlan, copy_query_id: str, *, outside: bool = False, tail: bool = False
+    ) -> list[str]:
+        """Publish: replace the partition with the staged rows and its rejects, in one transaction."""
         if not _QUERY_ID.match(copy_query_id):
             raise ValueError(f"unexpected Snowflake query id {copy_query_id!r}")
         spec, q, staging = self.spec, FileSpec.q, self.staging_table(partition_key)
         names = ", ".join(q(c) for c, _ in plan.file_columns)
         lineage = f"{q(PARTITION_COLUMN)}, {q(LOADED_AT_COLUMN)}"
         reject_names = ", ".join(q(c) for c, _ in REJECT_COLUMNS)
+        moves = []
+        if outside:  # rows dated on another day: rejects with their reason, not published
+            column = q(spec.date_column)
+            moves = [
+                f"INSERT INTO {spec.quoted_rejects()} ({reject_names}) SELECT %(partition)s, %(file)s, NULL, "
+                f"{_string(spec.date_column)}, 'OUTSIDE PARTITION', {_string(spec.date_column + ' ')} || "
+                f"COALESCE({column}::VARCHAR, 'NULL') || ' is not in partition ' || %(partition)s, "
+                f"{self._row_text(plan)}, %(loaded_at)s FROM {staging} WHERE {self._outside()}",
+                f"DELETE FROM {staging} WHERE {self._outside()}",
+            ]
         return [
             "BEGIN",
             f"DELETE FROM {spec.quoted()} WHERE {q(PARTITION_COLUMN)} = %(partition)s",
+            f"DELETE FROM {spec.quoted_rejects()} WHERE {q('partition_date')} = %(partition)s",
+            *moves,
             f"INSERT INTO {spec.quoted()} ({names}, {lineage}) "
             f"SELECT {names}, %(partition)s, %(loaded_at)s FROM {staging}",
-            f"DELETE FROM {spec.quoted_rejects()} WHERE {q('partition_date')} = %(partition)s",
-            f"INSERT INTO {spec.quoted_rejects()} ({reject_names}) "
-            f'SELECT %(partition)s, %(file)s, "LINE", "COLUMN_NAME", "CATEGORY", "ERROR", "REJECTED_RECORD", '
-            f"%(loaded_at)s FROM TABLE(VALIDATE({staging}, JOB_ID => '{copy_query_id}'))",
+            *self._rejects_sql(spec.quoted_rejects(), staging, copy_query_id, tail),
+            f"DELETE FROM {spec.quoted_quarantine()} WHERE {q('partition_date')} = %(partition)s",
+            "COMMIT",
+        ]
+
+    def quarantine_sql(self, partition_key: str, plan: LoadPlan, copy_query_id: str, *, tail: bool) -> list[str]:
+        """Refused: the delivery (its rejects, and every parsed row with the refusal) into quarantine."""
+        if not _QUERY_ID.match(copy_query_id):
+            raise ValueError(f"unexpected Snowflake query id {copy_query_id!r}")
+        spec, q, staging = self.spec, FileSpec.q, self.staging_table(partition_key)
+        reject_names = ", ".join(q(c) for c, _ in REJECT_COLUMNS)
+        return [
+            "BEGIN",
+            f"DELETE FROM {spec.quoted_quarantine()} WHERE {q('partition_date')} = %(partition)s",
+            *self._rejects_sql(spec.quoted_quarantine(), staging, copy_query_id, tail),
+            f"INSERT INTO {spec.quoted_quarantine()} ({reject_names}) SELECT %(partition)s, %(file)s, NULL, NULL, "
+            f"'REFUSED', %(refusal)s, {self._row_text(plan)}, %(loaded_at)s FROM {staging}",
             "COMMIT",
         ]
 
@@ -117,18 +197,29 @@ class SnowflakeFileLoader:
     def load(self, partition_key: str, path: Path, *, hook: StepHook | None = None) -> LoadResult:
         started = time.perf_counter()
         spec, hook, q = self.spec, hook or _noop, FileSpec.q
-        inspection = inspect_file(path, spec.columns, spec.delimiter)
+        inspection = inspect_file(path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header)
+        delivery = check_complete(path, spec.completeness, ends_with_newline=inspection.ends_with_newline)
         drift = detect_drift(inspection, spec.columns, spec.delimiter)
+        tail = not inspection.ends_with_newline
         params = {
             "partition": partition_key,
             "file": str(path),
             "loaded_at": datetime.now(UTC).replace(tzinfo=None),
+            "tail_line": inspection.last_record_line,
+            "tail_reason": "the last record has no line end: the file was cut short; the record is not loaded",
+            "tail_text": tail_text(path) if tail else None,
         }
         with self._connect() as conn:
             cur = conn.cursor()
+
+            def run(statements: list[str], extra: dict | None = None, *, steps: bool = False) -> None:
+                for i, sql in enumerate(statements):
+                    cur.execute(sql, {**params, **(extra or {})} if "%(" in sql else None)
+                    if steps:
+                        hook(f"statement {i}")
+
             try:
-                for sql in self.setup_sql():
-                    cur.execute(sql)
+                run(self.setup_sql())
                 schema, table = spec.table.split(".")
                 cur.execute(
                     "SELECT column_name FROM information_schema.columns "
@@ -142,19 +233,37 @@ class SnowflakeFileLoader:
                 grow = [(c, t) for c, t in spec.columns.items() if c not in existing]
                 for name, type_ in [*grow, *plan.add_columns]:
                     cur.execute(f"ALTER TABLE {spec.quoted()} ADD COLUMN {q(name)} {snowflake_type(type_)}")
-                put, create, copy = self.stage_sql(partition_key, path, plan)
-                cur.execute(put)
+                with _complete_part(path, inspection) as upload:
+                    put, create, copy = self.stage_sql(partition_key, upload, plan)
+                    cur.execute(put)
+                delivery.state.unchanged_since()
                 cur.execute(create)
                 cur.execute(copy)
                 # COPY returns one row per file: (file, status, rows_parsed, rows_loaded, error_limit, ...).
                 copied = cur.fetchall()
+                copy_id = cur.sfqid
                 parsed = sum(int(r[2] or 0) for r in copied)
-                loaded = sum(int(r[3] or 0) for r in copied)
-                transaction = self.transaction_sql(partition_key, plan, cur.sfqid)
+                staged = sum(int(r[3] or 0) for r in copied)
+                figures = self._measure(cur, params, inspection, parsed, staged, tail, delivery.stated_rows)
+                audits = audit_delivery(
+                    figures,
+                    spec.limits,
+                    partition_key=partition_key,
+                    primary_key=spec.primary_key,
+                    date_column=spec.date_column,
+                )
+                published = not any(a.refuses for a in audits)
                 try:
-                    for i, sql in enumerate(transaction):
-                        cur.execute(sql, params if "%(" in sql else None)
-                        hook(f"statement {i}")
+                    if published:
+                        run(
+                            self.transaction_sql(
+                                partition_key, plan, copy_id, outside=figures.outside > 0, tail=tail
+                            ),
+                            steps=True,
+                        )
+                    else:
+                        why = f"delivery refused, not published: {refusal(audits)}"
+                        run(self.quarantine_sql(partition_key, plan, copy_id, tail=tail), {"refusal": why})
                 except BaseException:
                     cur.execute("ROLLBACK")
                     raise
@@ -165,9 +274,68 @@ class SnowflakeFileLoader:
             file=path,
             bytes=inspection.bytes,
             data_lines=inspection.data_lines,
-            rows_loaded=loaded,
-            rows_rejected=parsed - loaded,
+            rows_loaded=figures.rows_loaded if published else 0,
+            rows_rejected=figures.rows_rejected,
             seconds=time.perf_counter() - started,
             drift=drift,
             added_columns=tuple(c for c, _ in [*grow, *plan.add_columns]),
+            audits=tuple(audits),
+            published=published,
         )
+
+    def _measure(
+        self,
+        cur: Any,
+        params: dict,
+        inspection: FileInspection,
+        parsed: int,
+        staged: int,
+        tail: bool,
+        stated_rows: int | None,
+    ) -> DeliveryFigures:
+        results = []
+        for sql in self.audit_sql(params["partition"]):
+            cur.execute(sql, params if "%(" in sql else None)
+            results.append(cur.fetchall()[0])
+        (_, null_keys, outside), (duplicates,), (elsewhere, partitions) = results
+        return DeliveryFigures(
+            data_lines=inspection.data_lines,
+            parsed_rows=staged,
+            malformed=parsed - staged + (1 if tail else 0),
+            outside=int(outside or 0),
+            null_keys=int(null_keys or 0),
+            duplicate_keys=int(duplicates or 0),
+            keys_elsewhere=int(elsewhere or 0),
+            other_partitions=tuple((partitions or "").split(",")[:5]) if partitions else (),
+            stated_rows=stated_rows,
+        )
+
+
+@contextmanager
+def _complete_part(path: Path, inspection: FileInspection) -> Iterator[Path]:
+    """The file to upload: `path` itself, or, when its last record has no line end, a copy of everything up to
+    the last line end under the same name in a private folder removed right after the upload."""
+    if inspection.ends_with_newline:
+        yield path
+        return
+    folder = Path(tempfile.mkdtemp(prefix="dataplat-upload-"))
+    try:
+        keep = path.stat().st_size - len(tail_bytes(path))
+        with path.open("rb") as src, (folder / path.name).open("wb") as dst:
+            shutil.copyfileobj(_Limited(src, keep), dst)
+        yield folder / path.name
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class _Limited:
+    """A reader of the first `limit` bytes of `fh` (for shutil.copyfileobj)."""
+
+    def __init__(self, fh: Any, limit: int):
+        self.fh, self.left = fh, limit
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.fh.read(size)
+        self.left -= len(data)
+        return data
