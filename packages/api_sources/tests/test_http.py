@@ -65,6 +65,18 @@ def test_truncated_json_body_is_retried_and_the_parse_is_cached():
     assert "truncated" in next(iter(session.failures))
 
 
+def test_counts_are_kept_per_path_and_in_total():
+    session, _, _ = _stub_session(
+        [(503, {"Retry-After": "0"}, b"{}"), (200, {}, b'{"data": []}'), (200, {}, b'{"data": []}')]
+    )
+    session.get("http://stub/payments?limit=5")
+    session.get("http://stub/events/")
+    counts = session.counts_by_path()
+    assert counts["/payments"].to_dict() == {"requests": 2, "retries": 1, "failures": {"HTTP 503": 1}}
+    assert counts["/events"].to_dict() == {"requests": 1, "retries": 0, "failures": {}}
+    assert (session.attempts, session.retries, session.failures) == (3, 1, {"HTTP 503": 1})
+
+
 def test_403_fails_at_once_naming_endpoint_and_status():
     session, adapter, waits = _stub_session([(403, {}, b'{"error": "forbidden"}')])
     with pytest.raises(ApiRequestError, match=r"GET /refunds answered HTTP 403 Forbidden") as err:

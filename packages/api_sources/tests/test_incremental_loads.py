@@ -91,3 +91,8 @@ def test_run_without_changes_makes_one_request_per_resource(make_platform, payme
     }
     # Only the full-snapshot resource writes rows; the incremental ones found nothing new.
     assert rows["payments"] is None and rows["events"] is None
+    requests = {
+        m.materialization.asset_key.path[-1]: m.materialization.metadata["http_requests"].value
+        for m in result.get_asset_materialization_events()
+    }
+    assert requests == {"payments": 1, "refunds": 1, "events": 1, "payment_methods": 1}  # each its own

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +57,30 @@ class RetryPolicy:
     @property
     def timeout(self) -> tuple[float, float]:
         return (self.connect_timeout_seconds, self.read_timeout_seconds)
+
+
+@dataclass
+class HttpCounts:
+    """What a client did against one endpoint (or in total): requests sent (every attempt), retries, and the
+    failed attempts by kind (`HTTP 503`, `ReadTimeout`...)."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: HttpCounts) -> HttpCounts:
+        failures = dict(self.failures)
+        for kind, n in other.failures.items():
+            failures[kind] = failures.get(kind, 0) + n
+        return HttpCounts(self.requests + other.requests, self.retries + other.retries, failures)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"requests": self.requests, "retries": self.retries, "failures": dict(self.failures)}
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> HttpCounts:
+        failures = {str(k): int(n) for k, n in dict(value.get("failures") or {}).items()}
+        return cls(int(value.get("requests", 0)), int(value.get("retries", 0)), failures)
 
 
 class ApiRequestError(RuntimeError):
@@ -103,7 +128,8 @@ class RetryingSession(requests.Session):
     """`requests.Session` whose `send` implements the policy above (dlt's `RESTClient` calls `send`).
 
     `sleep` and `rng` are injectable so tests can record the waits instead of waiting (no timed assertions).
-    `attempts`/`retries` count what this session did; the component reports them as run metadata.
+    `attempts`/`retries`/`failures` count what this session did in total, `by_path` per URL path (one per API
+    resource); the component reports each resource's counts on its asset.
     """
 
     def __init__(
@@ -121,6 +147,15 @@ class RetryingSession(requests.Session):
         self.retries = 0
         self.waits: list[float] = []
         self.failures: dict[str, int] = {}
+        self.by_path: dict[str, HttpCounts] = {}
+        # dlt fetches the resources' pages in a thread pool ("parallelized"), all through this one session:
+        # `+=` on shared counters is not atomic across threads.
+        self._counts_lock = threading.Lock()
+
+    def counts_by_path(self) -> dict[str, HttpCounts]:
+        """A snapshot of the per-path counters (copies: the session may still be counting)."""
+        with self._counts_lock:
+            return {path: HttpCounts().add(c) for path, c in self.by_path.items()}
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random, so clients spread out."""
@@ -130,10 +165,15 @@ class RetryingSession(requests.Session):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.policy.timeout
-        endpoint = f"{request.method} {urlsplit(request.url or '').path}"  # no query: it may carry secrets
+        path = urlsplit(request.url or "").path
+        endpoint = f"{request.method} {path}"  # no query: it may carry secrets
+        with self._counts_lock:
+            counts = self.by_path.setdefault(path.rstrip("/") or "/", HttpCounts())
         last = "no attempt"
         for attempt in range(1, self.policy.max_attempts + 1):
-            self.attempts += 1
+            with self._counts_lock:
+                self.attempts += 1
+                counts.requests += 1
             retry_after: float | None = None
             response: requests.Response | None
             try:
@@ -161,15 +201,19 @@ class RetryingSession(requests.Session):
                         f"{endpoint} answered HTTP {status} {response.reason or ''}".rstrip()
                         + f" (not retried: a client error does not go away by itself): {_short_body(response)}",
                     )
-            self.failures[last] = self.failures.get(last, 0) + 1
+            with self._counts_lock:
+                self.failures[last] = self.failures.get(last, 0) + 1
+                counts.failures[last] = counts.failures.get(last, 0) + 1
             if attempt == self.policy.max_attempts:
                 break
             if retry_after is not None:
                 wait = min(retry_after, self.policy.max_retry_after_seconds)
             else:
                 wait = self.backoff(attempt)
-            self.retries += 1
-            self.waits.append(wait)
+            with self._counts_lock:
+                self.retries += 1
+                counts.retries += 1
+                self.waits.append(wait)
             self._log.warning(
                 f"{endpoint}: {last} (attempt {attempt}/{self.policy.max_attempts}), retry in {wait:.2f}s"
             )

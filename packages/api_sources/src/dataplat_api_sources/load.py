@@ -23,7 +23,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dataplat_api_sources.arrow import SchemaContractViolation
 from dataplat_api_sources.destination import make_pipeline, warehouse_destination
-from dataplat_api_sources.http import ApiRequestError, RetryingSession
+from dataplat_api_sources.http import ApiRequestError, HttpCounts, RetryingSession
 from dataplat_api_sources.partitions import partition_window
 from dataplat_api_sources.workdir import folder_name, owned_folder, remove_stale, working_root
 
@@ -48,12 +48,35 @@ def run_load(
     warehouse: Any,
 ) -> Iterator[Any]:
     """One run of the component's multi-asset: the API resources of the run's window into the warehouse."""
+    log = load_logger(context)
+    step_key = context.get_step_execution_context().step.key
+    session = _CountingSession(component._policy, logger=log)
+    try:
+        results = _load(component, context, payments_api, warehouse, session, step_key)
+    except Exception:
+        try:
+            _record_failed_attempt(
+                context, step_key, _http_by_asset(component, payments_api.base_url, session)
+            )
+        except Exception as exc:  # noqa: BLE001 - the load's own error is the one to report
+            log.warning(f"could not record this attempt's HTTP counts: {type(exc).__name__}: {exc}")
+        raise
+    yield from results
+
+
+def _load(
+    component: "PaymentsApiIngestionComponent",
+    context: dg.AssetExecutionContext,
+    payments_api: PaymentsApi,
+    warehouse: Any,
+    session: "_CountingSession",
+    step_key: str,
+) -> list[Any]:
+    """The load itself; returns the step's events, each materialization with its asset's metadata."""
     started = time.perf_counter()
     log = load_logger(context)
     window = partition_window(context)
-    session = _CountingSession(component._policy, logger=log)
     source = component.build_source(payments_api.base_url, payments_api.token, window, session)
-    step_key = context.get_step_execution_context().step.key
     root = working_root(context.instance, warehouse)
     stale = remove_stale(root)
     if stale:
@@ -61,7 +84,7 @@ def run_load(
             f"removed {len(stale)} dlt working folder(s) of earlier runs that ended without cleaning up "
             f"(killed): {', '.join(p.name for p in stale)}"
         )
-    with owned_folder(root, folder_name(context.run_id, step_key, context.retry_number)) as workdir:
+    with owned_folder(root, folder_name(context.run.run_id, step_key, context.retry_number)) as workdir:
         pipeline = make_pipeline(
             component.pipeline_name,
             dataset=component.dataset,
@@ -87,37 +110,125 @@ def run_load(
             raise _failure(exc) from exc
         normalized = dict(pipeline.last_trace.last_normalize_info.row_counts)
     duration = time.perf_counter() - started
+    http = _http_by_asset(component, payments_api.base_url, session)
+    for key, earlier in _earlier_attempts(context, step_key).items():
+        http[key] = earlier.add(http.get(key, HttpCounts()))
     extra = {
-        "http_requests": session.attempts,
-        "http_retries": session.retries,
-        "http_failures": dg.MetadataValue.json(session.failures),
         "dlt_pipeline": pipeline.pipeline_name,
         "window": f"{window.start.isoformat()} .. {window.end.isoformat()}" if window else "incremental",
+        "step_attempts": context.retry_number + 1,
     }
+    results = []
     for event in events:
         if isinstance(event, dg.MaterializeResult):
             uniform = _load_metadata(
-                component, event.asset_key, session, normalized, warehouse, window, duration
+                component,
+                event.asset_key,
+                session,
+                normalized,
+                warehouse,
+                window,
+                duration,
+                payments_api.base_url,
             )
             log.info(
                 f"{event.asset_key.to_user_string()}: {uniform[ROWS_READ].value} rows read, "
                 f"{uniform[ROWS_LOADED].value} loaded in {duration:.2f}s"
             )
-            yield dg.MaterializeResult(
-                asset_key=event.asset_key, metadata={**(event.metadata or {}), **extra, **uniform}
+            counts = http.get(event.asset_key.to_user_string(), HttpCounts())
+            own = {  # this asset's endpoint only, over every attempt of the step
+                "http_requests": counts.requests,
+                "http_retries": counts.retries,
+                "http_failures": dg.MetadataValue.json(counts.failures),
+            }
+            results.append(
+                dg.MaterializeResult(
+                    asset_key=event.asset_key, metadata={**(event.metadata or {}), **own, **extra, **uniform}
+                )
             )
         else:
-            yield event
+            results.append(event)
+    return results
+
+
+# --- HTTP counts per asset, over every attempt of the step -------------------------------------------------
+
+# Dagster re-runs a failed step (`step_retry`) in a new attempt - in prod in a new pod (k8s_job_executor) - so
+# the counts of earlier attempts cannot live in memory or in the attempt's local files. A failed attempt
+# writes them to the run's event log (an engine event of the step, also shown in the run's log in the UI);
+# the attempt that succeeds reads them back and adds them, so the metadata is what the API actually served.
+ATTEMPT_HTTP_COUNTS = "dataplat/attempt_http_counts"
+
+
+def _endpoint_path(base_url: str, spec: Any) -> str:
+    """The URL path the session sees for a resource: the base URL's own path (`/v1`) plus the endpoint."""
+    return f"{urlsplit(base_url).path.rstrip('/')}/{spec.endpoint.path.strip('/')}"
+
+
+def _http_by_asset(
+    component: "PaymentsApiIngestionComponent", base_url: str, session: RetryingSession
+) -> dict[str, HttpCounts]:
+    """This attempt's HTTP counts per asset (`<dataset>/<table>`): each resource's endpoint's requests."""
+    by_path = session.counts_by_path()
+    return {
+        dg.AssetKey([component.dataset, spec.table]).to_user_string(): by_path.get(
+            _endpoint_path(base_url, spec), HttpCounts()
+        )
+        for spec in component._specs.values()
+    }
+
+
+def _record_failed_attempt(
+    context: dg.AssetExecutionContext, step_key: str, http: dict[str, HttpCounts]
+) -> None:
+    if not any(c.requests for c in http.values()):
+        return  # failed before any request: nothing to carry over
+    from dagster._core.events import EngineEventData  # not exported by `dagster`; stable in 1.13
+
+    total = sum(c.requests for c in http.values())
+    context.instance.report_engine_event(
+        f"attempt {context.retry_number + 1} of step {step_key} failed after {total} HTTP request(s); "
+        "a retry of the step adds them to its assets' http_* metadata",
+        dagster_run=context.run,
+        engine_event_data=EngineEventData(
+            metadata={ATTEMPT_HTTP_COUNTS: dg.MetadataValue.json({k: c.to_dict() for k, c in http.items()})}
+        ),
+        step_key=step_key,
+    )
+
+
+def _earlier_attempts(context: dg.AssetExecutionContext, step_key: str) -> dict[str, HttpCounts]:
+    """The HTTP counts per asset that the step's earlier (failed) attempts in this run recorded."""
+    if context.retry_number == 0:
+        return {}
+    totals: dict[str, HttpCounts] = {}
+    for entry in context.instance.all_logs(context.run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        event = entry.dagster_event
+        if event is None or event.step_key != step_key:
+            continue
+        value = event.engine_event_data.metadata.get(ATTEMPT_HTTP_COUNTS)
+        if value is None:
+            continue
+        for key, counts in value.value.items():
+            totals[key] = totals.get(key, HttpCounts()).add(HttpCounts.from_dict(counts))
+    return totals
 
 
 def _load_metadata(
-    component: "PaymentsApiIngestionComponent", key, session, normalized, warehouse, window, duration
+    component: "PaymentsApiIngestionComponent",
+    key,
+    session,
+    normalized,
+    warehouse,
+    window,
+    duration,
+    base_url,
 ) -> dict[str, Any]:
     """Rows the API served for the resource (counted in the session), rows dlt normalized and loaded
     into its table (a row dlt's incremental cursor had already loaded is read, not loaded), and the
     newest cursor value (updated_at / created_at) of the loaded table within the run's window."""
     spec = next(s for s in component._specs.values() if s.table == key.path[-1])
-    rows_read = session.rows_by_path.get(f"/{spec.endpoint.path.strip('/')}", 0)
+    rows_read = session.rows_by_path.get(_endpoint_path(base_url, spec), 0)
     rows_loaded = int(normalized.get(spec.table, 0))
     cursor = quote_identifier(spec.endpoint.cursor)
     where = ""
