@@ -118,6 +118,15 @@ def test_ragged_rows_are_quarantined_and_counted(load):
     ]
 
 
+def test_empty_extra_trailing_fields_are_quarantined_as_too_many_columns(load):
+    """One rule for `1,a,1.00,,`: more fields than the header is TOO MANY COLUMNS, empty or not (DuckDB's reader
+    would drop empty ones silently; Snowflake's ERROR_ON_COLUMN_COUNT_MISMATCH rejects them too)."""
+    result = load(HEADER + b"1,a,1.00,,\n2,b,2.00\n3,c,\n4,d,4.00,x\n")
+    assert (result.rows_loaded, result.rows_rejected, result.counts_match) == (2, 2, True)
+    assert [r[0] for r in load.rows()] == [2, 3]  # an empty last declared field is NULL, not extra
+    assert [(line, kind) for line, _, kind in load.rejects()] == [(2, "TOO MANY COLUMNS"), (5, "TOO MANY COLUMNS")]
+
+
 def test_a_10_mb_field_is_quarantined_and_the_other_rows_load(load):
     result = load(HEADER + b"1," + b"x" * 10_000_000 + b",1.00\n2,b,2.00\n")
     assert (result.rows_loaded, result.rows_rejected, result.counts_match) == (1, 1, True)

@@ -28,11 +28,11 @@ CHILD = textwrap.dedent(
     from dataplat_snowflake_ingestion.files.schema import validate_columns
     from dataplat_snowflake_ingestion.files.completeness import Completeness
 
-    db, path, marker, columns = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), eval(sys.argv[4])
+    db, path, marker, columns, kill_at = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), eval(sys.argv[4]), sys.argv[5]
     spec = FileSpec("{table}", validate_columns(columns), ("order_id", "line_no"), completeness=Completeness(settle_seconds=0))
 
     def hang_after_insert(step):
-        if step == "inserted":  # the partition is deleted and re-inserted, not committed
+        if step == kill_at:  # staged and not published, or deleted and re-inserted and not committed
             marker.write_text("ready")
             time.sleep(120)
 
@@ -57,7 +57,8 @@ def _shrink(path, rows: int) -> None:
     atomic_write(path, "".join(path.read_text().splitlines(keepends=True)[: rows + 1]).encode())
 
 
-def test_process_killed_mid_load_leaves_the_previous_partition_and_rerun_is_exact(landing_folder, tmp_path):
+@pytest.mark.parametrize("kill_at", ["staged", "inserted"])
+def test_process_killed_mid_load_leaves_the_previous_partition_and_rerun_is_exact(landing_folder, tmp_path, kill_at):
     db = tmp_path / "crash.duckdb"
     day1, day2 = landing_folder / "sales" / "2026-01-01.csv", landing_folder / "sales" / "2026-01-02.csv"
     loader = _loader(db)
@@ -69,7 +70,7 @@ def test_process_killed_mid_load_leaves_the_previous_partition_and_rerun_is_exac
 
     marker = tmp_path / "marker"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(db), str(day2), str(marker), repr(COLUMNS)], start_new_session=True
+        [sys.executable, "-c", CHILD, str(db), str(day2), str(marker), repr(COLUMNS), kill_at], start_new_session=True
     )
     try:
         deadline = time.monotonic() + 60
@@ -88,7 +89,7 @@ def test_process_killed_mid_load_leaves_the_previous_partition_and_rerun_is_exac
     assert _counts(db) == ({"2026-01-01": before[0]["2026-01-01"], "2026-01-02": 100}, 0)
 
 
-@pytest.mark.parametrize("step", ["deleted", "inserted", "rejects"])
+@pytest.mark.parametrize("step", ["staged", "deleted", "inserted", "rejects"])
 def test_failure_between_statements_rolls_the_partition_back(landing_folder, tmp_path, step):
     db = tmp_path / "fail.duckdb"
     day2 = landing_folder / "sales" / "2026-01-02.csv"

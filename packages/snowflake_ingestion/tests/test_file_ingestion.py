@@ -52,10 +52,12 @@ def test_definitions_declare_partitions_backfill_pool_checks_schedule_and_sensor
 def test_schedule_requests_the_partition_that_just_ended(platform_env):
     with file_defs() as defs, dg.instance_for_test() as instance:
         schedule = defs.resolve_schedule_def("raw_files__sales_daily")
-        context = dg.build_schedule_context(
+        # A context manager: the context opens its own instance from the ref, and one left to the garbage
+        # collector resets Dagster's defs-state context variable out of order, breaking later loads.
+        with dg.build_schedule_context(
             instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
-        )
-        (request,) = schedule.evaluate_tick(context).run_requests
+        ) as context:
+            (request,) = schedule.evaluate_tick(context).run_requests
         assert request.partition_key == "2026-01-04"
 
 

@@ -22,13 +22,13 @@ def _age(*paths, seconds: float = 600) -> None:
 
 def _tick(defs, landing, instance, cursor=None) -> dg.SensorResult:
     sensor = defs.resolve_sensor_def(SENSOR)
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
         resources={"landing": LandingLocation(url=str(landing))},
         definitions=defs,  # partitioned run requests are validated against the job's partitions
-    )
-    return sensor.evaluate_tick(context)
+    ) as context:  # closed here, not by the garbage collector (see test_file_ingestion's schedule test)
+        return sensor.evaluate_tick(context)
 
 
 @pytest.fixture

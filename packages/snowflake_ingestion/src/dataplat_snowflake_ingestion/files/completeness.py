@@ -1,8 +1,8 @@
 """Whether a landing file is a whole delivery: the feed's completeness rule, checked on every path.
 
 The sensor skips young files, but a schedule, a backfill or a manual run loads whatever is in the folder, so
-the loader itself applies the rule before it stages a single row (`check_complete`) and once more after the
-file was read (`FileState.unchanged_since`). Three rules, declared per feed:
+the loader itself applies the rule before it reads the file (`await_delivery`, then
+`Delivery.require_line_end`) and once more after the file was read (`FileState.unchanged_since`). Three rules, declared per feed:
 
 - `stable` (default): the file was last modified at least `settle_seconds` ago (a younger file is waited for,
   up to `max_wait_seconds`), it does not change while it is read, and its last line ends with a line end.
@@ -137,22 +137,29 @@ def _check_manifest(path: Path, manifest: Path, state: FileState) -> int | None:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A file the rule accepted: its state (to re-check after reading) and the manifest's row count."""
+    """A file the rule accepted so far: its state (checked again after reading), the rule, and the
+    manifest's row count."""
 
     state: FileState
+    rule: Completeness
     stated_rows: int | None = None
 
-
-def check_complete(path: Path, rule: Completeness, *, ends_with_newline: bool) -> Delivery:
-    """`FileIncomplete` naming the file and the rule unless `path` is a whole delivery."""
-    if rule.rule == "stable":
-        state = _settled(path, rule)
-        if not ends_with_newline:
+    def require_line_end(self, ends_with_newline: bool) -> None:
+        """Under `stable`, a file whose last line has no line end is not whole (`FileIncomplete`)."""
+        if self.rule.rule == "stable" and not ends_with_newline:
             raise FileIncomplete(
-                f"{path}: the last line has no line end: the file was cut short or is still being written "
-                "(completeness rule 'stable'); nothing published"
+                f"{self.state.path}: the last line has no line end: the file was cut short or is still being "
+                "written (completeness rule 'stable'); nothing published"
             )
-        return Delivery(state)
+
+
+def await_delivery(path: Path, rule: Completeness) -> Delivery:
+    """Before the file is read: wait for it to settle (`stable`) or check its marker or manifest.
+    `FileIncomplete` naming the file and the rule unless it is a whole delivery so far."""
+    if not path.is_file():
+        raise FileProblem(f"{path}: no such file")
+    if rule.rule == "stable":
+        return Delivery(_settled(path, rule), rule)
     state = FileState.of(path)
     companion = rule.companion(path)
     if not companion.is_file():
@@ -162,5 +169,5 @@ def check_complete(path: Path, rule: Completeness, *, ends_with_newline: bool) -
             raise FileIncomplete(
                 f"{path}: changed after its marker {companion.name} was written; waiting for a new marker"
             )
-        return Delivery(state)
-    return Delivery(state, _check_manifest(path, companion, state))
+        return Delivery(state, rule)
+    return Delivery(state, rule, _check_manifest(path, companion, state))

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, audit_delivery, refusal
-from dataplat_snowflake_ingestion.files.completeness import check_complete
+from dataplat_snowflake_ingestion.files.completeness import await_delivery
 from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
@@ -97,8 +97,9 @@ class DuckDBFileLoader:
         unreadable) or `SchemaDriftError`, naming the file, before anything is staged."""
         started = time.perf_counter()
         spec, hook = self.spec, hook or _noop
+        delivery = await_delivery(path, spec.completeness)
         inspection = inspect_file(path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header)
-        delivery = check_complete(path, spec.completeness, ends_with_newline=inspection.ends_with_newline)
+        delivery.require_line_end(inspection.ends_with_newline)
         drift = detect_drift(inspection, spec.columns, spec.delimiter)
         clash = [c for c in inspection.header if c in LINEAGE_COLUMNS]
         if clash:

@@ -25,7 +25,7 @@ from typing import Any
 from dataplat_core.warehouse import quote_table
 
 from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, audit_delivery, refusal
-from dataplat_snowflake_ingestion.files.completeness import check_complete
+from dataplat_snowflake_ingestion.files.completeness import await_delivery
 from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
@@ -197,8 +197,9 @@ class SnowflakeFileLoader:
     def load(self, partition_key: str, path: Path, *, hook: StepHook | None = None) -> LoadResult:
         started = time.perf_counter()
         spec, hook, q = self.spec, hook or _noop, FileSpec.q
+        delivery = await_delivery(path, spec.completeness)
         inspection = inspect_file(path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header)
-        delivery = check_complete(path, spec.completeness, ends_with_newline=inspection.ends_with_newline)
+        delivery.require_line_end(inspection.ends_with_newline)
         drift = detect_drift(inspection, spec.columns, spec.delimiter)
         tail = not inspection.ends_with_newline
         params = {
