@@ -144,7 +144,7 @@ class DuckDBFileLoader:
             partition_key=partition_key,
             file=path,
             bytes=inspection.bytes,
-            data_lines=inspection.data_lines,
+            data_lines=figures.data_lines,
             rows_loaded=figures.rows_loaded if published else 0,
             rows_rejected=figures.rows_rejected,
             seconds=time.perf_counter() - started,
@@ -223,7 +223,7 @@ class _Delivery:
         if self._lines_built:
             return
         records = record_lines(self.path, self.spec.delimiter, len(self.inspection.header))
-        self._trailing = records.trailing_fields
+        self._trailing, self._last_line = records.trailing_fields, records.lines[-1]
         self.sql(
             f"create temp table {_LINES} as select s.row_id as {_ROW_ID}, g.line as {_LINE} from "
             f"(select rowid as row_id, row_number() over (order by rowid) as k from {_STAGE}) s join "
@@ -273,7 +273,7 @@ class _Delivery:
                     f"'empty extra trailing field(s): more fields than the {len(ins.header)} header columns'",
                 )  # fmt: skip
         if not ins.ends_with_newline:
-            last = ins.last_record_line
+            last = self._last_line
             reason = "the last record has no line end: the file was cut short; the record is not loaded"
             if last in errors:  # already rejected (a cut value that no longer casts): say why it is short
                 self.sql(
@@ -307,6 +307,8 @@ class _Delivery:
         ).fetchone()
         (reader_rejects,) = self.sql(f"select count(distinct line) from temp.main.{_REJECT_ERRORS}").fetchone()
         (extra_rejects,) = self.sql(f"select count(*) from {_EXTRA_REJECTS}").fetchone()
+        if parsed + reader_rejects + extra_rejects != self.inspection.data_lines:
+            self.inspection = self.inspection.exact()  # blank lines are not records
         (duplicates,) = self.sql(
             f"select count(*) from (select {keys} from {_STAGE} group by all having count(*) > 1)"
         ).fetchone()
@@ -345,12 +347,18 @@ class _Delivery:
                 )  # fmt: skip
             self.sql(f"delete from {spec.quoted()} where {q(PARTITION_COLUMN)} = ?::DATE", [p])
             hook("deleted")
-            # BY NAME: the file's columns in the file's order; columns the file lacks stay NULL.
-            self.sql(
-                f"insert into {spec.quoted()} by name select *, ?::DATE as {q(PARTITION_COLUMN)}, "
-                f"?::TIMESTAMP as {q(LOADED_AT_COLUMN)} from {_STAGE}",
-                [p, self.now],
-            )
+            # BY NAME: the file's columns in the file's order; columns the file lacks stay NULL. The table's
+            # row order means nothing (lines are named in the rejects), and copying without keeping it takes
+            # half the time (1.5 s instead of 2.7 s for 5M rows, measured on 2 cores).
+            self.sql("set preserve_insertion_order = false")
+            try:
+                self.sql(
+                    f"insert into {spec.quoted()} by name select *, ?::DATE as {q(PARTITION_COLUMN)}, "
+                    f"?::TIMESTAMP as {q(LOADED_AT_COLUMN)} from {_STAGE}",
+                    [p, self.now],
+                )
+            finally:
+                self.sql("reset preserve_insertion_order")
             hook("inserted")
             self.sql(f"delete from {spec.quoted_rejects()} where partition_date = ?::DATE", [p])
             self._copy_rejects(spec.quoted_rejects())

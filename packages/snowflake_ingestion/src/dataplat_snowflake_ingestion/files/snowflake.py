@@ -274,7 +274,7 @@ class SnowflakeFileLoader:
             partition_key=partition_key,
             file=path,
             bytes=inspection.bytes,
-            data_lines=inspection.data_lines,
+            data_lines=figures.data_lines,
             rows_loaded=figures.rows_loaded if published else 0,
             rows_rejected=figures.rows_rejected,
             seconds=time.perf_counter() - started,
@@ -299,6 +299,8 @@ class SnowflakeFileLoader:
             cur.execute(sql, params if "%(" in sql else None)
             results.append(cur.fetchall()[0])
         (_, null_keys, outside), (duplicates,), (elsewhere, partitions) = results
+        if parsed + tail != inspection.data_lines:
+            inspection = inspection.exact()  # blank lines are not records
         return DeliveryFigures(
             data_lines=inspection.data_lines,
             parsed_rows=staged,
