@@ -127,7 +127,8 @@ def bench_size(rows: int, repeat: int, workdir: Path) -> dict:
         print(f"  {method:<11} runs: " + ", ".join(f"{r['seconds']:.2f}s" for r in runs[method]), flush=True)
     # Incremental: one more daily file of 1% of the rows, a new partition of the warehouse just loaded.
     runs["incremental"] = [
-        measure("incremental", daily, workdir / "component.duckdb", d) for daily, d in zip(dailies, days)
+        measure("incremental", daily, workdir / "component.duckdb", d)
+        for daily, d in zip(dailies, days, strict=True)
     ]
     print("  incremental runs: " + ", ".join(f"{r['seconds']:.2f}s" for r in runs["incremental"]), flush=True)
     for done in (csv, *dailies):

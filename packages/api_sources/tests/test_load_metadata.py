@@ -69,24 +69,7 @@ def test_transient_fault_beyond_the_http_retries_is_retried_by_dagster_and_succe
     platform = make_platform(retry=ONE_ATTEMPT, step_retry={"max_retries": 2, "delay_seconds": 1.0})
     payments_api.set_faults(FaultConfig(rate=1.0, kinds=("503",)))
     with dg.instance_for_test() as instance:
-        job = platform.defs.resolve_job_def("load_only")
-        done = threading.Event()
-
-        def heal():  # the API recovers once the first attempt has failed and is waiting for its retry
-            while not done.is_set():
-                runs = instance.get_runs()
-                if runs and _events(instance, runs[0].run_id, "STEP_UP_FOR_RETRY"):
-                    payments_api.set_faults(FaultConfig(rate=0.0))
-                    return
-                done.wait(0.05)
-
-        healer = threading.Thread(target=heal)
-        healer.start()
-        try:
-            result = job.execute_in_process(instance=instance, raise_on_error=False)
-        finally:
-            done.set()
-            healer.join()
+        result = _run_healing_after_first_retry(platform, payments_api, instance)
         retries = _events(instance, result.run_id, "STEP_UP_FOR_RETRY")
         restarts = _events(instance, result.run_id, "STEP_RESTARTED")
     assert result.success

@@ -124,7 +124,10 @@ def test_empty_extra_trailing_fields_are_quarantined_as_too_many_columns(load):
     result = load(HEADER + b"1,a,1.00,,\n2,b,2.00\n3,c,\n4,d,4.00,x\n")
     assert (result.rows_loaded, result.rows_rejected, result.counts_match) == (2, 2, True)
     assert [r[0] for r in load.rows()] == [2, 3]  # an empty last declared field is NULL, not extra
-    assert [(line, kind) for line, _, kind in load.rejects()] == [(2, "TOO MANY COLUMNS"), (5, "TOO MANY COLUMNS")]
+    assert [(line, kind) for line, _, kind in load.rejects()] == [
+        (2, "TOO MANY COLUMNS"),
+        (5, "TOO MANY COLUMNS"),
+    ]
 
 
 def test_a_10_mb_field_is_quarantined_and_the_other_rows_load(load):

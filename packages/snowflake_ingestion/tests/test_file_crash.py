@@ -58,7 +58,9 @@ def _shrink(path, rows: int) -> None:
 
 
 @pytest.mark.parametrize("kill_at", ["staged", "inserted"])
-def test_process_killed_mid_load_leaves_the_previous_partition_and_rerun_is_exact(landing_folder, tmp_path, kill_at):
+def test_process_killed_mid_load_leaves_the_previous_partition_and_rerun_is_exact(
+    landing_folder, tmp_path, kill_at
+):
     db = tmp_path / "crash.duckdb"
     day1, day2 = landing_folder / "sales" / "2026-01-01.csv", landing_folder / "sales" / "2026-01-02.csv"
     loader = _loader(db)
@@ -70,7 +72,8 @@ def test_process_killed_mid_load_leaves_the_previous_partition_and_rerun_is_exac
 
     marker = tmp_path / "marker"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(db), str(day2), str(marker), repr(COLUMNS), kill_at], start_new_session=True
+        [sys.executable, "-c", CHILD, str(db), str(day2), str(marker), repr(COLUMNS), kill_at],
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 60

@@ -158,9 +158,13 @@ def test_bad_types_above_the_fail_rate_refuse_the_delivery_into_quarantine(platf
             f"from {TABLE}_quarantine order by line"
         ).fetchall()
     assert len(quarantined) == total  # the whole delivery, each line once
-    assert {r[0] for r in quarantined} == {"2026-01-02"} and all(r[1].endswith("2026-01-02.csv") for r in quarantined)
+    assert {r[0] for r in quarantined} == {"2026-01-02"} and all(
+        r[1].endswith("2026-01-02.csv") for r in quarantined
+    )
     rejected = [r for r in quarantined if r[4] == "CAST"]
-    assert len(rejected) == bad and rejected[0][2] == 2 and {r[3] for r in rejected} == {"quantity", "order_ts"}
+    assert (
+        len(rejected) == bad and rejected[0][2] == 2 and {r[3] for r in rejected} == {"quantity", "order_ts"}
+    )
     assert "Could not convert" in rejected[0][5]
     refused = [r for r in quarantined if r[4] == "REFUSED"]
     assert len(refused) == total - bad and all("reject_rate: 13 of 256" in r[5] for r in refused)

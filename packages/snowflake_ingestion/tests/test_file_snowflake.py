@@ -44,7 +44,9 @@ class FakeCursor:
                 ("2026-01-02.csv.gz", "PARTIALLY_LOADED", self.parsed, self.loaded, self.parsed, 13)
             ]
         else:
-            self._rows = next((rows for prefix, rows in self.audit_rows.items() if sql.startswith(prefix)), [])
+            self._rows = next(
+                (rows for prefix, rows in self.audit_rows.items() if sql.startswith(prefix)), []
+            )
         return self
 
     def fetchall(self):
@@ -63,7 +65,9 @@ class FakeConnection:
 
 
 def _loader(cursor, policy=DriftPolicy.FAIL):
-    spec = FileSpec("raw_files.sales", validate_columns(COLUMNS), ("order_id", "line_no"), policy, completeness=SETTLED)
+    spec = FileSpec(
+        "raw_files.sales", validate_columns(COLUMNS), ("order_id", "line_no"), policy, completeness=SETTLED
+    )
 
     @contextmanager
     def connect():
@@ -104,7 +108,7 @@ def test_mock_snowflake_load_up_to_connector_issues_stage_copy_audits_and_one_tr
         f'SELECT COUNT(*), COUNT_IF("order_id" IS NULL OR "line_no" IS NULL), 0 FROM {staging}',
         f'SELECT COUNT(*) FROM (SELECT "order_id", "line_no" FROM {staging} GROUP BY "order_id", "line_no" '
         "HAVING COUNT(*) > 1)",
-        'SELECT COUNT(*), LISTAGG(DISTINCT d, \',\') WITHIN GROUP (ORDER BY d) FROM (SELECT s."order_id", '
+        "SELECT COUNT(*), LISTAGG(DISTINCT d, ',') WITHIN GROUP (ORDER BY d) FROM (SELECT s.\"order_id\", "
         f's."line_no", MIN(t."_file_date")::VARCHAR AS d FROM {staging} s JOIN "raw_files"."sales" t ON '
         's."order_id" = t."order_id" AND s."line_no" = t."line_no" AND t."_file_date" <> %(partition)s::DATE '
         'GROUP BY s."order_id", s."line_no")',
@@ -131,7 +135,10 @@ def test_mock_snowflake_load_up_to_connector_issues_stage_copy_audits_and_one_tr
     [
         ({"parsed": 256, "loaded": 243}, "reject_rate: 13 of 256 (5.08%) data lines rejected"),
         ({"parsed": 256, "loaded": 256, "duplicates": 2}, "primary_key_unique: 2 key(s) repeated"),
-        ({"parsed": 256, "loaded": 256, "elsewhere": (3, "2026-01-01")}, "3 key(s) already in partition(s) 2026-01-01"),
+        (
+            {"parsed": 256, "loaded": 256, "elsewhere": (3, "2026-01-01")},
+            "3 key(s) already in partition(s) 2026-01-01",
+        ),
         ({"parsed": 256, "loaded": 256, "null_keys": 1}, "keys_not_null: 1 row(s) with a NULL"),
     ],
 )
@@ -146,7 +153,9 @@ def test_mock_snowflake_up_to_connector_refused_delivery_goes_to_quarantine_and_
     assert not result.published and result.rows_loaded == 0
     sqls = [sql for sql, _ in cursor.statements]
     transaction = sqls[sqls.index("BEGIN") :]
-    assert transaction[1] == 'DELETE FROM "raw_files"."sales_quarantine" WHERE "partition_date" = %(partition)s'
+    assert (
+        transaction[1] == 'DELETE FROM "raw_files"."sales_quarantine" WHERE "partition_date" = %(partition)s'
+    )
     assert transaction[-1] == "COMMIT"
     assert all('"raw_files"."sales_quarantine"' in s for s in transaction[1:-1]), transaction
     refusal = next(p for s, p in cursor.statements if "'REFUSED'" in s)["refusal"]
@@ -182,7 +191,9 @@ def test_mock_snowflake_up_to_connector_refused_drift_sends_no_load_statement(la
 def test_strategy_is_chosen_by_the_warehouse_resource(tmp_path):
     from dagster_duckdb import DuckDBResource
 
-    spec = FileSpec("raw_files.sales", validate_columns(COLUMNS), ("order_id", "line_no"), completeness=SETTLED)
+    spec = FileSpec(
+        "raw_files.sales", validate_columns(COLUMNS), ("order_id", "line_no"), completeness=SETTLED
+    )
     assert strategy_for(DuckDBResource(database=str(tmp_path / "w.duckdb")), spec).kind == "duckdb"
     SnowflakeResource = type("SnowflakeResource", (), {"get_connection": lambda self: None})
     assert strategy_for(SnowflakeResource(), spec).kind == "snowflake"

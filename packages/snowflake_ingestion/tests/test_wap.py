@@ -136,9 +136,13 @@ def test_a_few_rows_of_another_day_are_rejects_with_their_reason(platform_env, l
     assert result.success, failure_message(result)
     assert partition_counts(platform_env) == {DAY: len(lines) - 1}
     with warehouse(platform_env) as wh:
-        rejects = wh.execute(f"select line, column_name, error_type, reason, raw_line from {TABLE}_rejects").fetchall()
+        rejects = wh.execute(
+            f"select line, column_name, error_type, reason, raw_line from {TABLE}_rejects"
+        ).fetchall()
     assert sorted(r[0] for r in rejects) == [len(lines) + 1, len(lines) + 2]
-    assert {r[2] for r in rejects} == {"OUTSIDE PARTITION"} and all(f"not in partition {DAY}" in r[3] for r in rejects)
+    assert {r[2] for r in rejects} == {"OUTSIDE PARTITION"} and all(
+        f"not in partition {DAY}" in r[3] for r in rejects
+    )
     assert sorted(r[4].split(",")[0] for r in rejects) == sorted(o.split(",")[0] for o in other)
     dates = checks(result)["partition_dates"]
     assert not dates.passed and dates.severity == dg.AssetCheckSeverity.WARN
@@ -194,7 +198,7 @@ def test_marker_rule_waits_for_the_marker_on_every_path(platform_env, landing_fo
         # Rewritten after its marker: the marker speaks for an older file.
         before = published(platform_env)
         time.sleep(0.01)
-        atomic_write(_path(landing_folder), _path(landing_folder).read_bytes()[: 500])
+        atomic_write(_path(landing_folder), _path(landing_folder).read_bytes()[:500])
         result = run_range(defs, DAY, None, instance)
         assert not result.success and "changed after its marker" in failure_message(result)
         assert published(platform_env) == before
@@ -216,7 +220,7 @@ def test_the_sensor_skips_files_whose_marker_has_not_arrived(platform_env, landi
         completeness=Completeness(rule="marker"),
     )
     assert [r.partition_key for r in requests] == [DAY]
-    assert f"2026-01-01.csv: waiting for its marker 2026-01-01.csv.done" in skipped
+    assert "2026-01-01.csv: waiting for its marker 2026-01-01.csv.done" in skipped
     assert list(cursor) == [f"{DAY}.csv"]  # the others are looked at again on the next tick
 
 
@@ -261,7 +265,9 @@ def test_an_upper_case_header_matches_the_declared_columns(platform_env, landing
 
 def test_drift_messages_list_the_missing_and_the_unexpected_columns(platform_env, landing_folder):
     lines = _lines(landing_folder)
-    atomic_write(_path(landing_folder), "".join([lines[0].replace("line_no", "line_no_v2"), *lines[1:]]).encode())
+    atomic_write(
+        _path(landing_folder), "".join([lines[0].replace("line_no", "line_no_v2"), *lines[1:]]).encode()
+    )
     with file_defs() as defs:
         result = run_range(defs, DAY)
     assert not result.success
@@ -281,4 +287,6 @@ def test_checks_report_the_audits_the_loader_decided_on(platform_env, landing_fo
     assert evaluations["reject_rate"].metadata["partitions_audited"].value == 3
     assert all(e.passed for e in evaluations.values())
     audits = [e.materialization.metadata["audits"].value for e in result.get_asset_materialization_events()]
-    assert len(audits) == 3 and all("primary_key_unique=pass" in a and "partition_dates=pass" in a for a in audits)
+    assert len(audits) == 3 and all(
+        "primary_key_unique=pass" in a and "partition_dates=pass" in a for a in audits
+    )

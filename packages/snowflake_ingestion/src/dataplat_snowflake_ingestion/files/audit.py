@@ -87,7 +87,11 @@ def audit_delivery(
             rate > limits.reject_fail,
             f"{_share(f.rows_rejected, f.data_lines)} data lines rejected; warn above "
             f"{limits.reject_warn:.2%}, refused above {limits.reject_fail:.2%}",
-            {"max_reject_rate": round(rate, 6), "rows_rejected": f.rows_rejected, "file_data_lines": f.data_lines},
+            {
+                "max_reject_rate": round(rate, 6),
+                "rows_rejected": f.rows_rejected,
+                "file_data_lines": f.data_lines,
+            },
         ),
         Audit(
             FILE_ROW_COUNT,

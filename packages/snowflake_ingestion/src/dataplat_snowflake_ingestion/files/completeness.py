@@ -41,7 +41,9 @@ class Completeness(dg.Model, dg.Resolvable):
     rule: Rule = "stable"
     settle_seconds: float = Field(default=5, ge=0, le=3600)
     max_wait_seconds: float = Field(default=60, ge=0, le=3600)
-    marker: str = Field(default="{file}.done", description="rule marker: the marker's name; {file} = data file")
+    marker: str = Field(
+        default="{file}.done", description="rule marker: the marker's name; {file} = data file"
+    )
     manifest: str = Field(
         default="{file}.manifest.json", description="rule manifest: the manifest's name; {file} = data file"
     )
@@ -51,7 +53,9 @@ class Completeness(dg.Model, dg.Resolvable):
         for key in ("marker", "manifest"):
             value = getattr(self, key)
             if "{file}" not in value or "/" in value or value == "{file}":
-                raise ValueError(f"completeness.{key} must hold {{file}}, no '/', and differ from it: {value!r}")
+                raise ValueError(
+                    f"completeness.{key} must hold {{file}}, no '/', and differ from it: {value!r}"
+                )
         return self
 
     def companion(self, path: Path) -> Path | None:
@@ -123,7 +127,9 @@ def _check_manifest(path: Path, manifest: Path, state: FileState) -> int | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FileIncomplete(f"{path}: manifest {manifest.name} is not readable JSON ({exc})") from None
     if not isinstance(stated, dict) or not isinstance(stated.get("bytes"), int):
-        raise FileIncomplete(f"{path}: manifest {manifest.name} must be a JSON object with an integer 'bytes'")
+        raise FileIncomplete(
+            f"{path}: manifest {manifest.name} must be a JSON object with an integer 'bytes'"
+        )
     if stated["bytes"] != state.size:
         raise FileIncomplete(
             f"{path}: {state.size} bytes, its manifest {manifest.name} states {stated['bytes']}: incomplete "

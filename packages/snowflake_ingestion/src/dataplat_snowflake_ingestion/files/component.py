@@ -215,9 +215,7 @@ def strategy_for(warehouse: Any, spec: FileSpec) -> DuckDBFileLoader | Snowflake
     raise TypeError(f"no file load strategy for warehouse resource {type(warehouse).__name__}")
 
 
-def _audit_check(
-    name: str, results: list[LoadResult], incomplete: dict[str, str]
-) -> dg.AssetCheckResult:
+def _audit_check(name: str, results: list[LoadResult], incomplete: dict[str, str]) -> dg.AssetCheckResult:
     """One check result for audit `name` over every partition the run tried (a backfill tries several):
     the audits the loader computed, figures summed (counts) or maxed (shares) across partitions."""
     per_partition = {r.partition_key: a for r in results for a in r.audits if a.name == name}
@@ -229,8 +227,10 @@ def _audit_check(
     figures: dict[str, object] = {}
     for a in per_partition.values():
         for key, value in a.figures.items():
-            figures[key] = max(figures.get(key, 0), value) if isinstance(value, float) else (
-                figures.get(key, 0) + value if isinstance(value, int) else value
+            figures[key] = (
+                max(figures.get(key, 0), value)
+                if isinstance(value, float)
+                else (figures.get(key, 0) + value if isinstance(value, int) else value)
             )
     return dg.AssetCheckResult(
         check_name=name,
@@ -304,7 +304,9 @@ def build_file_asset(
         "share": component.max_outside_share,
     }
     check_specs = [
-        dg.AssetCheckSpec(name, asset=key, blocking=True, description=_AUDIT_DESCRIPTIONS[name].format(**words))
+        dg.AssetCheckSpec(
+            name, asset=key, blocking=True, description=_AUDIT_DESCRIPTIONS[name].format(**words)
+        )
         for name in _audit_names(component)
     ]
     check_specs.append(

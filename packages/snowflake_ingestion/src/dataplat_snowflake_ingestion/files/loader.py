@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, audit_delivery, refusal
+from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, refusal
 from dataplat_snowflake_ingestion.files.completeness import await_delivery
 from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
@@ -98,7 +98,9 @@ class DuckDBFileLoader:
         started = time.perf_counter()
         spec, hook = self.spec, hook or _noop
         delivery = await_delivery(path, spec.completeness)
-        inspection = inspect_file(path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header)
+        inspection = inspect_file(
+            path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header
+        )
         delivery.require_line_end(inspection.ends_with_newline)
         drift = detect_drift(inspection, spec.columns, spec.delimiter)
         clash = [c for c in inspection.header if c in LINEAGE_COLUMNS]
@@ -122,13 +124,7 @@ class DuckDBFileLoader:
                 hook("staged")
                 delivery.state.unchanged_since()
                 figures = delivery_run.measure(delivery.stated_rows)
-                audits = audit_delivery(
-                    figures,
-                    spec.limits,
-                    partition_key=partition_key,
-                    primary_key=spec.primary_key,
-                    date_column=spec.date_column,
-                )
+                audits = spec.audit(figures, partition_key)
                 published = not any(a.refuses for a in audits)
                 if published:
                     delivery_run.publish(grow, hook)
@@ -305,7 +301,9 @@ class _Delivery:
         parsed, null_keys, outside = self.sql(
             f"select count(*), count(*) filter (where {null_key}), {outside_sql} from {_STAGE}", params
         ).fetchone()
-        (reader_rejects,) = self.sql(f"select count(distinct line) from temp.main.{_REJECT_ERRORS}").fetchone()
+        (reader_rejects,) = self.sql(
+            f"select count(distinct line) from temp.main.{_REJECT_ERRORS}"
+        ).fetchone()
         (extra_rejects,) = self.sql(f"select count(*) from {_EXTRA_REJECTS}").fetchone()
         if parsed + reader_rejects + extra_rejects != self.inspection.data_lines:
             self.inspection = self.inspection.exact()  # blank lines are not records

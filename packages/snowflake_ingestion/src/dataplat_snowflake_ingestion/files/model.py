@@ -8,7 +8,7 @@ from pathlib import Path
 from dataplat_core.observability import load_metadata
 from dataplat_core.warehouse import quote_identifier, quote_table
 
-from dataplat_snowflake_ingestion.files.audit import Audit, AuditLimits
+from dataplat_snowflake_ingestion.files.audit import Audit, AuditLimits, DeliveryFigures, audit_delivery
 from dataplat_snowflake_ingestion.files.completeness import Completeness
 from dataplat_snowflake_ingestion.files.schema import Drift, DriftPolicy
 
@@ -98,6 +98,13 @@ class FileSpec:
     def q(name: str) -> str:
         return quote_identifier(name)
 
+    def audit(self, figures: DeliveryFigures, partition_key: str) -> list[Audit]:
+        """The audits of one staged delivery of this feed (both warehouse strategies)."""
+        return audit_delivery(
+            figures, self.limits, partition_key=partition_key, primary_key=self.primary_key,
+            date_column=self.date_column,
+        )  # fmt: skip
+
 
 @dataclass
 class LoadResult:
@@ -146,6 +153,7 @@ class LoadResult:
             "rows_per_second": round(self.rows_loaded / self.seconds) if self.seconds else 0,
             "schema_drift": self.drift.describe(),
             "added_columns": ", ".join(self.added_columns),
-            "audits": ", ".join(f"{a.name}={'pass' if a.passed else 'FAIL' if a.refuses else 'warn'}"
-                                for a in self.audits),
+            "audits": ", ".join(
+                f"{a.name}={'pass' if a.passed else 'FAIL' if a.refuses else 'warn'}" for a in self.audits
+            ),
         }

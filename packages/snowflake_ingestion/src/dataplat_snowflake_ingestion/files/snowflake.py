@@ -24,7 +24,7 @@ from typing import Any
 
 from dataplat_core.warehouse import quote_table
 
-from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, audit_delivery, refusal
+from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, refusal
 from dataplat_snowflake_ingestion.files.completeness import await_delivery
 from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
@@ -146,7 +146,13 @@ class SnowflakeFileLoader:
         return statements
 
     def transaction_sql(
-        self, partition_key: str, plan: LoadPlan, copy_query_id: str, *, outside: bool = False, tail: bool = False
+        self,
+        partition_key: str,
+        plan: LoadPlan,
+        copy_query_id: str,
+        *,
+        outside: bool = False,
+        tail: bool = False,
     ) -> list[str]:
         """Publish: replace the partition with the staged rows and its rejects, in one transaction."""
         if not _QUERY_ID.match(copy_query_id):
@@ -177,7 +183,9 @@ class SnowflakeFileLoader:
             "COMMIT",
         ]
 
-    def quarantine_sql(self, partition_key: str, plan: LoadPlan, copy_query_id: str, *, tail: bool) -> list[str]:
+    def quarantine_sql(
+        self, partition_key: str, plan: LoadPlan, copy_query_id: str, *, tail: bool
+    ) -> list[str]:
         """Refused: the delivery (its rejects, and every parsed row with the refusal) into quarantine."""
         if not _QUERY_ID.match(copy_query_id):
             raise ValueError(f"unexpected Snowflake query id {copy_query_id!r}")
@@ -198,7 +206,9 @@ class SnowflakeFileLoader:
         started = time.perf_counter()
         spec, hook, q = self.spec, hook or _noop, FileSpec.q
         delivery = await_delivery(path, spec.completeness)
-        inspection = inspect_file(path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header)
+        inspection = inspect_file(
+            path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header
+        )
         delivery.require_line_end(inspection.ends_with_newline)
         drift = detect_drift(inspection, spec.columns, spec.delimiter)
         tail = not inspection.ends_with_newline
@@ -246,13 +256,7 @@ class SnowflakeFileLoader:
                 parsed = sum(int(r[2] or 0) for r in copied)
                 staged = sum(int(r[3] or 0) for r in copied)
                 figures = self._measure(cur, params, inspection, parsed, staged, tail, delivery.stated_rows)
-                audits = audit_delivery(
-                    figures,
-                    spec.limits,
-                    partition_key=partition_key,
-                    primary_key=spec.primary_key,
-                    date_column=spec.date_column,
-                )
+                audits = spec.audit(figures, partition_key)
                 published = not any(a.refuses for a in audits)
                 try:
                     if published:
