@@ -7,10 +7,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from dagster.components.testing import create_defs_folder_sandbox
+from dataplat_core.observability import UNCHANGED_PARTITIONS
 from dataplat_core.resources import build_resources
 from dataplat_sandbox.landing import SALES_COLUMN_TYPES
 from dataplat_snowflake_ingestion.components import FileIngestionComponent
 from dataplat_snowflake_ingestion.files.completeness import Completeness
+from dataplat_snowflake_ingestion.files.identity import FORCE_TAG
 
 COLUMNS = SALES_COLUMN_TYPES
 # For loader-level tests: files written whole by the test are settled at once (see ATTRIBUTES).
@@ -48,10 +50,13 @@ def file_defs(**overrides):
 
 
 def run_range(
-    defs: dg.Definitions, first: str, last: str | None = None, instance=None
+    defs: dg.Definitions, first: str, last: str | None = None, instance=None, *, reload: bool = False
 ) -> dg.ExecuteInProcessResult:
-    """One run over the partition range [first, last], as a single-run backfill launches it."""
+    """One run over the partition range [first, last], as a single-run backfill launches it (`reload`: tagged
+    to load files that are the ones loaded already)."""
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
+    if reload:
+        tags[FORCE_TAG] = "true"
     job = defs.resolve_job_def(JOB)
     if instance is not None:
         return job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
@@ -93,6 +98,15 @@ def data_lines(path: Path) -> int:
 
 def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def unchanged_partitions(result: dg.ExecuteInProcessResult) -> int:
+    """Partitions the run did not reload because their file is the one loaded (its observation)."""
+    return sum(
+        int(e.asset_observation_data.asset_observation.metadata[UNCHANGED_PARTITIONS].value)
+        for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    )
 
 
 def failure_message(result: dg.ExecuteInProcessResult) -> str:

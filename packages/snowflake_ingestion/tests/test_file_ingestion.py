@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 import pytest
+from dataplat_core.resources import LandingLocation
 from dataplat_sandbox.landing import atomic_write, write_landing
 from files_support import (
     JOB,
@@ -16,6 +17,7 @@ from files_support import (
     file_defs,
     partition_counts,
     run_range,
+    unchanged_partitions,
     warehouse,
 )
 
@@ -49,16 +51,30 @@ def test_definitions_declare_partitions_backfill_pool_checks_schedule_and_sensor
         assert defs.resolve_sensor_def("raw_files__sales_files").job_name == JOB
 
 
-def test_schedule_requests_the_partition_that_just_ended(platform_env):
+def _schedule_tick(defs, instance, landing, when: datetime):
+    schedule = defs.resolve_schedule_def("raw_files__sales_daily")
+    # A context manager: the context opens its own instance from the ref, and one left to the garbage
+    # collector resets Dagster's defs-state context variable out of order, breaking later loads.
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=when,
+        resources={"landing": LandingLocation(url=str(landing))},
+        repository_def=defs.get_repository_def(),  # partitioned run requests are validated against the job
+    ) as context:
+        return schedule.evaluate_tick(context)
+
+
+def test_schedule_requests_the_partition_that_just_ended_unless_its_file_is_loaded(
+    platform_env, landing_folder
+):
+    when = datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
     with file_defs() as defs, dg.instance_for_test() as instance:
-        schedule = defs.resolve_schedule_def("raw_files__sales_daily")
-        # A context manager: the context opens its own instance from the ref, and one left to the garbage
-        # collector resets Dagster's defs-state context variable out of order, breaking later loads.
-        with dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 1, 5, 2, 0, tzinfo=UTC)
-        ) as context:
-            (request,) = schedule.evaluate_tick(context).run_requests
+        (request,) = _schedule_tick(defs, instance, landing_folder, when).run_requests
         assert request.partition_key == "2026-01-04"
+        assert run_range(defs, "2026-01-04", None, instance).success
+        skipped = _schedule_tick(defs, instance, landing_folder, when)
+        assert skipped.run_requests == []
+        assert "2026-01-04.csv: unchanged since it was loaded" in skipped.skip_message
 
 
 def test_backfill_of_a_date_range_is_one_run_with_one_materialization_per_partition(
@@ -123,10 +139,11 @@ def test_defective_file_fails_naming_the_file_and_leaves_loaded_data_untouched(
     assert not result.success
     message = failure_message(result)
     assert "2026-01-02.csv" in message and FAILING_DEFECTS[defect] in message, message
-    # Day 2 keeps its previous load (the bad file never reached the transaction); day 1 reloaded fine.
+    # Day 2 keeps its previous load (the bad file never reached the transaction); day 1's file is the one
+    # loaded already, so it is not loaded again and keeps its materialization.
     assert partition_counts(platform_env) == before
-    recorded = {e.materialization.partition for e in result.get_asset_materialization_events()}
-    assert recorded == {"2026-01-01"}
+    assert result.get_asset_materialization_events() == []
+    assert unchanged_partitions(result) == 1
     drift = checks(result)["schema_drift"]
     assert drift.passed is (defect not in ("missing_column", "extra_column", "retyped_column"))
 

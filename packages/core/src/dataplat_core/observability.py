@@ -27,6 +27,9 @@ ROWS_REJECTED = "dataplat/rows_rejected"
 SOURCE_NEWEST_AT = "dataplat/source_newest_at"
 DURATION_S = "dataplat/duration_s"
 ROW_COUNT = "dagster/row_count"  # Dagster's own key (asset page, runner.ROW_COUNT_KEYS): the rows loaded
+# Observation of a run that found its inputs already loaded (e.g. a file partition whose file is unchanged):
+# how many partitions it did not load again. The demo's summary shows them as skipped.
+UNCHANGED_PARTITIONS = "dataplat/unchanged_partitions"
 LOAD_METADATA_KEYS = (ROWS_READ, ROWS_LOADED, ROWS_REJECTED, SOURCE_NEWEST_AT, DURATION_S, ROW_COUNT)
 
 

@@ -16,7 +16,6 @@ Under `marker` and `manifest` a last record without its line end is quarantined 
 never loaded as a value; under `stable` such a file is not complete and is refused before staging.
 """
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field, model_validator
 
+from dataplat_snowflake_ingestion.files.identity import FileIdentity, sha256_of
 from dataplat_snowflake_ingestion.files.schema import FileProblem
 
 Rule = Literal["stable", "marker", "manifest"]
@@ -87,6 +87,10 @@ class FileState:
         stat = path.stat()
         return cls(path, stat.st_size, stat.st_mtime_ns)
 
+    def identity(self, sha256: str) -> FileIdentity:
+        """What was loaded, for the partition's record: this state and the content's hash."""
+        return FileIdentity(self.size, self.mtime_ns, sha256)
+
     def unchanged_since(self) -> None:
         now = FileState.of(self.path)
         if (now.size, now.mtime_ns) != (self.size, self.mtime_ns):
@@ -112,14 +116,6 @@ def _settled(path: Path, rule: Completeness) -> FileState:
         time.sleep(min(rule.settle_seconds - age, 1.0) + 0.01)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _check_manifest(path: Path, manifest: Path, state: FileState) -> int | None:
     """Compare the file with its manifest; returns the stated data `rows` (checked later against the count)."""
     try:
@@ -135,7 +131,7 @@ def _check_manifest(path: Path, manifest: Path, state: FileState) -> int | None:
             f"{path}: {state.size} bytes, its manifest {manifest.name} states {stated['bytes']}: incomplete "
             "or a different file; nothing published"
         )
-    if "sha256" in stated and str(stated["sha256"]).lower() != _sha256(path):
+    if "sha256" in stated and str(stated["sha256"]).lower() != sha256_of(path):
         raise FileIncomplete(f"{path}: content differs from the sha256 in its manifest {manifest.name}")
     rows = stated.get("rows")
     return rows if isinstance(rows, int) else None

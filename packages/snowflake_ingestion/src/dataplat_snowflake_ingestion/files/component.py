@@ -12,13 +12,24 @@ from typing import Any, Literal
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from dataplat_core.checks import freshness_check, min_rows_check
-from dataplat_core.observability import StepRetry, fail_fast_unless_transient, load_logger
+from dataplat_core.observability import (
+    UNCHANGED_PARTITIONS,
+    StepRetry,
+    fail_fast_unless_transient,
+    load_logger,
+)
 from dataplat_core.warehouse import quote_table
 from pydantic import Field, field_validator, model_validator
 
 from dataplat_snowflake_ingestion.files import audit
 from dataplat_snowflake_ingestion.files.audit import AuditLimits
 from dataplat_snowflake_ingestion.files.completeness import Completeness, FileIncomplete
+from dataplat_snowflake_ingestion.files.identity import (
+    FORCE_TAG,
+    force_requested,
+    recorded_identities,
+    unchanged_reason,
+)
 from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
 from dataplat_snowflake_ingestion.files.model import FileSpec, LoadResult
 from dataplat_snowflake_ingestion.files.schema import (
@@ -28,7 +39,7 @@ from dataplat_snowflake_ingestion.files.schema import (
     SchemaDriftError,
     validate_columns,
 )
-from dataplat_snowflake_ingestion.files.sensor import FilePattern, build_file_sensor
+from dataplat_snowflake_ingestion.files.sensor import FilePattern, build_file_schedule, build_file_sensor
 from dataplat_snowflake_ingestion.files.snowflake import SnowflakeFileLoader
 
 WAREHOUSE_POOL = "warehouse"  # DuckDB allows one writer per file: every warehouse writer shares one pool
@@ -178,15 +189,20 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
         job = dg.define_asset_job(
             f"load_{self.name}", selection=dg.AssetSelection.assets(self.asset_key), partitions_def=partitions
         )
-        schedule = dg.build_schedule_from_partitioned_job(
-            job,
+        schedule = build_file_schedule(
             name=f"{self.name}_daily",
+            asset_key=self.asset_key,
+            job=job,
+            subfolder=self.landing_subfolder,
+            pattern=pattern,
+            partitions_def=partitions,
             hour_of_day=self.schedule.hour_of_day,
             minute_of_hour=self.schedule.minute_of_hour,
             default_status=dg.DefaultScheduleStatus(self.schedule.default_status.upper()),
         )
         sensor = build_file_sensor(
             name=f"{self.name}_files",
+            asset_key=self.asset_key,
             job=job,
             subfolder=self.landing_subfolder,
             pattern=pattern,
@@ -215,7 +231,9 @@ def strategy_for(warehouse: Any, spec: FileSpec) -> DuckDBFileLoader | Snowflake
     raise TypeError(f"no file load strategy for warehouse resource {type(warehouse).__name__}")
 
 
-def _audit_check(name: str, results: list[LoadResult], incomplete: dict[str, str]) -> dg.AssetCheckResult:
+def _audit_check(
+    name: str, results: list[LoadResult], incomplete: dict[str, str], unchanged: int
+) -> dg.AssetCheckResult:
     """One check result for audit `name` over every partition the run tried (a backfill tries several):
     the audits the loader computed, figures summed (counts) or maxed (shares) across partitions."""
     per_partition = {r.partition_key: a for r in results for a in r.audits if a.name == name}
@@ -241,16 +259,22 @@ def _audit_check(name: str, results: list[LoadResult], incomplete: dict[str, str
             "partitions_audited": len(per_partition) + (len(incomplete) if name == audit.COMPLETENESS else 0),
             "failing_partitions": failing,
             "refused_partitions": sorted(refused),
+            "partitions_unchanged": unchanged,
         },
     )
 
 
 def _check_results(
-    component: FileIngestionComponent, results: list[LoadResult], failures: list[tuple[str, Exception]]
+    component: FileIngestionComponent,
+    results: list[LoadResult],
+    failures: list[tuple[str, Exception]],
+    *,
+    unchanged: int = 0,
 ) -> list[dg.AssetCheckResult]:
-    """One result per check for the run: the loader's audits, and schema drift."""
+    """One result per check for the run: the loader's audits, and schema drift. Partitions whose file was
+    unchanged were not audited again: their count is in every result's `partitions_unchanged`."""
     incomplete = {pk: str(exc) for pk, exc in failures if isinstance(exc, FileIncomplete)}
-    checks = [_audit_check(name, results, incomplete) for name in _audit_names(component)]
+    checks = [_audit_check(name, results, incomplete, unchanged) for name in _audit_names(component)]
     drifted = {r.partition_key: r.drift.describe() for r in results if r.drift}
     refused = {pk: str(exc) for pk, exc in failures if isinstance(exc, SchemaDriftError)}
     drift = dg.AssetCheckResult(
@@ -262,6 +286,7 @@ def _check_results(
             "policy": component.schema_drift,
             "evolved_partitions": drifted,
             "refused_partitions": refused,
+            "partitions_unchanged": unchanged,
             **_drift_union([r.drift for r in results]),
         },
     )
@@ -326,6 +351,7 @@ def build_file_asset(
         key=key,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
+        output_required=False,  # partitions whose file is unchanged are not materialized again
         pool=WAREHOUSE_POOL,
         retry_policy=component.step_retry.policy(),
         required_resource_keys={"warehouse", "landing"},
@@ -352,11 +378,23 @@ def build_file_asset(
         log = load_logger(context)
         results: list[LoadResult] = []
         failures: list[tuple[str, Exception]] = []
+        # The partitions' materializations record which file each loaded: an unchanged file is not loaded
+        # again (module `identity`), whichever path started the run, unless the run asks for a reload.
+        recorded = (
+            {}
+            if force_requested(context.run.tags)
+            else recorded_identities(context.instance, key, context.partition_keys)
+        )
+        unchanged: dict[str, str] = {}
         # Each partition is its own transaction: a bad file fails its partition and leaves the others loaded.
         # A transient error (a lock, the network) fails the step for the retry policy; any other is final.
         with fail_fast_unless_transient():
             for partition_key in context.partition_keys:
                 path = folder / pattern.name_for(partition_key)
+                reason = unchanged_reason(path, recorded.get(partition_key))
+                if reason:
+                    unchanged[partition_key] = f"{path.name}: {reason}"
+                    continue
                 try:
                     result = loader.load(partition_key, path)
                 except (FileProblem, SchemaDriftError) as exc:
@@ -376,15 +414,27 @@ def build_file_asset(
                     f"partition {partition_key}: {result.rows_loaded} rows loaded, {result.rows_rejected} "
                     f"rejected from {path.name} in {result.seconds:.2f}s"
                 )
-        checks = _check_results(component, results, failures)
-        published = [r for r in results if r.published]
+        if unchanged:
+            log.info(
+                f"{len(unchanged)} of {len(context.partition_keys)} partition(s) not reloaded, their files are "
+                f"the ones loaded (a run tagged {FORCE_TAG}=true reloads them): "
+                + "; ".join(unchanged.values())
+            )
+            yield dg.AssetObservation(
+                key,
+                metadata={
+                    UNCHANGED_PARTITIONS: len(unchanged),
+                    "unchanged_files": dg.MetadataValue.json(unchanged),
+                },
+            )
+        # One materialization per published partition: a partition whose file was unchanged or refused
+        # keeps its last one (downstream automation sees only what really changed).
+        for result in results:
+            if result.published:
+                yield dg.AssetMaterialization(key, partition=result.partition_key, metadata=result.metadata())
+        # Check outputs are required; with every file unchanged they report that nothing new was audited.
+        yield from _check_results(component, results, failures, unchanged=len(unchanged))
         if failures:
-            # Record what did publish, then fail naming every file that did not.
-            for result in published:
-                context.log_event(
-                    dg.AssetMaterialization(key, partition=result.partition_key, metadata=result.metadata())
-                )
-            yield from checks
             lines = "\n".join(f"- {pk}: {exc}" for pk, exc in failures)
             raise dg.Failure(
                 description=f"{len(failures)} of {len(context.partition_keys)} partition(s) of "
@@ -392,9 +442,5 @@ def build_file_asset(
                 metadata={"failed_partitions": [pk for pk, _ in failures]},
                 allow_retries=False,  # the same files would fail the same way
             )
-        for result in published:
-            context.add_asset_metadata(result.metadata(), partition_key=result.partition_key)
-        yield dg.MaterializeResult(metadata={"partitions_in_run": len(published)})
-        yield from checks
 
     return _load_files

@@ -21,6 +21,7 @@ import duckdb
 
 from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, refusal
 from dataplat_snowflake_ingestion.files.completeness import await_delivery
+from dataplat_snowflake_ingestion.files.identity import sha256_started
 from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
@@ -98,6 +99,7 @@ class DuckDBFileLoader:
         started = time.perf_counter()
         spec, hook = self.spec, hook or _noop
         delivery = await_delivery(path, spec.completeness)
+        digest = sha256_started(path)  # the identity recorded in the materialization
         inspection = inspect_file(
             path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header
         )
@@ -123,6 +125,7 @@ class DuckDBFileLoader:
                 delivery_run.stage()
                 hook("staged")
                 delivery.state.unchanged_since()
+                identity = delivery.state.identity(digest.result())
                 figures = delivery_run.measure(delivery.stated_rows)
                 audits = spec.audit(figures, partition_key)
                 published = not any(a.refuses for a in audits)
@@ -149,6 +152,7 @@ class DuckDBFileLoader:
             source_newest_at=newest,
             audits=tuple(audits),
             published=published,
+            identity=identity,
         )
 
     def newest(self, conn: Any, partition_key: str) -> datetime | None:

@@ -10,6 +10,7 @@ from dataplat_core.warehouse import quote_identifier, quote_table
 
 from dataplat_snowflake_ingestion.files.audit import Audit, AuditLimits, DeliveryFigures, audit_delivery
 from dataplat_snowflake_ingestion.files.completeness import Completeness
+from dataplat_snowflake_ingestion.files.identity import FileIdentity
 from dataplat_snowflake_ingestion.files.schema import Drift, DriftPolicy
 
 # Lineage columns every loaded row carries. `_file_date` is the partition: one file date, replaced as a whole.
@@ -120,6 +121,7 @@ class LoadResult:
     source_newest_at: datetime | None = None  # max(timestamp_column) of the rows loaded
     audits: tuple[Audit, ...] = ()
     published: bool = True  # False: a blocking audit failed, the delivery is in quarantine
+    identity: FileIdentity | None = None  # the file that was loaded (recorded in the materialization)
 
     def refused_by(self) -> list[Audit]:
         return [a for a in self.audits if a.refuses]
@@ -156,4 +158,5 @@ class LoadResult:
             "audits": ", ".join(
                 f"{a.name}={'pass' if a.passed else 'FAIL' if a.refuses else 'warn'}" for a in self.audits
             ),
+            **(self.identity.metadata() if self.identity else {}),
         }

@@ -1,8 +1,11 @@
-"""A sensor that requests one run per new or changed landing file, for exactly that file's partition.
+"""A sensor that requests one run per new or changed landing file, for exactly that file's partition, and a
+daily schedule that requests the day that just ended unless its file is loaded already.
 
-The cursor maps file name -> identity (size and mtime in ns). A file is requested when its identity differs
-from the cursor's; the run key is derived from the identity, so a rewritten file runs again while the same
-file seen twice never does. Hidden and temp names, names that do not match the pattern, dates outside the
+What is loaded is known from the partitions' materializations (module `identity`): a file that is the one
+recorded there (same size and mtime, or the same content re-delivered) is not requested. The cursor only
+remembers which file states were looked at (name -> size:mtime in ns), so an unchanged folder costs no
+query; the run key is derived from the state, so a rewritten file runs again while the same file seen
+twice never does. Hidden and temp names, names that do not match the pattern, dates outside the
 partitions definition, files modified within `min_age_seconds` (possibly still being written) and files whose
 marker or manifest has not arrived (completeness rules `marker`, `manifest`) are ignored; the latter two are
 picked up by a later tick because the cursor does not record them. The loader applies the completeness rule
@@ -12,6 +15,7 @@ again on every path, the sensor's included.
 import json
 import re
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,6 +24,10 @@ from typing import Any
 import dagster as dg
 
 from dataplat_snowflake_ingestion.files.completeness import Completeness
+from dataplat_snowflake_ingestion.files.identity import FileIdentity, recorded_identities, unchanged_reason
+
+# The record of what each partition loaded: partition keys -> the identity of the file it loaded.
+LoadedLookup = Callable[[list[str]], Mapping[str, FileIdentity]]
 
 _TEMP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload", ".filepart", "~")
 
@@ -68,11 +76,14 @@ def scan_folder(
     min_age_seconds: float,
     now: float | None = None,
     completeness: Completeness | None = None,
+    loaded: LoadedLookup | None = None,
 ) -> tuple[list[dg.RunRequest], dict[str, str], list[str]]:
-    """Run requests for new or changed files, the next cursor, and why files were skipped (for the log)."""
+    """Run requests for new or changed files, the next cursor, and why files were skipped (for the log).
+    `loaded` is the record of what is loaded (none: every new state is requested)."""
     now = time.time() if now is None else now
     valid = set(partitions_def.get_partition_keys())
     requests, next_cursor, skipped = [], dict(cursor), []
+    candidates: list[tuple[Path, str, str]] = []
     if not folder.is_dir():
         return [], next_cursor, [f"{folder} does not exist yet"]
     for path in sorted(folder.iterdir()):
@@ -93,7 +104,14 @@ def scan_folder(
         identity = file_identity(stat)
         if cursor.get(path.name) == identity:
             continue
+        candidates.append((path, key, identity))
+    record = loaded([key for _, key, _ in candidates]) if loaded and candidates else {}
+    for path, key, identity in candidates:
         next_cursor[path.name] = identity
+        reason = unchanged_reason(path, record.get(key))
+        if reason:
+            skipped.append(f"{path.name}: {reason}")
+            continue
         requests.append(
             dg.RunRequest(
                 run_key=f"{path.name}:{identity}",
@@ -107,6 +125,7 @@ def scan_folder(
 def build_file_sensor(
     *,
     name: str,
+    asset_key: dg.AssetKey,
     job: Any,  # the unresolved asset job of define_asset_job
     subfolder: str,
     pattern: FilePattern,
@@ -134,6 +153,7 @@ def build_file_sensor(
             cursor,
             min_age_seconds=min_age_seconds,
             completeness=completeness,
+            loaded=lambda keys: recorded_identities(context.instance, asset_key, keys),
         )
         for reason in skipped:
             context.log.info(f"skipped {reason}")
@@ -141,3 +161,42 @@ def build_file_sensor(
         return dg.SensorResult(run_requests=requests, cursor=json.dumps(next_cursor, sort_keys=True))
 
     return _sensor
+
+
+def build_file_schedule(
+    *,
+    name: str,
+    asset_key: dg.AssetKey,
+    job: Any,
+    subfolder: str,
+    pattern: FilePattern,
+    partitions_def: dg.DailyPartitionsDefinition,
+    hour_of_day: int,
+    minute_of_hour: int,
+    default_status: dg.DefaultScheduleStatus,
+) -> dg.ScheduleDefinition:
+    """Each day at hour:minute (the partitions' timezone), a run for the day that just ended, as
+    `build_schedule_from_partitioned_job` would request it, skipped when that day's file is loaded already.
+    A missing file is still requested: the run then fails naming it, which is the late-delivery alert."""
+
+    @dg.schedule(
+        name=name,
+        job=job,
+        cron_schedule=f"{minute_of_hour} {hour_of_day} * * *",
+        execution_timezone=partitions_def.timezone,
+        default_status=default_status,
+        required_resource_keys={"landing"},
+        description=f"Daily: the day that ended, unless its {pattern.template!r} file is loaded already.",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext):
+        with dg.partition_loading_context(effective_dt=context.scheduled_execution_time):
+            key = partitions_def.get_last_partition_key()
+        if key is None:
+            return dg.SkipReason("no partition has ended yet")
+        path = context.resources.landing.local_path() / subfolder / pattern.name_for(key)
+        reason = unchanged_reason(path, recorded_identities(context.instance, asset_key, [key]).get(key))
+        if reason:
+            return dg.SkipReason(f"{path.name}: {reason}")
+        return dg.RunRequest(run_key=key, partition_key=key)
+
+    return _schedule

@@ -26,6 +26,7 @@ from dataplat_core.warehouse import quote_table
 
 from dataplat_snowflake_ingestion.files.audit import DeliveryFigures, refusal
 from dataplat_snowflake_ingestion.files.completeness import await_delivery
+from dataplat_snowflake_ingestion.files.identity import sha256_started
 from dataplat_snowflake_ingestion.files.model import (
     LOADED_AT_COLUMN,
     PARTITION_COLUMN,
@@ -206,6 +207,7 @@ class SnowflakeFileLoader:
         started = time.perf_counter()
         spec, hook, q = self.spec, hook or _noop, FileSpec.q
         delivery = await_delivery(path, spec.completeness)
+        digest = sha256_started(path)  # the identity recorded in the materialization
         inspection = inspect_file(
             path, spec.columns, spec.delimiter, case_sensitive=spec.case_sensitive_header
         )
@@ -248,6 +250,7 @@ class SnowflakeFileLoader:
                     put, create, copy = self.stage_sql(partition_key, upload, plan)
                     cur.execute(put)
                 delivery.state.unchanged_since()
+                identity = delivery.state.identity(digest.result())
                 cur.execute(create)
                 cur.execute(copy)
                 # COPY returns one row per file: (file, status, rows_parsed, rows_loaded, error_limit, ...).
@@ -286,6 +289,7 @@ class SnowflakeFileLoader:
             added_columns=tuple(c for c, _ in [*grow, *plan.add_columns]),
             audits=tuple(audits),
             published=published,
+            identity=identity,
         )
 
     def _measure(
