@@ -1,6 +1,7 @@
 """Definitions used by test_runner.py (a module, because the runner loads code locations by module name)."""
 
 import dagster as dg
+from dataplat_core.observability import UNCHANGED_PARTITIONS
 
 days = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-11")
 
@@ -27,6 +28,23 @@ def broken():
     raise RuntimeError("this asset always fails")
 
 
+@dg.asset(output_required=False)
+def already_loaded():
+    """Finds its input loaded already: observes that, materializes nothing."""
+    yield dg.AssetObservation("already_loaded", metadata={UNCHANGED_PARTITIONS: 3})
+
+
+@dg.asset
+def source_down():
+    """The platform's own failure, raised from the low-level error it explains."""
+    try:
+        raise ConnectionRefusedError("raw driver log line 1\nraw driver log line 2")
+    except ConnectionRefusedError as exc:
+        raise dg.Failure(
+            description="source database at 127.0.0.1:1 unreachable: check that it runs"
+        ) from exc
+
+
 @dg.asset_check(asset=summary)
 def summary_is_wrong() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=False)
@@ -45,5 +63,6 @@ def summary_is_stale() -> dg.AssetCheckResult:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[daily, summary, broken], asset_checks=[summary_is_wrong, summary_is_right, summary_is_stale]
+        assets=[daily, summary, broken, source_down, already_loaded],
+        asset_checks=[summary_is_wrong, summary_is_right, summary_is_stale],
     )

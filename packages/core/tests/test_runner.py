@@ -32,6 +32,23 @@ def test_every_asset_runs_upstream_partitions_first_and_checks_are_counted():
     assert progress.index("partitions 2026-01-01 .. 2026-01-10") < progress.index("ok  summary")
 
 
+def test_a_failure_prints_the_platforms_message_first_then_where_the_full_log_is():
+    outcomes, progress = _outcomes()
+    assert outcomes["source_down"].status == "failed"
+    line = next(x for x in progress.splitlines() if x.startswith("  FAILED source_down"))
+    assert line == "  FAILED source_down: source database at 127.0.0.1:1 unreachable: check that it runs"
+    after = progress[progress.index(line) + len(line) :]
+    assert "raw driver log line 1" in after  # the cause follows, after the platform's message
+    assert after.index("full log: run ") < after.index("raw driver log line 1")
+
+
+def test_an_asset_whose_input_is_loaded_already_is_reported_unchanged_not_failed():
+    outcomes, progress = _outcomes()
+    unchanged = outcomes["already_loaded"]
+    assert (unchanged.status, unchanged.unchanged_partitions, unchanged.ok) == ("unchanged", 3, True)
+    assert "skip already_loaded: 3 partition(s) unchanged since loaded" in progress
+
+
 def test_partition_window_limits_the_backfill():
     outcomes, _ = _outcomes(window=("2026-01-03", "2026-01-05"))
     assert outcomes["daily"].partitions == 3
@@ -52,3 +69,24 @@ def test_a_warning_does_not_make_an_asset_unfit():
     assert warned.ok
     assert not AssetOutcome("a", "test", status="materialized", checks_failed=1).ok
     assert not AssetOutcome("a", "test", status="failed").ok
+
+
+def test_unfinished_runs_are_marked_canceled_and_finished_ones_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.get() as instance:
+        # (a QUEUED run needs a code location's origin: the demo's UI test covers those)
+        queued = instance.create_run_for_job(
+            dg.GraphDefinition("g").to_job(), status=dg.DagsterRunStatus.NOT_STARTED
+        )
+        started = instance.create_run_for_job(
+            dg.GraphDefinition("h").to_job(), status=dg.DagsterRunStatus.STARTED
+        )
+        done = instance.create_run_for_job(
+            dg.GraphDefinition("i").to_job(), status=dg.DagsterRunStatus.SUCCESS
+        )
+    assert main(["--cancel-unfinished", "the demo stopped"]) == 0
+    with dg.DagsterInstance.get() as instance:
+        status = {r.run_id: r.status for r in instance.get_runs()}
+    assert status[queued.run_id] == status[started.run_id] == dg.DagsterRunStatus.CANCELED
+    assert status[done.run_id] == dg.DagsterRunStatus.SUCCESS

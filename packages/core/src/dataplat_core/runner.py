@@ -22,6 +22,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from dataplat_core.observability import UNCHANGED_PARTITIONS
+
 # Where loaders report rows: Dagster's convention first, then dagster-sling's and dagster-dlt's own keys.
 ROW_COUNT_KEYS = ("dagster/row_count", "row_count", "rows_loaded")
 
@@ -30,7 +32,7 @@ ROW_COUNT_KEYS = ("dagster/row_count", "row_count", "rows_loaded")
 class AssetOutcome:
     asset: str
     location: str
-    status: str = "not run"  # materialized | failed | not run
+    status: str = "not run"  # materialized | unchanged (its inputs were loaded already) | failed | not run
     rows: int | None = None
     seconds: float = 0.0
     partitions: int = 0
@@ -40,10 +42,11 @@ class AssetOutcome:
     failed_checks: list[str] = field(default_factory=list)
     warned_checks: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # path metadata (e.g. a report) of the last run
+    unchanged_partitions: int = 0  # partitions not loaded again: what they would load is loaded already
 
     @property
     def ok(self) -> bool:
-        return self.status == "materialized" and self.checks_failed == 0
+        return self.status in ("materialized", "unchanged") and self.checks_failed == 0
 
 
 def load_definitions(module_name: str, attribute: str = "defs") -> dg.Definitions:
@@ -52,6 +55,44 @@ def load_definitions(module_name: str, attribute: str = "defs") -> dg.Definition
     if isinstance(obj, dg.Definitions):
         return obj
     return obj()  # dg.definitions-decorated function
+
+
+# Dagster's wrappers around the error an asset raised: their message says which op failed, not why.
+_DAGSTER_WRAPPERS = (
+    "DagsterExecutionStepExecutionError",
+    "DagsterExecutionHandleOutputError",
+    "DagsterExecutionLoadInputError",
+    "DagsterUserCodeExecutionError",
+)
+
+
+def _text(error) -> str:
+    """The error's message without the `module.Class: ` prefix that Dagster's error info adds."""
+    head, sep, rest = error.message.strip().partition(": ")
+    return rest if sep and head.split(".")[-1] == error.cls_name else error.message.strip()
+
+
+def failure_text(step: str, error, run_id: str, fallback: str) -> str:
+    """A failed step as the platform explains it: the first error in the chain that is not Dagster's wrapper
+    (a component's `dg.Failure` names the problem and the fix), where the full log is, and the first line
+    of the underlying cause when that is a different error (a driver's or a tool's raw output)."""
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause
+    if not chain:
+        return f"  FAILED {step}: {fallback}"
+    own = next((e for e in chain if e.cls_name not in _DAGSTER_WRAPPERS), chain[-1])
+    home = os.environ.get("DAGSTER_HOME")
+    where = (
+        f"the Dagster instance in {home} (`dg dev`, Runs page)"
+        if home
+        else "this process's ephemeral instance"
+    )
+    lines = [f"  FAILED {step}: {_text(own)}", f"    full log: run {run_id} in {where}"]
+    if chain[-1] is not own:
+        lines.append(f"    cause: {chain[-1].cls_name}: {_text(chain[-1]).splitlines()[0]}")
+    return "\n".join(lines)
 
 
 class _ProgressHandler(logging.Handler):
@@ -82,11 +123,8 @@ class _ProgressHandler(logging.Handler):
                     self.outcomes[key].status = "failed"
             if kind == "STEP_FAILURE":
                 error = event.event_specific_data.error if event.event_specific_data else None
-                while (
-                    error is not None and error.cause is not None
-                ):  # the user's error, not Dagster's wrapper
-                    error = error.cause
-                self._print(f"  FAILED {step}: {error.message.strip() if error else record.getMessage()}")
+                run_id = getattr(record, "dagster_meta", {}).get("run_id", "?")
+                self._print(failure_text(step, error, run_id, record.getMessage()))
         elif kind == "ASSET_MATERIALIZATION":
             mat = event.event_specific_data.materialization
             outcome = self.outcomes.get(mat.asset_key.to_user_string())
@@ -103,6 +141,17 @@ class _ProgressHandler(logging.Handler):
                 )
                 if first:
                     self._print(f"  ok  {outcome.asset}")
+        elif kind == "ASSET_OBSERVATION":
+            observation = event.event_specific_data.asset_observation
+            outcome = self.outcomes.get(observation.asset_key.to_user_string())
+            unchanged = observation.metadata.get(UNCHANGED_PARTITIONS)
+            if outcome is not None and unchanged is not None:
+                outcome.unchanged_partitions += int(unchanged.value)
+                if outcome.status == "not run":
+                    outcome.status = "unchanged"
+                self._print(
+                    f"  skip {outcome.asset}: {int(unchanged.value)} partition(s) unchanged since loaded"
+                )
         elif kind == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             outcome = self.outcomes.get(evaluation.asset_key.to_user_string())
@@ -195,9 +244,32 @@ def materialize_all(
     return list(outcomes.values())
 
 
+UNFINISHED = (
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+)
+
+
+def cancel_unfinished_runs(instance: dg.DagsterInstance, reason: str) -> list[str]:
+    """Mark every run that is queued or in flight as canceled (their processes are gone: the demo stopped
+    them), so that a daemon started later on this instance does not launch or wait for them again."""
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=list(UNFINISHED)))
+    for run in runs:
+        instance.report_run_canceled(run, message=reason)
+    return [run.run_id for run in runs]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--module", required=True, help="module holding the code location's `defs`")
+    parser.add_argument("--module", help="module holding the code location's `defs`")
+    parser.add_argument(
+        "--cancel-unfinished",
+        metavar="REASON",
+        help="instead: mark every queued or in-flight run of DAGSTER_HOME's instance canceled, with REASON",
+    )
     parser.add_argument("--location", help="name shown in the report (default: the module's package)")
     parser.add_argument("--report", type=Path, help="write the outcomes as JSON here")
     parser.add_argument(
@@ -210,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     # Dagster warns about its own beta internals (code references, components): noise for a demo's reader.
     warnings.filterwarnings("ignore", message=".*is currently in beta")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    if args.cancel_unfinished:
+        with dg.DagsterInstance.get() as instance:
+            canceled = cancel_unfinished_runs(instance, args.cancel_unfinished)
+        print(f"{len(canceled)} unfinished run(s) marked canceled" + "".join(f"\n  {r}" for r in canceled))
+        return 0
+    if not args.module:
+        parser.error("--module is required (unless --cancel-unfinished)")
     location = args.location or args.module.split(".")[0]
     print(f"[{location}] loading definitions", flush=True)
     defs = load_definitions(args.module)
