@@ -19,6 +19,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tools import leftovers  # noqa: E402
 from tools.repo import ROOT, UV, allow_bytecode_cache, placeholder_env  # noqa: E402
 
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")  # uv cannot fetch interpreters here: use 3.11
@@ -115,12 +116,15 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["tests"])
 def demo(session: nox.Session) -> None:
-    """The README's demo, end to end and twice (the second run reuses the state), on a smaller sandbox."""
-    _sync(session, ".")
-    state = Path(session.create_tmp()) / "demo"
+    """The README's demo, end to end and twice (the second run reuses the state), on a smaller sandbox; then
+    `--ui` on that state: the daemon starts no run for what the demo loaded, and Ctrl-C stops everything."""
+    _sync(session, ".", "--group", "ui-test")
+    state = Path(session.create_tmp()).resolve() / "demo"
     for flags in (["--reset"], []):
         session.run("python", str(ROOT / "scripts" / "demo.py"), "--state-dir", str(state),
                     "--orders", "5000", "--days", "30", *flags)  # fmt: skip
+    session.run("pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "demo"),
+                env={"DATAPLAT_DEMO_STATE": str(state)})  # fmt: skip
 
 
 @nox.session(python=PYTHON, tags=["tests"])
@@ -153,10 +157,13 @@ def suite(session: nox.Session) -> None:
         session.error(
             f"LANES must hold each test session once: planned {sorted(planned)}, tagged {sorted(tagged)}"
         )
+    # Every process the lanes start carries this token: the ones still alive afterwards were left behind.
+    token = leftovers.new_token()
     lanes = [
         subprocess.Popen(
             [sys.executable, "-m", "nox", "-f", str(ROOT / "noxfile.py"), "-s", *lane],
             cwd=ROOT,
+            env={**os.environ, leftovers.VARIABLE: token},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -177,12 +184,18 @@ def suite(session: nox.Session) -> None:
     for thread in relays:
         thread.join()
     failed = [i + 1 for i, proc in enumerate(lanes) if proc.wait() != 0]
+    left = leftovers.settle_and_kill(token)
+    if left:
+        print("==== processes the tests started and did not stop (now killed) ====", flush=True)
+        print("\n".join(str(p) for p in left), flush=True)
     if failed:
         # CI keeps only the tail of the output, and a failure early in a lane scrolls out of it: repeat why
         # each failed session failed at the very end.
         for number in failed:
             print(failure_digest(outputs[number - 1], number), flush=True)
         session.error(f"lane(s) {failed} failed: the digest above, the full output above it")
+    if left:
+        session.error(f"{len(left)} process(es) outlived the tests that started them: listed above")
 
 
 FAILED_SESSION = re.compile(r"nox > Session (?P<name>.+?) (?:failed|raised exception)")

@@ -1,13 +1,14 @@
 """The whole platform end to end on one machine.
 
-    uv run --locked python scripts/demo.py [--ui] [--reset] [--orders N]
+    uv run --locked python scripts/demo.py [--ui [--port P]] [--reset] [--orders N]
 
 1. installs each local code location's venv from its lock (and the sandbox's), with uv;
 2. starts the sandbox (PostgreSQL, landing folder, payments API) in its own venv;
 3. materializes every asset of every local code location, upstream location first, and runs every
    asset check, printing progress;
 4. prints a summary table (asset, rows, checks passed/failed, seconds) and exits non-zero on any failure;
-5. with --ui, leaves `dg dev` serving the result (same Dagster instance) until Ctrl-C.
+5. with --ui, leaves `dg dev` serving the result (same Dagster instance) until Ctrl-C or SIGTERM, then stops
+   every process it started and marks runs left queued or in flight canceled.
 
 State lives in .dataplat/demo/ and is reused by the next run: the sandbox's PostgreSQL keeps its data, the
 warehouse keeps its tables (Sling's incremental streams then move only what changed) and the Dagster
@@ -19,6 +20,7 @@ Only the standard library is used here: this script runs before anything else is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -76,6 +78,8 @@ def start_sandbox(state: Path, orders: int, days: int) -> tuple[subprocess.Popen
             str(env_file),
             "--orders",
             str(orders),
+            "--days",
+            str(days),  # the landing folder holds exactly the days the demo loads
         ],
         cwd=ROOT,
         env=uv_env(),
@@ -93,14 +97,18 @@ def start_sandbox(state: Path, orders: int, days: int) -> tuple[subprocess.Popen
     return proc, env
 
 
-def stop(proc: subprocess.Popen | None) -> None:
-    if proc is None or proc.poll() is not None:
+def stop(proc: subprocess.Popen | None, grace: float = 30) -> None:
+    """SIGTERM to the process's group, SIGKILL to whatever of the group is left after `grace` seconds (a
+    server that exited may leave children behind: they are in its group)."""
+    if proc is None:
         return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def platform_env(state: Path, sandbox_env: dict[str, str]) -> dict[str, str]:
@@ -168,7 +176,9 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
         (
             o["location"],
             o["asset"],
-            o["status"],
+            f"unchanged ({o['unchanged_partitions']} partitions)"
+            if o["status"] == "unchanged"
+            else o["status"],
             "" if o["rows"] is None else str(o["rows"]),
             str(o["checks_passed"]),
             str(o["checks_failed"]),
@@ -186,7 +196,12 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
         print(line.format(*r))
     # A failed check of severity WARN (e.g. freshness: the sandbox's data is dated early 2026 on purpose)
     # is shown but does not fail the demo; a failed ERROR check or a failed asset does.
-    failed = [o["asset"] for o in outcomes if not (o["status"] == "materialized" and o["checks_failed"] == 0)]
+    # "unchanged": what the asset would load is loaded already (e.g. a landing file loaded by an earlier run).
+    failed = [
+        o["asset"]
+        for o in outcomes
+        if not (o["status"] in ("materialized", "unchanged") and o["checks_failed"] == 0)
+    ]
     ok = bool(outcomes) and not failed
     total = {k: sum(o[k] for o in outcomes) for k in ("checks_passed", "checks_failed", "checks_warned")}
     print()
@@ -201,17 +216,46 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
     return ok
 
 
-def serve_ui(env: dict[str, str]) -> None:
-    say("serving the Dagster UI on http://127.0.0.1:3000 (Ctrl-C to stop)")
+def serve_ui(env: dict[str, str], port: int) -> None:
+    """`dg dev` (webserver, daemon, a code server per location) in its own process group until Ctrl-C or
+    SIGTERM; then the whole group is stopped (`dg dev` alone did not stop its children within minutes) and
+    runs left queued or in flight are marked canceled, so that the next start is clean."""
+    say(f"serving the Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
+    proc = subprocess.Popen(
+        [UV, "run", "--locked", "dg", "dev", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=uv_env(env),
+        start_new_session=True,  # Ctrl-C reaches this script only; it stops the group in order
+    )
     try:
-        uv("run", "--locked", "dg", "dev", "--host", "127.0.0.1", "--port", "3000", env=env)
-    except KeyboardInterrupt:
+        proc.wait()
+    except (KeyboardInterrupt, SystemExit):
         pass
+    finally:
+        # A second Ctrl-C must not cut the shutdown short: it takes seconds.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        say("stopping the Dagster UI, its daemon and code servers")
+        stop(proc, grace=8)
+        cancel_unfinished_runs(env)
+
+
+def cancel_unfinished_runs(env: dict[str, str]) -> None:
+    """Mark runs the stopped daemon left queued or in flight as canceled (in the upstream location's venv,
+    which has the runner)."""
+    _, path, _ = LOCATIONS[0]
+    python = ROOT / path / ".venv" / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "dataplat_core.runner", "--cancel-unfinished", "the demo's UI was stopped"],
+        cwd=ROOT,
+        env=uv_env(env),
+        check=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the platform end to end on this machine.")
     parser.add_argument("--ui", action="store_true", help="leave the Dagster UI serving the result")
+    parser.add_argument("--port", type=int, default=3000, help="the UI's port with --ui (default 3000)")
     parser.add_argument("--reset", action="store_true", help="delete the demo's state first")
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE, help=f"default {DEFAULT_STATE}")
     parser.add_argument("--orders", type=int, default=20_000, help="sandbox size (default 20000)")
@@ -234,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         env = platform_env(state, sandbox_env)
         ok = summary(materialize(state, env, args.days), time.monotonic() - started)
         if args.ui:
-            serve_ui(env)
+            serve_ui(env, args.port)
     finally:
         stop(sandbox)
     return 0 if ok else 1
