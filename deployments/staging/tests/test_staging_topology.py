@@ -7,9 +7,11 @@ from the index; DATAPLAT_STAGING_PYTHONS names each location venv's interpreter:
 `ingestion=/path/bin/python,analytics=/path/bin/python`.
 """
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dataplat_sandbox.config import SandboxConfig
+from dataplat_sandbox.landing import atomic_write
 from dataplat_sandbox.sandbox import Sandbox
 
 STAGING = Path(__file__).resolve().parents[1]
@@ -51,9 +54,27 @@ def _wait(what: str, probe, timeout: float, interval: float = 1.0):
         time.sleep(interval)
 
 
+def stop_groups(processes: list[subprocess.Popen], grace: float = 15) -> None:
+    """SIGTERM to each process group, SIGKILL to any group still alive after `grace` seconds."""
+    for proc in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group's other members, also when the leader exited
+        proc.wait()
+
+
 class GraphQL:
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, url: str, logs: Path):
+        self.url, self.logs = url, logs
+
+    def log_tails(self, chars: int = 4000) -> str:
+        """The end of every process's log (a failed wait names what the processes were doing)."""
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-chars:]}" for p in sorted(self.logs.glob("*.log")))
 
     def __call__(self, query: str, variables: dict | None = None) -> dict:
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
@@ -111,7 +132,11 @@ def staging(server_tmp_path_factory, location_pythons):
 
         def start(name: str, cmd: list[str]) -> None:
             out = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            processes.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT))
+            # Its own process group: the code server's `dagster api grpc` child and the run workers it
+            # starts are stopped with it (a terminated code server left its child running as an orphan).
+            processes.append(
+                subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            )
 
         try:
             for entry in workspace["load_from"]:
@@ -133,17 +158,12 @@ def staging(server_tmp_path_factory, location_pythons):
             start("webserver", [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
                                 "-w", str(tmp / "workspace.yaml")])  # fmt: skip
             start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(tmp / "workspace.yaml")])
-            graphql = GraphQL(f"http://127.0.0.1:{port}/graphql")
+            graphql = GraphQL(f"http://127.0.0.1:{port}/graphql", logs)
+            graphql.landing = sandbox.landing_dir
             _wait("the webserver", graphql.up, 120)
             yield graphql
         finally:
-            for proc in processes:
-                proc.terminate()
-            for proc in processes:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_groups(processes)
             for log in sorted(logs.glob("*.log")):  # shown by pytest when a test failed
                 print(f"--- {log.name}\n{log.read_text()[-3000:]}")
 
@@ -156,6 +176,21 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $pa
   ... on RunConfigValidationInvalid { errors { message } } ... on InvalidSubsetError { message } } }"""
 
 RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
+
+RUN_EVENTS = """query($id: ID!) { logsForRun(runId: $id, limit: 60) { __typename
+  ... on EventConnection { events { __typename ... on MessageEvent { message stepKey } } } } }"""
+
+RUNS = """{ runsOrError(limit: 40) { ... on Runs { results { runId status tags { key value } } } } }"""
+
+
+def describe_run(graphql: GraphQL, run_id: str) -> str:
+    """What a run that did not finish was doing: its events, every run's status, the processes' logs."""
+    events = graphql(RUN_EVENTS, {"id": run_id})["logsForRun"].get("events", [])
+    runs = graphql(RUNS)["runsOrError"]["results"]
+    lines = [f"{e['__typename']} {e.get('stepKey') or ''}: {e.get('message', '')[:300]}" for e in events]
+    statuses = [f"{r['runId'][:8]} {r['status']}" for r in runs]
+    return "\n".join(["events:", *lines, "runs:", *statuses, graphql.log_tails()])
+
 
 SENSOR = """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
   __typename ... on Sensor { sensorState { status ticks(limit: 5) { status timestamp } } } } }"""
@@ -176,6 +211,60 @@ def test_both_code_locations_load_from_their_own_code_servers(staging):
     assert all(e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries), entries
 
 
+SENSOR_RUNS = """query($value: String!) { runsOrError(filter: {tags: [{key: "dagster/sensor_name",
+  value: $value}]}) { ... on Runs { results { runId status tags { key value } } } } }"""
+
+TERMINAL = ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def _sensor_runs(staging) -> list[dict]:
+    return staging(SENSOR_RUNS, {"value": FILES_SENSOR})["runsOrError"]["results"]
+
+
+def _finished_ticks(staging, selector: dict) -> list[dict]:
+    sensor = staging(SENSOR, {"selector": selector})["sensorOrError"]
+    assert sensor["__typename"] == "Sensor", sensor
+    # A tick is STARTED while the daemon evaluates it: only a finished one says how it went.
+    return [t for t in sensor["sensorState"]["ticks"] if t["status"] != "STARTED"]
+
+
+def test_the_daemons_sensor_starts_one_run_per_new_file_and_none_for_an_identical_redelivery(staging):
+    """Runs first: the sensor's runs load the landing files before the other tests launch theirs."""
+    selector = {"repositoryLocationName": "ingestion", "repositoryName": "__repository__",
+                "sensorName": FILES_SENSOR}  # fmt: skip
+    files = sorted(p.name for p in (staging.landing / "sales").glob("*.csv"))
+
+    def all_finished():
+        runs = _sensor_runs(staging)
+        return runs if len(runs) >= len(files) and all(r["status"] in TERMINAL for r in runs) else None
+
+    runs = _wait(f"the sensor's runs for {len(files)} files to finish", all_finished, 900, interval=5)
+    partitions = sorted(next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in runs)
+    assert partitions == [name.removesuffix(".csv") for name in files]  # one run per file, each its day
+    assert all(r["status"] == "SUCCESS" for r in runs), describe_run(staging, runs[0]["runId"])
+
+    # The same bytes delivered again (a new mtime, settled past the sensor's minimum age): no run.
+    path = staging.landing / "sales" / files[0]
+    atomic_write(path, path.read_bytes())
+    past = time.time() - 120
+    os.utime(path, (past, past))
+    redelivered_at = time.time()
+
+    def tick_after_redelivery():
+        return [t for t in _finished_ticks(staging, selector) if t["timestamp"] > redelivered_at] or None
+
+    ticks = _wait("a finished sensor tick after the re-delivery", tick_after_redelivery, 300, interval=3)
+    assert ticks[0]["status"] in ("SUCCESS", "SKIPPED"), ticks
+    assert len(_sensor_runs(staging)) == len(files)
+
+    def healthy():
+        statuses = staging(DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
+        by_type = {s["daemonType"]: s["healthy"] for s in statuses}
+        return by_type if by_type.get("SCHEDULER") and by_type.get("SENSOR") else None
+
+    assert _wait("healthy scheduler and sensor daemons", healthy, 120, interval=3)
+
+
 def test_a_run_launched_through_graphql_succeeds(staging):
     params = {
         "selector": {
@@ -194,27 +283,11 @@ def test_a_run_launched_through_graphql_succeeds(staging):
         status = staging(RUN, {"id": run_id})["runOrError"]["status"]
         return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
 
-    assert _wait(f"run {run_id}", finished, 300, interval=2) == "SUCCESS"
-
-
-def test_the_daemon_evaluates_sensors_and_schedules(staging):
-    selector = {"repositoryLocationName": "ingestion", "repositoryName": "__repository__",
-                "sensorName": FILES_SENSOR}  # fmt: skip
-
-    def ticked():
-        sensor = staging(SENSOR, {"selector": selector})["sensorOrError"]
-        assert sensor["__typename"] == "Sensor", sensor
-        return sensor["sensorState"]["ticks"] or None
-
-    ticks = _wait("a sensor tick", ticked, 180, interval=3)
-    assert ticks[0]["status"] in ("SUCCESS", "SKIPPED"), ticks
-
-    def healthy():
-        statuses = staging(DAEMONS)["instance"]["daemonHealth"]["allDaemonStatuses"]
-        by_type = {s["daemonType"]: s["healthy"] for s in statuses}
-        return by_type if by_type.get("SCHEDULER") and by_type.get("SENSOR") else None
-
-    assert _wait("healthy scheduler and sensor daemons", healthy, 120, interval=3)
+    try:
+        status = _wait(f"run {run_id}", finished, 600, interval=2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{describe_run(staging, run_id)}") from None
+    assert status == "SUCCESS", describe_run(staging, run_id)
 
 
 def test_the_ui_shows_the_component_versions_each_location_runs(staging):
