@@ -43,11 +43,6 @@ class FileIdentity:
     mtime_ns: int
     sha256: str
 
-    @classmethod
-    def of(cls, path: Path) -> "FileIdentity":
-        stat = path.stat()
-        return cls(stat.st_size, stat.st_mtime_ns, sha256_of(path))
-
     def metadata(self) -> dict[str, object]:
         # mtime as text: nanoseconds since the epoch do not fit the UI's float rendering exactly.
         return {SIZE: self.size, MTIME: str(self.mtime_ns), SHA256: self.sha256}

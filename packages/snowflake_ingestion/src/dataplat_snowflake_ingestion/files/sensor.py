@@ -63,7 +63,8 @@ class FilePattern:
             return None
 
 
-def file_identity(stat) -> str:
+def state_key(stat) -> str:
+    """A file's state as the cursor and the run key name it: `size:mtime_ns`."""
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
@@ -101,22 +102,22 @@ def scan_folder(
         if pending:
             skipped.append(f"{path.name}: {pending}")
             continue
-        identity = file_identity(stat)
-        if cursor.get(path.name) == identity:
+        state = state_key(stat)
+        if cursor.get(path.name) == state:
             continue
-        candidates.append((path, key, identity))
+        candidates.append((path, key, state))
     record = loaded([key for _, key, _ in candidates]) if loaded and candidates else {}
-    for path, key, identity in candidates:
-        next_cursor[path.name] = identity
+    for path, key, state in candidates:
+        next_cursor[path.name] = state
         reason = unchanged_reason(path, record.get(key))
         if reason:
             skipped.append(f"{path.name}: {reason}")
             continue
         requests.append(
             dg.RunRequest(
-                run_key=f"{path.name}:{identity}",
+                run_key=f"{path.name}:{state}",
                 partition_key=key,
-                tags={"dataplat/file": path.name, "dataplat/file_identity": identity},
+                tags={"dataplat/file": path.name, "dataplat/file_state": state},
             )
         )
     return requests, next_cursor, skipped
