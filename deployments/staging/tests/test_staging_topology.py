@@ -24,6 +24,7 @@ import yaml
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.landing import atomic_write
 from dataplat_sandbox.sandbox import Sandbox
+from dataplat_sandbox.webhook import WebhookReceiver
 
 STAGING = Path(__file__).resolve().parents[1]
 FILES_SENSOR = "raw_files__sales_files"
@@ -103,7 +104,13 @@ def location_pythons() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def staging(server_tmp_path_factory, location_pythons):
+def webhook():
+    with WebhookReceiver() as receiver:
+        yield receiver.url, receiver.posted
+
+
+@pytest.fixture(scope="module")
+def staging(server_tmp_path_factory, location_pythons, webhook):
     """The whole staging topology; yields the GraphQL client. Every process is stopped afterwards."""
     tmp = server_tmp_path_factory("staging")
     processes: list[subprocess.Popen] = []
@@ -125,6 +132,7 @@ def staging(server_tmp_path_factory, location_pythons):
             "DAGSTER_PG_USER": pg.admin_user,
             "DAGSTER_PG_PASSWORD": pg.admin_password,
             "DAGSTER_PG_DB": "dagster_staging",
+            "ALERT_WEBHOOK_URL": webhook[0],  # the alert sensors run when it is set where the locations load
         }
         workspace = yaml.safe_load((STAGING / "workspace.yaml").read_text())
         logs = tmp / "logs"
@@ -159,7 +167,7 @@ def staging(server_tmp_path_factory, location_pythons):
                                 "-w", str(tmp / "workspace.yaml")])  # fmt: skip
             start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(tmp / "workspace.yaml")])
             graphql = GraphQL(f"http://127.0.0.1:{port}/graphql", logs)
-            graphql.landing = sandbox.landing_dir
+            graphql.landing, graphql.alerts = sandbox.landing_dir, webhook[1]
             _wait("the webserver", graphql.up, 120)
             yield graphql
         finally:
@@ -297,3 +305,88 @@ def test_the_ui_shows_the_component_versions_each_location_runs(staging):
         entries = {e["label"]: e.get("text") for e in node["metadataEntries"]}
         assert f"dataplat-staging-{location} 0.1.0" in entries["dataplat/versions"], entries
         assert "dataplat-core 0.1.0" in entries["dataplat/versions"]
+
+
+BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+  ... on InvalidSubsetError { message } } }"""
+
+BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  __typename ... on PartitionBackfill { status } ... on PythonError { message } } }"""
+
+TAGGED_RUNS = """query($key: String!, $value: String!) { runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
+  ... on Runs { results { runId status assetMaterializations { partition assetKey { path } } } } } }"""
+
+BACKFILL_DONE = ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED")
+
+
+def test_a_partition_range_backfill_launched_through_graphql_completes_exactly_those_partitions(staging):
+    days = ["2026-01-03", "2026-01-04", "2026-01-05"]
+    params = {
+        "partitionNames": days,
+        "assetSelection": [{"path": ["raw_files", "sales"]}],
+        # The sensor loaded these files already: a backfill asks for a reload, or it would skip them.
+        "tags": [{"key": "dataplat/reload", "value": "true"}],
+    }
+    launched = staging(BACKFILL, {"params": params})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+
+    def done():
+        backfill = staging(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        return backfill["status"] if backfill["status"] in BACKFILL_DONE else None
+
+    status = _wait(f"backfill {backfill_id}", done, 600, interval=3)
+    runs = staging(TAGGED_RUNS, {"key": "dagster/backfill", "value": backfill_id})["runsOrError"]["results"]
+    assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (
+        describe_run(staging, runs[0]["runId"]) if runs else status
+    )
+    assert len(runs) == 1 and runs[0]["status"] == "SUCCESS", runs  # single-run backfill policy
+    loaded = sorted(
+        m["partition"]
+        for m in runs[0]["assetMaterializations"]
+        if m["assetKey"]["path"] == ["raw_files", "sales"]
+    )
+    assert loaded == days
+
+
+ALERT_TICKS = """query($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+  ... on Sensor { sensorState { ticks(limit: 10) { status timestamp } } } } }"""
+
+
+def test_after_a_failed_run_the_daemons_alert_sensor_posts_once_to_the_webhook(staging):
+    # A day inside the partitions whose file was never delivered: the run fails naming the missing file.
+    params = {
+        "selector": {"repositoryLocationName": "ingestion", "repositoryName": "__repository__",
+                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["raw_files", "sales"]}]},
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2026-03-01"}]},
+        "runConfigData": {},
+    }  # fmt: skip
+    launched = staging(LAUNCH, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+
+    def finished():
+        status = staging(RUN, {"id": run_id})["runOrError"]["status"]
+        return status if status in TERMINAL else None
+
+    assert _wait(f"run {run_id}", finished, 600, interval=2) == "FAILURE"
+
+    def about_the_run():
+        return [a for a in staging.alerts if run_id[:8] in a["text"]] or None
+
+    (alert,) = _wait("the run-failure alert", about_the_run, 300, interval=2)
+    assert "2026-03-01.csv" in alert["text"] and "failed" in alert["text"], alert
+    # Two more finished ticks of the sensor after the alert: it posts about a failed run once.
+    selector = {"repositoryLocationName": "ingestion", "repositoryName": "__repository__",
+                "sensorName": "alert_on_run_failure"}  # fmt: skip
+    posted_at = time.time()
+
+    def two_more_ticks():
+        ticks = staging(ALERT_TICKS, {"selector": selector})["sensorOrError"]["sensorState"]["ticks"]
+        later = [t for t in ticks if t["status"] != "STARTED" and t["timestamp"] > posted_at]
+        return len(later) >= 2 or None
+
+    _wait("two more ticks of the run-failure sensor", two_more_ticks, 300, interval=3)
+    assert len(about_the_run()) == 1

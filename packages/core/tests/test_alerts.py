@@ -1,9 +1,5 @@
 """Alert sensors against a real HTTP server on 127.0.0.1 and a real Dagster instance."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import dagster as dg
 import pytest
 from dataplat_core.alerts import (
@@ -13,28 +9,15 @@ from dataplat_core.alerts import (
     post_alert,
     run_failure_alert_sensor,
 )
+from dataplat_sandbox.webhook import WebhookReceiver
 
 
 @pytest.fixture
 def webhook(monkeypatch):
     """A webhook receiver that records every JSON body posted to it."""
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv(WEBHOOK_ENV, f"http://127.0.0.1:{server.server_port}/hook")
-    yield received
-    server.shutdown()
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv(WEBHOOK_ENV, receiver.url)
+        yield receiver.posted
 
 
 @dg.asset
@@ -70,6 +53,7 @@ def test_a_failed_run_is_posted_with_job_and_error(webhook):
     (alert,) = webhook
     assert result.run_id[:8] in alert["text"] and "failed" in alert["text"]
     assert "__ephemeral_asset_job__" in alert["text"]
+    assert "broken: the source is gone" in alert["text"]  # the step's own message, not Dagster's wrapper
 
 
 def test_failed_checks_are_posted_once_and_warnings_are_not(webhook):

@@ -11,6 +11,8 @@ import urllib.request
 
 import dagster as dg
 
+from dataplat_core.observability import explain_step_error
+
 WEBHOOK_ENV = "ALERT_WEBHOOK_URL"
 TIMEOUT_SECONDS = 10
 
@@ -43,7 +45,14 @@ def run_failure_alert_sensor(name: str = "alert_on_run_failure") -> dg.SensorDef
     @dg.run_failure_sensor(name=name, default_status=_default_status(), minimum_interval_seconds=30)
     def _sensor(context: dg.RunFailureSensorContext) -> None:
         run = context.dagster_run
-        error = context.failure_event.message or "no message"
+        # Why, as the platform says it: each failed step's own message (e.g. a component's dg.Failure naming
+        # the file and the fix), not only the run's "Steps failed: [...]".
+        reasons = []
+        for event in context.get_step_failure_events():
+            data = event.event_specific_data
+            explained = explain_step_error(data.error if data else None)
+            reasons.append(f"{event.step_key}: {explained[0] if explained else 'no message'}")
+        error = "\n".join(reasons) or context.failure_event.message or "no message"
         post_alert(f":red_circle: Run {run.run_id[:8]} of `{run.job_name}` failed: {error}")
 
     return _sensor

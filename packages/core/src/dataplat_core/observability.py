@@ -230,6 +230,37 @@ def error_chain_text(exc: BaseException) -> str:
     return "\n".join(str(err) for err in error_chain(exc))
 
 
+# Dagster's wrappers around the error an asset raised: their message says which op failed, not why.
+_DAGSTER_WRAPPERS = (
+    "DagsterExecutionStepExecutionError",
+    "DagsterExecutionHandleOutputError",
+    "DagsterExecutionLoadInputError",
+    "DagsterUserCodeExecutionError",
+)
+
+
+def _message(error: Any) -> str:
+    """A serialized error's message without the `module.Class: ` prefix that Dagster's error info adds."""
+    head, sep, rest = error.message.strip().partition(": ")
+    return rest if sep and head.split(".")[-1] == error.cls_name else error.message.strip()
+
+
+def explain_step_error(error: Any) -> tuple[str, str | None] | None:
+    """A failed step's error (Dagster's `SerializableErrorInfo`) as the platform explains it: the message of
+    the first error in the chain that is not Dagster's wrapper (a component's `dg.Failure` names the problem
+    and the fix), and the first line of the root cause when that is another error (a driver's or a tool's
+    raw output), else None. None without an error."""
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = error.cause
+    if not chain:
+        return None
+    own = next((e for e in chain if e.cls_name not in _DAGSTER_WRAPPERS), chain[-1])
+    root = chain[-1]
+    return _message(own), (f"{root.cls_name}: {_message(root).splitlines()[0]}" if root is not own else None)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry can fix `exc`: a network error, a timeout, an HTTP 408/429/5xx (an exception with a
     `status`), or one of `TRANSIENT_MARKERS` in its message or its causes' messages."""

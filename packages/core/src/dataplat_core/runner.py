@@ -22,7 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dataplat_core.observability import UNCHANGED_PARTITIONS
+from dataplat_core.observability import UNCHANGED_PARTITIONS, explain_step_error
 
 # Where loaders report rows: Dagster's convention first, then dagster-sling's and dagster-dlt's own keys.
 ROW_COUNT_KEYS = ("dagster/row_count", "row_count", "rows_loaded")
@@ -57,41 +57,23 @@ def load_definitions(module_name: str, attribute: str = "defs") -> dg.Definition
     return obj()  # dg.definitions-decorated function
 
 
-# Dagster's wrappers around the error an asset raised: their message says which op failed, not why.
-_DAGSTER_WRAPPERS = (
-    "DagsterExecutionStepExecutionError",
-    "DagsterExecutionHandleOutputError",
-    "DagsterExecutionLoadInputError",
-    "DagsterUserCodeExecutionError",
-)
-
-
-def _text(error) -> str:
-    """The error's message without the `module.Class: ` prefix that Dagster's error info adds."""
-    head, sep, rest = error.message.strip().partition(": ")
-    return rest if sep and head.split(".")[-1] == error.cls_name else error.message.strip()
-
-
 def failure_text(step: str, error, run_id: str, fallback: str) -> str:
     """A failed step as the platform explains it: the first error in the chain that is not Dagster's wrapper
     (a component's `dg.Failure` names the problem and the fix), where the full log is, and the first line
     of the underlying cause when that is a different error (a driver's or a tool's raw output)."""
-    chain = []
-    while error is not None:
-        chain.append(error)
-        error = error.cause
-    if not chain:
+    explained = explain_step_error(error)
+    if explained is None:
         return f"  FAILED {step}: {fallback}"
-    own = next((e for e in chain if e.cls_name not in _DAGSTER_WRAPPERS), chain[-1])
+    own, root = explained
     home = os.environ.get("DAGSTER_HOME")
     where = (
         f"the Dagster instance in {home} (`dg dev`, Runs page)"
         if home
         else "this process's ephemeral instance"
     )
-    lines = [f"  FAILED {step}: {_text(own)}", f"    full log: run {run_id} in {where}"]
-    if chain[-1] is not own:
-        lines.append(f"    cause: {chain[-1].cls_name}: {_text(chain[-1]).splitlines()[0]}")
+    lines = [f"  FAILED {step}: {own}", f"    full log: run {run_id} in {where}"]
+    if root:
+        lines.append(f"    cause: {root}")
     return "\n".join(lines)
 
 
