@@ -97,13 +97,15 @@ def start_sandbox(state: Path, orders: int, days: int) -> tuple[subprocess.Popen
     return proc, env
 
 
-def stop(proc: subprocess.Popen | None, grace: float = 30) -> None:
-    """SIGTERM to the process's group, SIGKILL to whatever of the group is left after `grace` seconds (a
-    server that exited may leave children behind: they are in its group)."""
+def stop(proc: subprocess.Popen | None, grace: float = 30, *, terminate: bool = True) -> None:
+    """SIGTERM to the process's group (unless sent already: `terminate=False`; a second one could cut its
+    cleanup short), SIGKILL to whatever of the group is left after `grace` seconds (a server that exited may
+    leave children behind: they are in its group)."""
     if proc is None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+    if terminate:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
     with contextlib.suppress(ProcessLookupError):
@@ -216,39 +218,47 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
     return ok
 
 
-def serve_ui(env: dict[str, str], port: int) -> None:
-    """`dg dev` (webserver, daemon, a code server per location) in its own process group until Ctrl-C or
-    SIGTERM; then the whole group is stopped (`dg dev` alone did not stop its children within minutes) and
-    runs left queued or in flight are marked canceled, so that the next start is clean."""
+def serve_ui(env: dict[str, str], port: int) -> subprocess.Popen:
+    """`dg dev` (webserver, daemon, a code server per location) in its own process group: `shutdown` stops
+    the whole group (`dg dev` alone did not stop its children within minutes after Ctrl-C)."""
     say(f"serving the Dagster UI on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [UV, "run", "--locked", "dg", "dev", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=uv_env(env),
         start_new_session=True,  # Ctrl-C reaches this script only; it stops the group in order
     )
-    try:
-        proc.wait()
-    except (KeyboardInterrupt, SystemExit):
-        pass
-    finally:
-        # A second Ctrl-C must not cut the shutdown short: it takes seconds.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        say("stopping the Dagster UI, its daemon and code servers")
-        stop(proc, grace=8)
-        cancel_unfinished_runs(env)
 
 
-def cancel_unfinished_runs(env: dict[str, str]) -> None:
+def shutdown(
+    ui: subprocess.Popen | None, sandbox: subprocess.Popen | None, env: dict[str, str] | None
+) -> None:
+    """Stop everything the demo started within about 15 s: SIGTERM to the UI's and the sandbox's groups at
+    once; once the UI's daemon is gone, runs it left queued or in flight are marked canceled (so that the next
+    start is clean) while the sandbox finishes stopping its PostgreSQL."""
+    for proc in (ui, sandbox):
+        if proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    if ui is not None:
+        stop(ui, grace=5, terminate=False)
+    cancel = cancel_unfinished_runs(env) if ui is not None and env is not None else None
+    stop(
+        sandbox, grace=20, terminate=False
+    )  # its PostgreSQL runs in a session of its own: the sandbox must stop it
+    if cancel is not None:
+        cancel.wait()
+
+
+def cancel_unfinished_runs(env: dict[str, str]) -> subprocess.Popen:
     """Mark runs the stopped daemon left queued or in flight as canceled (in the upstream location's venv,
     which has the runner)."""
     _, path, _ = LOCATIONS[0]
     python = ROOT / path / ".venv" / "bin" / "python"
-    subprocess.run(
+    return subprocess.Popen(
         [str(python), "-m", "dataplat_core.runner", "--cancel-unfinished", "the demo's UI was stopped"],
         cwd=ROOT,
         env=uv_env(env),
-        check=False,
     )
 
 
@@ -272,15 +282,23 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(state)
     state.mkdir(parents=True, exist_ok=True)
     install()
-    sandbox = None
+    sandbox = ui = env = None
     try:
         sandbox, sandbox_env = start_sandbox(state, args.orders, args.days)
         env = platform_env(state, sandbox_env)
         ok = summary(materialize(state, env, args.days), time.monotonic() - started)
         if args.ui:
-            serve_ui(env, args.port)
+            ui = serve_ui(env, args.port)
+            try:
+                ui.wait()
+            except (KeyboardInterrupt, SystemExit):
+                pass  # Ctrl-C or SIGTERM: the normal way to leave the UI
     finally:
-        stop(sandbox)
+        # A second Ctrl-C must not cut the shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if ui is not None:
+            say("stopping the Dagster UI, its daemon and code servers, and the sandbox")
+        shutdown(ui, sandbox, env)
     return 0 if ok else 1
 
 

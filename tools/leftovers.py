@@ -31,9 +31,10 @@ class Leftover:
         return f"pid {self.pid}: {self.command[:300]}"
 
 
-def carrying(token: str) -> list[Leftover]:
-    """Live processes (zombies excluded) whose environment holds VARIABLE=token."""
-    marker = f"{VARIABLE}={token}".encode()
+def carrying(token: str, variable: str = VARIABLE) -> list[Leftover]:
+    """Live processes (zombies excluded) whose environment holds variable=token (a test that watches the
+    processes it starts uses a variable of its own, so that the suite's marker stays on them too)."""
+    marker = f"{variable}={token}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -50,11 +51,11 @@ def carrying(token: str) -> list[Leftover]:
     return found
 
 
-def settle_and_kill(token: str, grace: float = 30.0) -> list[Leftover]:
+def settle_and_kill(token: str, grace: float = 30.0, variable: str = VARIABLE) -> list[Leftover]:
     """Processes still carrying `token` after `grace` seconds (the last ones may be shutting down); each is
     then killed so that the machine is clean, and returned for the report."""
     deadline = time.monotonic() + grace
-    while (left := carrying(token)) and time.monotonic() < deadline:
+    while (left := carrying(token, variable)) and time.monotonic() < deadline:
         time.sleep(1)
     for process in left:
         try:

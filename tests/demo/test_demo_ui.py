@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from tools import leftovers  # noqa: E402
 
 FILES_SENSOR = "raw_files__sales_files"
+MARKER = "DATAPLAT_DEMO_UI_RUN"  # on every process this test starts (the suite's own marker stays too)
 
 
 def _free_port() -> int:
@@ -81,7 +82,7 @@ def test_ui_after_the_demo_starts_no_run_and_ctrl_c_stops_everything(state, tmp_
         demo = subprocess.Popen(
             [sys.executable, str(ROOT / "scripts" / "demo.py"), "--state-dir", str(state), "--orders", "5000",
              "--days", "30", "--ui", "--port", str(port)],
-            cwd=ROOT, env={**os.environ, leftovers.VARIABLE: token}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, MARKER: token}, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # as a terminal runs it: Ctrl-C goes to this group
         )  # fmt: skip
     try:
@@ -106,15 +107,16 @@ def test_ui_after_the_demo_starts_no_run_and_ctrl_c_stops_everything(state, tmp_
         assert tick["status"] == "SKIPPED" and tick["runIds"] == [], tick
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
         stopped_at = time.monotonic()
-        demo.wait(timeout=60)
-        left = leftovers.carrying(token)
+        # Everything the demo started (its own process included) must be gone within 15 s.
+        while (left := leftovers.carrying(token, MARKER)) and time.monotonic() - stopped_at < 15:
+            time.sleep(0.5)
         seconds = time.monotonic() - stopped_at
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
-        leftovers.settle_and_kill(token, grace=0)
-    assert left == [], f"still running after Ctrl-C: {left}\n{log.read_text()[-3000:]}"
-    assert seconds <= 15, f"the demo took {seconds:.1f}s to stop\n{log.read_text()[-3000:]}"
+        leftovers.settle_and_kill(token, grace=0, variable=MARKER)
+    assert left == [], f"still running {seconds:.0f}s after Ctrl-C: {left}\n{log.read_text()[-3000:]}"
+    print(f"everything stopped {seconds:.1f}s after Ctrl-C")
     after = _run_statuses(state)
     assert set(after) == set(before), "the UI's daemon started runs after the demo"
     assert not [
