@@ -298,36 +298,6 @@ def test_a_run_launched_through_graphql_succeeds(staging):
     assert status == "SUCCESS", describe_run(staging, run_id)
 
 
-MATERIALIZATIONS = """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
-  ... on Asset { assetMaterializations(limit: 10) { runId } } } }"""
-
-AUTOMATION_SENSOR = "default_automation_condition_sensor"
-
-
-def test_a_mart_follows_its_upstream_in_the_other_location_by_automation_exactly_once(staging):
-    """After the previous test's run loaded raw_shop/orders (ingestion location), the analytics location's
-    automation sensor, evaluated by the daemon, materializes marts/daily_revenue once, and not again."""
-
-    def materializations():
-        asset = staging(MATERIALIZATIONS, {"path": ["marts", "daily_revenue"]})["assetOrError"]
-        return asset.get("assetMaterializations") or None
-
-    (first, *more) = _wait(
-        "marts/daily_revenue materialized by automation", materializations, 600, interval=3
-    )
-    assert more == [], more
-    selector = {"repositoryLocationName": "analytics", "repositoryName": "__repository__",
-                "sensorName": AUTOMATION_SENSOR}  # fmt: skip
-    seen_at = time.time()
-
-    def two_more_evaluations():
-        later = [t for t in _finished_ticks(staging, selector) if t["timestamp"] > seen_at]
-        return len(later) >= 2 or None
-
-    _wait("two more evaluations of the automation sensor", two_more_evaluations, 300, interval=3)
-    assert [m["runId"] for m in materializations()] == [first["runId"]]
-
-
 def test_the_ui_shows_the_component_versions_each_location_runs(staging):
     for path, location in ((["raw_shop", "orders"], "ingestion"), (["marts", "daily_revenue"], "analytics")):
         node = staging(ASSET_METADATA, {"path": path})["assetNodeOrError"]
