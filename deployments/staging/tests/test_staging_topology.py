@@ -1,6 +1,8 @@
 """Staging on one machine, for real: each code location a gRPC code server in its own venv (installed from the
-internal index), a Dagster instance on PostgreSQL, the webserver and the daemon. A run is launched through
-the webserver's GraphQL API and must succeed; the daemon must be seen evaluating sensors and schedules.
+internal index), a Dagster instance on PostgreSQL, the webserver and the daemon. Under the daemon: the file
+sensor starts one run per landing file and none for an identical re-delivery; a run and a partition-range
+backfill launched through the webserver's GraphQL API complete (the backfill exactly its partitions); a
+failed run is posted once to a real webhook by the alert sensor. Every wait ends on a terminal state.
 
 Run by `nox -s release` in a host venv (webserver, daemon, dagster-postgres, the sandbox) that it installs
 from the index; DATAPLAT_STAGING_PYTHONS names each location venv's interpreter:
