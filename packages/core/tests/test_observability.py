@@ -44,6 +44,14 @@ SLING_MISREAD_SCHEMAS = (
     'Catalog Error: Schema with name "main" already exists!\nFor query => create schema "main"'
 )
 
+# ... and misread the columns of the temporary table it had just created (the same kind of run).
+SLING_MISREAD_COLUMNS = (
+    "Sling command failed:\nERR no columns found for: select column_name, data_type, coalesce(numeric_precision, "
+    "character_maximum_length) as precision, numeric_scale as scale\nfrom information_schema.columns\n"
+    "where table_schema = 'main'\nand table_name = 'customers_sling_duckdb_tmp'\norder by ordinal_position\n"
+    "execution failed\ncolumn names mismatch: source field '' is missing in target table"
+)
+
 
 @pytest.mark.parametrize(
     ("error", "transient"),
@@ -56,6 +64,11 @@ SLING_MISREAD_SCHEMAS = (
         (RuntimeError("GET /payments still failing after 1 attempts; last error: HTTP 503"), True),
         (Exception("Sling command failed:\nfatal:\n~ Failed to write to stdout pipe"), True),
         (Exception(SLING_MISREAD_SCHEMAS), True),
+        (Exception(SLING_MISREAD_COLUMNS), True),
+        (
+            Exception("no columns found for: select column_name from information_schema.columns where x"),
+            False,
+        ),  # a real table without columns, not Sling's just-created temporary table
         (
             RuntimeError('Catalog Error: Schema with name "raw_shop" already exists!'),
             False,
