@@ -179,7 +179,7 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
             o["location"],
             o["asset"],
             f"unchanged ({o['unchanged_partitions']} partitions)"
-            if o["status"] == "unchanged"
+            if o["status"] == "unchanged" and o["unchanged_partitions"]
             else o["status"],
             "" if o["rows"] is None else str(o["rows"]),
             str(o["checks_passed"]),
@@ -199,14 +199,18 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
     # A failed check of severity WARN (e.g. freshness: the sandbox's data is dated early 2026 on purpose)
     # is shown but does not fail the demo; a failed ERROR check or a failed asset does.
     # "unchanged": what the asset would load is loaded already (e.g. a landing file loaded by an earlier run).
+    # "skipped": its automation condition is false (e.g. no upstream's data changed), as the daemon would see it.
     failed = [
         o["asset"]
         for o in outcomes
-        if not (o["status"] in ("materialized", "unchanged") and o["checks_failed"] == 0)
+        if not (o["status"] in ("materialized", "unchanged", "skipped") and o["checks_failed"] == 0)
     ]
     ok = bool(outcomes) and not failed
     total = {k: sum(o[k] for o in outcomes) for k in ("checks_passed", "checks_failed", "checks_warned")}
     print()
+    for o in outcomes:
+        if o["status"] == "skipped" or o.get("reason"):
+            print(f"{o['status']} {o['asset']}: {o['reason']}")
     for o in outcomes:
         for name, path in o.get("files", {}).items():
             print(f"{o['asset']} {name}: {path}")

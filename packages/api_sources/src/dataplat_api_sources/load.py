@@ -18,7 +18,7 @@ from dataplat_core.observability import (
     load_metadata,
 )
 from dataplat_core.resources import PaymentsApi
-from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table
+from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table, table_version
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dataplat_api_sources.arrow import SchemaContractViolation
@@ -143,7 +143,9 @@ def _load(
             }
             results.append(
                 dg.MaterializeResult(
-                    asset_key=event.asset_key, metadata={**(event.metadata or {}), **own, **extra, **uniform}
+                    asset_key=event.asset_key,
+                    metadata={**(event.metadata or {}), **own, **extra, **uniform},
+                    data_version=_data_version(component, event.asset_key, warehouse),
                 )
             )
         else:
@@ -244,6 +246,14 @@ def _load_metadata(
         source_newest_at=newest,
         duration_s=duration,
     )
+
+
+def _data_version(component: "PaymentsApiIngestionComponent", key, warehouse) -> dg.DataVersion:
+    """The whole table's version by its cursor column (`table_version`): a no-change run, which loads no row,
+    reports the version of the previous load, so automation downstream does not run for it."""
+    spec = next(s for s in component._specs.values() if s.table == key.path[-1])
+    version, _ = table_version(warehouse, f"{component.dataset}.{spec.table}", spec.endpoint.cursor)
+    return dg.DataVersion(version)
 
 
 class _CountingSession(RetryingSession):

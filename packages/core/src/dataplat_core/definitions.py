@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from dataplat_core.alerts import alert_sensors
+from dataplat_core.automation import automation_sensor
 from dataplat_core.environment import PlatformEnv
 from dataplat_core.resources import build_resources
 
@@ -38,15 +39,16 @@ def platform_definitions(
     env: PlatformEnv | None = None,
     executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
-    """The components' definitions with the environment's resources and the alert sensors (`alerts.py`).
-    Every asset this location materializes
-    carries the versions of the platform packages the location runs (metadata `dataplat/versions`, shown on
-    the asset's page in the UI); the same versions are the definitions' metadata (`version/<dist>`)."""
+    """The components' definitions with the environment's resources, the alert sensors (`alerts.py`) and, when
+    assets declare automation conditions, a running automation sensor for them (`automation.py`). Every asset
+    this location materializes carries the versions of the platform packages the location runs (metadata
+    `dataplat/versions`, shown on the asset's page in the UI); the same versions are the definitions' metadata (`version/<dist>`)."""
     versions = platform_versions()
     shown = ", ".join(f"{name} {version}" for name, version in versions.items())
+    automation = automation_sensor(dg.Definitions.merge(*component_defs))
     platform = dg.Definitions(
         resources=build_resources(env),
-        sensors=alert_sensors(),
+        sensors=[*alert_sensors(), *([automation] if automation else [])],
         metadata={f"version/{name}": version for name, version in versions.items()},
         executor=executor,
     )

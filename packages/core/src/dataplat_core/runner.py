@@ -22,7 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dataplat_core.observability import UNCHANGED_PARTITIONS, explain_step_error
+from dataplat_core.observability import ROWS_LOADED, UNCHANGED_PARTITIONS, explain_step_error
 
 # Where loaders report rows: Dagster's convention first, then dagster-sling's and dagster-dlt's own keys.
 ROW_COUNT_KEYS = ("dagster/row_count", "row_count", "rows_loaded")
@@ -32,7 +32,10 @@ ROW_COUNT_KEYS = ("dagster/row_count", "row_count", "rows_loaded")
 class AssetOutcome:
     asset: str
     location: str
-    status: str = "not run"  # materialized | unchanged (its inputs were loaded already) | failed | not run
+    # materialized | unchanged (its inputs were loaded already) | skipped (its automation condition is false:
+    # `reason` says why) | failed | not run
+    status: str = "not run"
+    reason: str = ""
     rows: int | None = None
     seconds: float = 0.0
     partitions: int = 0
@@ -46,7 +49,7 @@ class AssetOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("materialized", "unchanged") and self.checks_failed == 0
+        return self.status in ("materialized", "unchanged", "skipped") and self.checks_failed == 0
 
 
 def load_definitions(module_name: str, attribute: str = "defs") -> dg.Definitions:
@@ -75,6 +78,12 @@ def failure_text(step: str, error, run_id: str, fallback: str) -> str:
     if root:
         lines.append(f"    cause: {root}")
     return "\n".join(lines)
+
+
+def _moved_nothing(mat: dg.AssetMaterialization) -> bool:
+    """An unpartitioned load's materialization (the uniform load metadata) that loaded no row."""
+    loaded = mat.metadata.get(ROWS_LOADED)
+    return mat.partition is None and loaded is not None and int(loaded.value or 0) == 0
 
 
 class _ProgressHandler(logging.Handler):
@@ -110,9 +119,13 @@ class _ProgressHandler(logging.Handler):
         elif kind == "ASSET_MATERIALIZATION":
             mat = event.event_specific_data.materialization
             outcome = self.outcomes.get(mat.asset_key.to_user_string())
-            if outcome is not None:
+            if outcome is not None and _moved_nothing(mat) and outcome.status == "not run":
+                # A load that found nothing new: its data version is the previous load's (`table_version`).
+                outcome.status, outcome.reason, outcome.rows = "unchanged", "nothing new in the source", 0
+                self._print(f"  skip {outcome.asset}: nothing new in the source")
+            elif outcome is not None:
                 first = outcome.status != "materialized"
-                outcome.status = "materialized"
+                outcome.status, outcome.reason = "materialized", ""
                 outcome.partitions += 1 if mat.partition else 0
                 rows = next((mat.metadata[k] for k in ROW_COUNT_KEYS if k in mat.metadata), None)
                 if rows is not None:
@@ -149,6 +162,69 @@ class _ProgressHandler(logging.Handler):
                 outcome.checks_failed += 1
                 outcome.failed_checks.append(evaluation.check_name)
                 self._print(f"  CHECK FAILED {outcome.asset}: {evaluation.check_name}")
+
+
+CURSOR_KEY = "dataplat/runner/automation_cursor/{location}"
+
+
+class AutomationPlan:
+    """Which of a location's assets with an automation condition to run: Dagster evaluates the declared
+    conditions against the instance (`evaluate_automation_conditions`, the daemon's own evaluation) from the
+    cursor this runner stored after its previous run of the location, so the runner materializes what the
+    daemon's sensor would request, and says for every other asset why not.
+
+    Without a stored cursor (a fresh instance) every asset runs: a condition's first evaluation has nothing to
+    compare with and requests nothing. After a run without failures the conditions are evaluated once more, as
+    the daemon's next tick would (the run's own materializations are then behind the cursor); what that asks
+    for runs too, and the cursor is stored once nothing more is asked for. After a failure nothing is stored,
+    so the change is evaluated again next time."""
+
+    MAX_ROUNDS = 3
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, location: str, keys: list):
+        self.defs, self.instance, self.keys = defs, instance, keys
+        self.cursor_key = CURSOR_KEY.format(location=location)
+        stored = instance.run_storage.get_cursor_values({self.cursor_key}).get(self.cursor_key)
+        self.cursor = dg.deserialize_value(stored) if stored else None
+        first = self.cursor is None
+        requested = self.evaluate()
+        self.skipped: dict[dg.AssetKey, str] = (
+            {} if first else {key: reason for key, reason in self.reasons.items() if key not in requested}
+        )
+
+    def evaluate(self) -> set[dg.AssetKey]:
+        """The assets the conditions request now; advances `cursor`, records `reasons` for the others."""
+        result = dg.evaluate_automation_conditions(
+            defs=self.defs,
+            instance=self.instance,
+            asset_selection=dg.AssetSelection.assets(*self.keys),
+            cursor=self.cursor,
+        )
+        self.cursor = result.cursor
+        self.reasons = {r.key: _why_not(r) for r in result.results if r.key in self.keys}
+        return {r.key for r in result.results if r.key in self.keys and not r.true_subset.is_empty}
+
+    def commit(self) -> None:
+        self.instance.run_storage.set_cursor_values({self.cursor_key: dg.serialize_value(self.cursor)})
+
+
+def _why_not(result) -> str:
+    """The reason an eager-style condition (`eager()`, `upstream_changed()`) did not request its asset."""
+    true: dict[str, bool] = {}
+
+    def walk(node) -> None:
+        label = node.condition.get_label()
+        if label:
+            true[label] = true.get(label, False) or not node.true_subset.is_empty
+        for child in node.child_results:
+            walk(child)
+
+    walk(result)
+    if true.get("any_deps_missing"):
+        return "an upstream asset was never materialized"
+    if true.get("any_deps_in_progress"):
+        return "an upstream asset is being materialized"
+    return f"no upstream's data changed since its last materialization ({result.condition.get_label()})"
 
 
 def _run_groups(graph, keys: list[dg.AssetKey]) -> list[tuple[object, list[dg.AssetKey]]]:
@@ -194,6 +270,13 @@ def materialize_all(
     graph = defs.resolve_asset_graph()
     keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
     outcomes = {k.to_user_string(): AssetOutcome(k.to_user_string(), location) for k in keys}
+    automated = [k for k in keys if graph.get(k).automation_condition is not None]
+    plan = AutomationPlan(defs, instance, location, automated) if automated else None
+    for key, reason in (plan.skipped if plan else {}).items():
+        outcome = outcomes[key.to_user_string()]
+        outcome.status, outcome.reason = "skipped", reason
+        print(f"  skip {outcome.asset}: {reason}", file=out, flush=True)
+    keys = [k for k in keys if plan is None or k not in plan.skipped]
     step_assets: dict[str, list[str]] = {}
     for assets_def in graph.assets_defs:
         if not assets_def.is_executable:  # external assets (source tables, other locations' assets)
@@ -209,13 +292,27 @@ def materialize_all(
         return log
 
     with_progress = dg.Definitions.merge(defs, dg.Definitions(loggers={"progress": progress}))
+    _execute(with_progress, graph, keys, instance, partition_window, out)
+    for _ in range(AutomationPlan.MAX_ROUNDS if plan is not None else 0):
+        if not all(o.ok for o in outcomes.values()):
+            break
+        requested = sorted(plan.evaluate(), key=lambda k: k.to_user_string())
+        if not requested:
+            plan.commit()
+            break
+        print(f"  automation requests {len(requested)} more asset(s)", file=out, flush=True)
+        _execute(with_progress, graph, requested, instance, partition_window, out)
+    return list(outcomes.values())
+
+
+def _execute(defs, graph, keys, instance, partition_window, out) -> None:
     for pdef, group in _run_groups(graph, keys):
         tags = {}
         if pdef is not None:
             first, last = _partition_range(pdef, partition_window)
             tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
             print(f"  partitions {first} .. {last} of {len(group)} asset(s), one run", file=out, flush=True)
-        job = with_progress.resolve_implicit_job_def_def_for_assets(group)
+        job = defs.resolve_implicit_job_def_def_for_assets(group)
         job.execute_in_process(
             instance=instance,
             asset_selection=group,
@@ -223,7 +320,6 @@ def materialize_all(
             raise_on_error=False,
             run_config={"loggers": {"progress": {}}},
         )
-    return list(outcomes.values())
 
 
 UNFINISHED = (

@@ -43,6 +43,18 @@ def fetch_one(warehouse: Any, sql: str, params: Sequence[Any] | None = None) -> 
     return rows[0] if rows else ()
 
 
+def table_version(warehouse: Any, table: str, newest_column: str) -> tuple[str, Any]:
+    """(data version, newest value) of a loaded table: its row count and the newest value of the column its
+    loader advances (an incremental cursor, Sling's update_key). A loader that moved no row reports the same
+    version as its previous load, so automation does not take it for new data (`automation.py`); a changed,
+    added or removed row that the loader saw moves one of the two. Without such a column a loader reports no
+    version of its own (Dagster then records a new one per materialization)."""
+    rows, newest = fetch_one(
+        warehouse, f"select count(*), max({quote_identifier(newest_column)}) from {quote_table(table)}"
+    ) or (0, None)
+    return f"rows={rows};newest={newest.isoformat() if hasattr(newest, 'isoformat') else newest}", newest
+
+
 def copy_from_postgres(
     conn: Any,
     dsn: str,

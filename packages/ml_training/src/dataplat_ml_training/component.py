@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
+from dataplat_core.automation import upstream_changed
 from dataplat_core.checks import not_null_check, primary_key_check, table_checks
 from dataplat_core.warehouse import quote_table
 
@@ -122,8 +123,9 @@ class ChecksConfig(dg.Resolvable):
 
 @dataclass
 class RetrainingConfig(dg.Resolvable):
-    # On the training asset: `eager` retrains whenever the feature table is updated; `on_cron` retrains once
-    # per `automation_cron` tick after the features were updated since the tick; `none` leaves it to the schedule.
+    # On the training asset: `eager` retrains whenever the feature table changed (`upstream_changed`); `on_cron`
+    # retrains once per `automation_cron` tick after the features were updated since the tick; `none` leaves it
+    # to the schedule. The feature table and the predictions follow their upstreams (`upstream_changed`).
     automation_condition: Literal["eager", "on_cron", "none"] = "eager"
     automation_cron: str = "0 4 * * *"
     # The weekly schedule: rebuild features, retrain, score (a job over the three assets and their checks).
@@ -182,7 +184,7 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
     def _automation_condition(self) -> dg.AutomationCondition | None:
         kind = self.retraining.automation_condition
         if kind == "eager":
-            return dg.AutomationCondition.eager()
+            return upstream_changed()
         if kind == "on_cron":
             return dg.AutomationCondition.on_cron(self.retraining.automation_cron, self.retraining.timezone)
         return None
@@ -205,6 +207,8 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             required_resource_keys={"warehouse"},
             pool="warehouse",
             kinds={"sql"},
+            # the source tables' data changed: rebuild (a no-change load keeps their data versions)
+            automation_condition=upstream_changed(),
         )
         def _features(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             from dataplat_ml_training.features import build_feature_table
@@ -235,7 +239,7 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             pool="warehouse",
             kinds={"sql"},
             # a new model or new features: score again
-            automation_condition=dg.AutomationCondition.eager(),
+            automation_condition=upstream_changed(),
         )
         def _score(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             return component.score(context.resources.warehouse, context.log)

@@ -33,7 +33,7 @@ from dataplat_core.observability import (
     load_metadata,
     with_retry_policy,
 )
-from dataplat_core.warehouse import fetch_all, fetch_one, quote_identifier, quote_table
+from dataplat_core.warehouse import fetch_all, quote_identifier, quote_table, table_version
 
 from dataplat_snowflake_ingestion.sling_errors import explain_failures
 from dataplat_snowflake_ingestion.sling_watchdog import SlingWatchdog
@@ -162,7 +162,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                         log.info(check.log_line())
                     skipped = [c for c in checks if c.unchanged]
             for check in skipped:
-                yield skipped_result(check)
+                yield skipped_result(
+                    check, component._version(warehouse, check.table, check.update_key, log)[0]
+                )
             to_run = {n: k for n, k in selected.items() if n not in {c.stream for c in skipped}}
             if skipped and not to_run:
                 log.info(f"every selected stream ({len(selected)}) is unchanged: Sling not started")
@@ -220,7 +222,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         rows = int(getattr(raw, "value", raw) or 0)
         elapsed = metadata.get("elapsed_time")
         table = ".".join(event.asset_key.path)
-        newest = self._newest(warehouse, table, update_key, log)
+        version, newest = self._version(warehouse, table, update_key, log)
         uniform = load_metadata(
             rows_read=rows,
             rows_loaded=rows,
@@ -233,11 +235,15 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
             asset_key=event.asset_key,
             metadata={**uniform, **metadata},
             check_results=event.check_results,
-            data_version=event.data_version,
+            data_version=dg.DataVersion(version) if version else event.data_version,
             tags=event.tags,
         )
 
-    def _newest(self, warehouse: Any, table: str, update_key: str | None, log: Any) -> Any:
+    def _version(
+        self, warehouse: Any, table: str, update_key: str | None, log: Any
+    ) -> tuple[str | None, Any]:
+        """(data version, newest value) of a loaded table (`table_version`), by its update_key, else by the
+        component's `timestamp_column` when the table has it; (None, None) without either or on an error."""
         column = update_key
         try:
             if column is None and self.timestamp_column:
@@ -252,9 +258,8 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                 )
                 column = self.timestamp_column if found else None
             if column is None:
-                return None
-            row = fetch_one(warehouse, f"select max({quote_identifier(column)}) from {quote_table(table)}")
-            return row[0] if row else None
+                return None, None
+            return table_version(warehouse, table, column)
         except Exception as exc:  # the metadata must not fail a load that succeeded
             log.warning(f"newest {column} of {table} not read: {exc}")
-            return None
+            return None, None

@@ -220,10 +220,11 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def skipped_result(check: StreamCheck) -> dg.MaterializeResult:
+def skipped_result(check: StreamCheck, data_version: str | None) -> dg.MaterializeResult:
     """The materialization of a stream Sling was spared: the uniform load metadata (0 rows read and loaded,
     the source's newest update_key) and the `dataplat/skipped_unchanged` flag: what a run of Sling that read no
-    row reports, `dagster/row_count` (the rows loaded) 0 included."""
+    row reports, `dagster/row_count` (the rows loaded) 0 included. `data_version` is the table's, as a load
+    reports it (`table_version`): unchanged, so automation does not take the skip for new data."""
     metadata = {
         **load_metadata(
             rows_read=0,
@@ -235,7 +236,11 @@ def skipped_result(check: StreamCheck) -> dg.MaterializeResult:
         SKIPPED_UNCHANGED: dg.MetadataValue.bool(True),
         "stream_name": check.stream,
     }
-    return dg.MaterializeResult(asset_key=check.key, metadata=metadata)
+    return dg.MaterializeResult(
+        asset_key=check.key,
+        metadata=metadata,
+        data_version=dg.DataVersion(data_version) if data_version else None,
+    )
 
 
 class SlingSubsetContext(dg.AssetExecutionContext):
