@@ -300,6 +300,63 @@ def test_a_run_launched_through_graphql_succeeds(staging):
     assert status == "SUCCESS", describe_run(staging, run_id)
 
 
+ASSET_RUNS = """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
+  __typename ... on Asset { assetMaterializations(limit: 20) { runId } } } }"""
+
+AUTOMATION = {"repositoryLocationName": "analytics", "repositoryName": "__repository__",
+              "sensorName": "dataplat_automation"}  # fmt: skip
+SHOP_ORDERS = [{"path": ["raw_shop", "orders"]}]
+
+
+def _materialized_by(staging, path: list[str]) -> list[str]:
+    asset = staging(ASSET_RUNS, {"path": path})["assetOrError"]
+    return [m["runId"] for m in asset["assetMaterializations"]] if asset["__typename"] == "Asset" else []
+
+
+def _launch_and_wait(staging, selection: list[dict]) -> str:
+    params = {"selector": {"repositoryLocationName": "ingestion", "repositoryName": "__repository__",
+                           "jobName": "__ASSET_JOB", "assetSelection": selection}, "runConfigData": {}}  # fmt: skip
+    launched = staging(LAUNCH, {"params": params})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    status = _wait(f"run {run_id}", lambda: _terminal(staging, run_id), 600, interval=2)
+    assert status == "SUCCESS", describe_run(staging, run_id)
+    return run_id
+
+
+def _terminal(staging, run_id: str) -> str | None:
+    status = staging(RUN, {"id": run_id})["runOrError"]["status"]
+    return status if status in TERMINAL else None
+
+
+def test_analytics_automation_fires_once_after_ingestion_in_the_other_location_and_not_for_no_change(staging):
+    """marts/daily_revenue (analytics) declares `upstream_changed()` on raw_shop/orders (ingestion). The
+    daemon's `dataplat_automation` sensor runs it once after orders are loaded (the run launched above
+    through GraphQL), and not again after a load of orders that moved nothing (same data version)."""
+    mart = ["marts", "daily_revenue"]
+    if not _materialized_by(staging, ["raw_shop", "orders"]):  # this test alone: load orders first
+        _launch_and_wait(staging, SHOP_ORDERS)
+    runs = _wait(
+        "the automation sensor's run of marts/daily_revenue", lambda: _materialized_by(staging, mart), 600, 5
+    )
+    assert len(runs) == 1, runs
+    tags = {t["key"]: t["value"] for r in staging(RUNS)["runsOrError"]["results"] if r["runId"] == runs[0]
+            for t in r["tags"]}  # fmt: skip
+    assert tags.get("dagster/sensor_name") == "dataplat_automation", tags
+    assert tags.get("dagster/from_automation_condition") == "true", tags
+    assert _wait(f"automation run {runs[0]}", lambda: _terminal(staging, runs[0]), 600, 2) == "SUCCESS"
+
+    _launch_and_wait(staging, SHOP_ORDERS)  # nothing new in the source: Sling is spared, same data version
+    loaded_at = time.time()
+
+    def two_ticks_later():
+        later = [t for t in _finished_ticks(staging, AUTOMATION) if t["timestamp"] > loaded_at]
+        return later if len(later) >= 2 else None
+
+    _wait("two finished automation ticks after the no-change load", two_ticks_later, 600, interval=5)
+    assert _materialized_by(staging, mart) == runs
+
+
 def test_the_ui_shows_the_component_versions_each_location_runs(staging):
     for path, location in ((["raw_shop", "orders"], "ingestion"), (["marts", "daily_revenue"], "analytics")):
         node = staging(ASSET_METADATA, {"path": path})["assetNodeOrError"]
