@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 from conftest import component_defs
+from dataplat_core.automation import upstream_changed
 from dataplat_core.observability import error_chain
 from dataplat_core.warehouse import InvalidIdentifier
 from dataplat_ml_training.model import NotEnoughData, labeled, time_split
@@ -34,8 +35,9 @@ def test_assets_depend_on_the_ingestion_tables_by_key_only(platform_env):
 def test_retraining_is_automated_and_scheduled_weekly(platform_env):
     with component_defs() as (_, defs):
         graph = defs.resolve_asset_graph()
-        assert graph.get(MODEL).automation_condition == dg.AutomationCondition.eager()
-        assert graph.get(PREDICTIONS).automation_condition == dg.AutomationCondition.eager()
+        # Each follows its upstreams when their data changed (a no-change load keeps the data version).
+        for key in (FEATURES, MODEL, PREDICTIONS):
+            assert graph.get(key).automation_condition == upstream_changed()
         schedule = defs.resolve_schedule_def("refund_model_weekly")
         assert schedule.cron_schedule == "0 3 * * 1"
         assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
