@@ -56,6 +56,11 @@ PARTS = {
               "cache. Only with `--suite` (on in a full run)."),
     "demo": ("The demo's wall time", "`python scripts/demo.py` at the README's default size, twice: run 1 on an "
              "empty state folder (`--reset`), run 2 reusing it (the warm case). uv cache and venvs warm in both."),
+    "platform": ("The platform: full, incremental and no-change runs (issue #14)",
+                 "Every asset of both local code locations, run as the demo runs them (`dataplat-materialize` per "
+                 "location in its venv, ingestion first; analytics by its automation conditions) on one fresh "
+                 "state: a full run, a run with nothing new, then one new landing day and +1% orders in the "
+                 "source database, then nothing new again. Sandbox start and data generation are not timed."),
 }  # fmt: skip
 
 

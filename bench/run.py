@@ -40,10 +40,11 @@ def part_args(part: str, sizes: list[int], repeat: int) -> tuple[str, str, list[
         "ml": ("packages/ml_training", "ml_training.py", ["--orders", *(str(orders_for_rows(s)) for s in sizes)]),
         "suite": (".", "suite_wall.py", []),
         "demo": (".", "demo_wall.py", []),
+        "platform": (".", "platform_runs.py", ["--orders", "1000000"]),  # issue #14: at 1M orders
     }[part]  # fmt: skip
 
 
-PARTS = ["files", "sling", "api", "code_locations", "ml", "suite", "demo"]
+PARTS = ["files", "sling", "api", "code_locations", "ml", "suite", "demo", "platform"]
 
 
 def main(argv: list[str] | None = None) -> int:

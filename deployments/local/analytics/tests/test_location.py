@@ -19,3 +19,18 @@ def test_marts_depend_on_the_ingestion_location_across_the_boundary(platform_env
     assert orders in graph.get(dg.AssetKey(["marts", "daily_revenue"])).parent_keys
     # Not materializable here: the ingestion location owns it, the UI draws the edge between locations.
     assert orders not in graph.materializable_asset_keys
+
+
+def test_every_asset_follows_its_upstreams_by_automation_and_the_sensor_runs(platform_env):
+    """Analytics follows ingestion by Declarative Automation (#14): every asset declares `upstream_changed()`
+    (YAML or the ML component), and the location's own automation sensor runs by default."""
+    from dataplat_core.automation import SENSOR_NAME, upstream_changed
+
+    defs = load_definitions(MODULE)
+    graph = defs.resolve_asset_graph()
+    assert {
+        k.to_user_string(): graph.get(k).automation_condition for k in graph.materializable_asset_keys
+    } == {k.to_user_string(): upstream_changed() for k in graph.materializable_asset_keys}
+    sensor = defs.resolve_sensor_def(SENSOR_NAME)
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor.asset_selection.resolve(graph) == set(graph.materializable_asset_keys)
