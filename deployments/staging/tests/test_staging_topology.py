@@ -9,11 +9,9 @@ from the index; DATAPLAT_STAGING_PYTHONS names each location venv's interpreter:
 `ingestion=/path/bin/python,analytics=/path/bin/python`.
 """
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +23,7 @@ import pytest
 import yaml
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.landing import atomic_write
+from dataplat_sandbox.processes import stop_groups, wait_until
 from dataplat_sandbox.sandbox import Sandbox
 from dataplat_sandbox.webhook import WebhookReceiver
 
@@ -44,31 +43,6 @@ def _accepts(port: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def _wait(what: str, probe, timeout: float, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def stop_groups(processes: list[subprocess.Popen], grace: float = 15) -> None:
-    """SIGTERM to each process group, SIGKILL to any group still alive after `grace` seconds."""
-    for proc in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for proc in processes:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the group's other members, also when the leader exited
-        proc.wait()
 
 
 class GraphQL:
@@ -161,7 +135,9 @@ def staging(server_tmp_path_factory, location_pythons, webhook):
             # The webserver would record a code server that still refuses connections as a load error.
             for entry in workspace["load_from"]:
                 server = entry["grpc_server"]
-                _wait(f"code server {server['location_name']}", lambda s=server: _accepts(s["port"]), 120)
+                wait_until(
+                    f"code server {server['location_name']}", lambda s=server: _accepts(s["port"]), 120
+                )
             (tmp / "workspace.yaml").write_text(yaml.safe_dump(workspace))
             port = _free_port()
             bin_dir = Path(sys.executable).parent  # the host venv's console scripts
@@ -170,7 +146,7 @@ def staging(server_tmp_path_factory, location_pythons, webhook):
             start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(tmp / "workspace.yaml")])
             graphql = GraphQL(f"http://127.0.0.1:{port}/graphql", logs)
             graphql.landing, graphql.alerts = sandbox.landing_dir, webhook[1]
-            _wait("the webserver", graphql.up, 120)
+            wait_until("the webserver", graphql.up, 120)
             yield graphql
         finally:
             stop_groups(processes)
@@ -216,7 +192,7 @@ def test_both_code_locations_load_from_their_own_code_servers(staging):
         entries = staging(LOCATIONS)["workspaceOrError"]["locationEntries"]
         return entries if all(e["loadStatus"] == "LOADED" for e in entries) else None
 
-    entries = _wait("both code locations", loaded, 120)
+    entries = wait_until("both code locations", loaded, 120)
     assert {e["name"] for e in entries} == {"ingestion", "analytics"}
     assert all(e["locationOrLoadError"]["__typename"] == "RepositoryLocation" for e in entries), entries
 
@@ -248,7 +224,7 @@ def test_the_daemons_sensor_starts_one_run_per_new_file_and_none_for_an_identica
         runs = _sensor_runs(staging)
         return runs if len(runs) >= len(files) and all(r["status"] in TERMINAL for r in runs) else None
 
-    runs = _wait(f"the sensor's runs for {len(files)} files to finish", all_finished, 900, interval=5)
+    runs = wait_until(f"the sensor's runs for {len(files)} files to finish", all_finished, 900, interval=5)
     partitions = sorted(next(t["value"] for t in r["tags"] if t["key"] == "dagster/partition") for r in runs)
     assert partitions == [name.removesuffix(".csv") for name in files]  # one run per file, each its day
     assert all(r["status"] == "SUCCESS" for r in runs), describe_run(staging, runs[0]["runId"])
@@ -263,7 +239,7 @@ def test_the_daemons_sensor_starts_one_run_per_new_file_and_none_for_an_identica
     def tick_after_redelivery():
         return [t for t in _finished_ticks(staging, selector) if t["timestamp"] > redelivered_at] or None
 
-    ticks = _wait("a finished sensor tick after the re-delivery", tick_after_redelivery, 300, interval=3)
+    ticks = wait_until("a finished sensor tick after the re-delivery", tick_after_redelivery, 300, interval=3)
     assert ticks[0]["status"] in ("SUCCESS", "SKIPPED"), ticks
     assert len(_sensor_runs(staging)) == len(files)
 
@@ -272,7 +248,7 @@ def test_the_daemons_sensor_starts_one_run_per_new_file_and_none_for_an_identica
         by_type = {s["daemonType"]: s["healthy"] for s in statuses}
         return by_type if by_type.get("SCHEDULER") and by_type.get("SENSOR") else None
 
-    assert _wait("healthy scheduler and sensor daemons", healthy, 120, interval=3)
+    assert wait_until("healthy scheduler and sensor daemons", healthy, 120, interval=3)
 
 
 def test_a_run_launched_through_graphql_succeeds(staging):
@@ -294,7 +270,7 @@ def test_a_run_launched_through_graphql_succeeds(staging):
         return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
 
     try:
-        status = _wait(f"run {run_id}", finished, 600, interval=2)
+        status = wait_until(f"run {run_id}", finished, 600, interval=2)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{describe_run(staging, run_id)}") from None
     assert status == "SUCCESS", describe_run(staging, run_id)
@@ -319,7 +295,7 @@ def _launch_and_wait(staging, selection: list[dict]) -> str:
     launched = staging(LAUNCH, {"params": params})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
-    status = _wait(f"run {run_id}", lambda: _terminal(staging, run_id), 600, interval=2)
+    status = wait_until(f"run {run_id}", lambda: _terminal(staging, run_id), 600, interval=2)
     assert status == "SUCCESS", describe_run(staging, run_id)
     return run_id
 
@@ -336,7 +312,7 @@ def test_analytics_automation_fires_once_after_ingestion_in_the_other_location_a
     mart = ["marts", "daily_revenue"]
     if not _materialized_by(staging, ["raw_shop", "orders"]):  # this test alone: load orders first
         _launch_and_wait(staging, SHOP_ORDERS)
-    runs = _wait(
+    runs = wait_until(
         "the automation sensor's run of marts/daily_revenue", lambda: _materialized_by(staging, mart), 600, 5
     )
     assert len(runs) == 1, runs
@@ -344,7 +320,7 @@ def test_analytics_automation_fires_once_after_ingestion_in_the_other_location_a
             for t in r["tags"]}  # fmt: skip
     assert tags.get("dagster/sensor_name") == "dataplat_automation", tags
     assert tags.get("dagster/from_automation_condition") == "true", tags
-    assert _wait(f"automation run {runs[0]}", lambda: _terminal(staging, runs[0]), 600, 2) == "SUCCESS"
+    assert wait_until(f"automation run {runs[0]}", lambda: _terminal(staging, runs[0]), 600, 2) == "SUCCESS"
 
     _launch_and_wait(staging, SHOP_ORDERS)  # nothing new in the source: Sling is spared, same data version
     loaded_at = time.time()
@@ -353,7 +329,7 @@ def test_analytics_automation_fires_once_after_ingestion_in_the_other_location_a
         later = [t for t in _finished_ticks(staging, AUTOMATION) if t["timestamp"] > loaded_at]
         return later if len(later) >= 2 else None
 
-    _wait("two finished automation ticks after the no-change load", two_ticks_later, 600, interval=5)
+    wait_until("two finished automation ticks after the no-change load", two_ticks_later, 600, interval=5)
     assert _materialized_by(staging, mart) == runs
 
 
@@ -396,7 +372,7 @@ def test_a_partition_range_backfill_launched_through_graphql_completes_exactly_t
         assert backfill["__typename"] == "PartitionBackfill", backfill
         return backfill["status"] if backfill["status"] in BACKFILL_DONE else None
 
-    status = _wait(f"backfill {backfill_id}", done, 600, interval=3)
+    status = wait_until(f"backfill {backfill_id}", done, 600, interval=3)
     runs = staging(TAGGED_RUNS, {"key": "dagster/backfill", "value": backfill_id})["runsOrError"]["results"]
     assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (
         describe_run(staging, runs[0]["runId"]) if runs else status
@@ -430,12 +406,12 @@ def test_after_a_failed_run_the_daemons_alert_sensor_posts_once_to_the_webhook(s
         status = staging(RUN, {"id": run_id})["runOrError"]["status"]
         return status if status in TERMINAL else None
 
-    assert _wait(f"run {run_id}", finished, 600, interval=2) == "FAILURE"
+    assert wait_until(f"run {run_id}", finished, 600, interval=2) == "FAILURE"
 
     def about_the_run():
         return [a for a in staging.alerts if run_id[:8] in a["text"]] or None
 
-    (alert,) = _wait("the run-failure alert", about_the_run, 300, interval=2)
+    (alert,) = wait_until("the run-failure alert", about_the_run, 300, interval=2)
     assert "2026-03-01.csv" in alert["text"] and "failed" in alert["text"], alert
     # Two more finished ticks of the sensor after the alert: it posts about a failed run once.
     selector = {"repositoryLocationName": "ingestion", "repositoryName": "__repository__",
@@ -447,5 +423,5 @@ def test_after_a_failed_run_the_daemons_alert_sensor_posts_once_to_the_webhook(s
         later = [t for t in ticks if t["status"] != "STARTED" and t["timestamp"] > posted_at]
         return len(later) >= 2 or None
 
-    _wait("two more ticks of the run-failure sensor", two_more_ticks, 300, interval=3)
+    wait_until("two more ticks of the run-failure sensor", two_more_ticks, 300, interval=3)
     assert len(about_the_run()) == 1

@@ -7,12 +7,9 @@ tick is not needed: the "skipped when loaded" path is covered without the daemon
 Every wait ends on a terminal state (a finished tick, a finished run); the processes are stopped afterwards,
 also when the test fails."""
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import yaml
 from dagster._core.scheduler.instigation import TickStatus  # not exported by `dagster`
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.landing import write_landing
+from dataplat_sandbox.processes import stop_groups, wait_until
 from files_support import ATTRIBUTES
 
 SCHEDULE = "raw_files__sales_daily"
@@ -64,17 +62,6 @@ def _project(root: Path, tick: datetime, day: str) -> Path:
     return root / "workspace.yaml"
 
 
-def _wait(what: str, probe, timeout: float, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
 def test_the_daemons_schedule_tick_launches_the_partition_of_the_day_that_just_ended(
     platform_env, tmp_path, monkeypatch
 ):
@@ -109,7 +96,9 @@ def test_the_daemons_schedule_tick_launches_the_partition_of_the_day_that_just_e
                 return ticks or None
 
             wait = (tick - datetime.now(UTC)).total_seconds() + 300
-            (finished,) = _wait(f"the schedule's tick at {tick:%H:%M} UTC", tick_finished, wait, interval=3)
+            (finished,) = wait_until(
+                f"the schedule's tick at {tick:%H:%M} UTC", tick_finished, wait, interval=3
+            )
             assert finished.status == TickStatus.SUCCESS, (finished.status, finished.error)
             assert finished.timestamp >= tick.timestamp()
 
@@ -117,17 +106,10 @@ def test_the_daemons_schedule_tick_launches_the_partition_of_the_day_that_just_e
                 runs = instance.get_runs(dg.RunsFilter(tags={"dagster/schedule_name": SCHEDULE}))
                 return runs if runs and all(r.status in TERMINAL for r in runs) else None
 
-            (run,) = _wait("the scheduled run", run_finished, 600)
+            (run,) = wait_until("the scheduled run", run_finished, 600)
             assert run.tags["dagster/partition"] == day
             assert run.status == dg.DagsterRunStatus.SUCCESS, daemon_log.read_text()[-3000:]
             record = instance.get_latest_materialization_event(dg.AssetKey(["raw_files", "sales"]))
             assert record is not None and record.asset_materialization.partition == day
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        stop_groups([daemon], grace=20)
