@@ -5,6 +5,7 @@ declares and its test tools (installed from the package's own uv.lock).
     uv run --locked nox -l       # list the sessions
     uv run --locked nox -s "tests(core)"
     uv run --locked nox -t tests # every test session one after the other (no lanes)
+    uv run --locked nox -s affected -- origin/main   # only the sessions a change since that ref touches
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import nox
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tools import leftovers  # noqa: E402
+from tools import leftovers, workspace  # noqa: E402
 from tools.repo import ROOT, UV, allow_bytecode_cache, placeholder_env  # noqa: E402
 
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")  # uv cannot fetch interpreters here: use 3.11
@@ -30,18 +31,10 @@ nox.options.error_on_missing_interpreters = True
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["suite"]  # what `nox` alone runs: every test session, see `suite`
 
-PACKAGES = {
-    "core": "packages/core",
-    "sandbox": "packages/sandbox",
-    "snowflake_ingestion": "packages/snowflake_ingestion",
-    "api_sources": "packages/api_sources",
-    "ml_training": "packages/ml_training",
-    "reporting": "packages/reporting",
-}
-DEPLOYMENTS = {
-    "local-ingestion": "deployments/local/ingestion",
-    "local-analytics": "deployments/local/analytics",
-}
+# Found from the projects' pyproject.toml files (tools/workspace.py), not listed here.
+PROJECTS = workspace.projects()
+PACKAGES = workspace.packages(PROJECTS)  # tests(<folder>)
+DEPLOYMENTS = workspace.local_deployments(PROJECTS)  # deployment(local-<location>)
 PYTHON = "3.11"
 
 
@@ -128,6 +121,28 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, tags=["tests"])
+def tools(session: nox.Session) -> None:
+    """The repository's own tooling (tests/tools): project discovery and changed-package selection."""
+    _sync(session, ".", "--group", "ui-test")
+    session.run("pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "tools"), *session.posargs)
+
+
+@nox.session(python=False)
+def affected(session: nox.Session) -> None:
+    """The test sessions of the projects changed since a git ref and of every project that depends on them
+    (from the pyproject dependency graph; a change outside every project runs everything):
+    `nox -s affected -- <base-ref>`."""
+    if len(session.posargs) != 1:
+        session.error("give the base: nox -s affected -- origin/main")
+    selected = workspace.affected(workspace.changed_files(session.posargs[0]), PROJECTS)
+    names = workspace.sessions_for(selected, PROJECTS)
+    session.log("projects: " + ("all" if selected is None else ", ".join(sorted(selected)) or "none"))
+    session.log("sessions: " + " ".join(names))
+    for name in names:
+        session.notify(name)
+
+
+@nox.session(python=PYTHON, tags=["tests"])
 def ui(session: nox.Session) -> None:
     """`dg dev` serves both local code locations; headless Chromium finds them and the asset graph."""
     _sync(session, ".", "--group", "ui-test")
@@ -140,7 +155,7 @@ def ui(session: nox.Session) -> None:
 # Sessions that install Debian's Chromium with apt (reporting's browser test, ui) share a lane, as apt allows
 # one installer at a time.
 LANES = (
-    ["release", "tests(snowflake_ingestion)", "lint"],
+    ["release", "tests(snowflake_ingestion)", "lint", "tools"],
     ["tests(api_sources)", "tests(reporting)", "ui", "demo", "tests(ml_training)", "tests(core)", "tests(sandbox)",
      "deployment(local-ingestion)", "deployment(local-analytics)"],
 )  # fmt: skip

@@ -23,11 +23,18 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import workspace
 from repo import ROOT, UV, placeholder_env, uv_env
 
-PACKAGES = ["core", "sandbox", "snowflake_ingestion", "api_sources", "ml_training", "reporting"]
-# Deployments that install released components from the index: each has a requirements.lock.
-RELEASED_DEPLOYMENTS = ["staging/ingestion", "staging/analytics", "prod/ingestion", "prod/analytics"]
+PROJECTS = workspace.projects()
+PACKAGES = list(workspace.packages(PROJECTS))  # folder names under packages/
+# Deployments that install released components from the index (every one but local): each has a
+# requirements.lock.
+RELEASED_DEPLOYMENTS = sorted(
+    p.path.removeprefix("deployments/")
+    for p in PROJECTS.values()
+    if p.kind == "deployment" and not p.path.startswith("deployments/local/")
+)
 PUBLIC_INDEX = "https://pypi.org/simple"
 
 
