@@ -78,3 +78,18 @@ def test_the_noxfile_runs_the_sessions_the_selection_names():
     ).stdout
     names = {line.split()[1] for line in listed.splitlines() if line[:2] in ("- ", "* ")}
     assert set(workspace.sessions_for(None, EVERY)) <= names
+
+
+def test_the_dg_workspace_and_the_demo_serve_exactly_the_local_code_locations():
+    """dg.toml is read by `dg` itself and the demo orders the locations (upstream first), so both still name
+    them; they must name the ones the workspace finds."""
+    import importlib.util
+    import tomllib
+
+    local = set(workspace.local_deployments(EVERY).values())
+    dg_toml = tomllib.loads((ROOT / "dg.toml").read_text())
+    assert {p["path"] for p in dg_toml["workspace"]["projects"]} == local
+    spec = importlib.util.spec_from_file_location("demo", ROOT / "scripts" / "demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    assert {path for _, path, _ in demo.LOCATIONS} == local
