@@ -1,5 +1,5 @@
 """The file schedule under the real Dagster daemon: a code location declared in YAML (a temporary project with
-one FileIngestionComponent whose schedule fires two minutes from now), `dagster-daemon run` on a temporary
+one FileIngestionComponent whose schedule fires three minutes from now), `dagster-daemon run` on a temporary
 instance, and the landing file of the day that will just have ended. The daemon's scheduler ticks at the
 declared time and its run launches the partition of that day, which it loads; a second instance of the same
 tick is not needed: the "skipped when loaded" path is covered without the daemon in test_file_ingestion.py.
@@ -65,8 +65,9 @@ def _project(root: Path, tick: datetime, day: str) -> Path:
 def test_the_daemons_schedule_tick_launches_the_partition_of_the_day_that_just_ended(
     platform_env, tmp_path, monkeypatch
 ):
-    # Two minutes ahead, on the minute: the daemon and the code location are up well before the tick.
-    tick = (datetime.now(UTC) + timedelta(minutes=2)).replace(second=0, microsecond=0)
+    # Three minutes ahead, on the minute: the daemon and the code location are up well before the tick, also on
+    # a busy machine (checked below: a tick the scheduler was not running for would never come).
+    tick = (datetime.now(UTC) + timedelta(minutes=3)).replace(second=0, microsecond=0)
     day = (tick.date() - timedelta(days=1)).isoformat()  # the day that has just ended at the tick
     landing = tmp_path / "landing"
     write_landing(landing, SandboxConfig(orders=200, start_date=tick.date() - timedelta(days=1), days=1))
@@ -84,6 +85,8 @@ def test_the_daemons_schedule_tick_launches_the_partition_of_the_day_that_just_e
         )  # fmt: skip
     try:
         with dg.DagsterInstance.get() as instance:
+            wait_until("the scheduler daemon's first heartbeat", lambda: "SCHEDULER" in instance.get_daemon_heartbeats(),
+                       max((tick - datetime.now(UTC)).total_seconds(), 1), interval=1)  # fmt: skip
 
             def tick_finished():
                 ticks = [
