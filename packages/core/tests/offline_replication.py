@@ -6,6 +6,7 @@ resources must be enough. Prints one JSON line with the counts it saw.
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from dataplat_core.resources import build_resources
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.postgres import SandboxPostgres
 
+# The test stops a stalled attempt with SIGTERM: exit normally, so that the sandbox's PostgreSQL is stopped.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 workdir = Path(sys.argv[1])
 for name in ("SLING_BINARY", "DUCKDB_PATH"):
     os.environ.pop(name, None)
