@@ -229,7 +229,7 @@ def _load_metadata(
     """Rows the API served for the resource (counted in the session), rows dlt normalized and loaded
     into its table (a row dlt's incremental cursor had already loaded is read, not loaded), and the
     newest cursor value (updated_at / created_at) of the loaded table within the run's window."""
-    spec = next(s for s in component._specs.values() if s.table == key.path[-1])
+    spec = _spec_of(component, key)
     rows_read = session.rows_by_path.get(_endpoint_path(base_url, spec), 0)
     rows_loaded = int(normalized.get(spec.table, 0))
     cursor = quote_identifier(spec.endpoint.cursor)
@@ -248,10 +248,15 @@ def _load_metadata(
     )
 
 
+def _spec_of(component: "PaymentsApiIngestionComponent", key) -> Any:
+    """The component's resource spec behind an asset key (`<dataset>/<table>`)."""
+    return next(s for s in component._specs.values() if s.table == key.path[-1])
+
+
 def _data_version(component: "PaymentsApiIngestionComponent", key, warehouse) -> dg.DataVersion:
     """The whole table's version by its cursor column (`table_version`): a no-change run, which loads no row,
     reports the version of the previous load, so automation downstream does not run for it."""
-    spec = next(s for s in component._specs.values() if s.table == key.path[-1])
+    spec = _spec_of(component, key)
     version, _ = table_version(warehouse, f"{component.dataset}.{spec.table}", spec.endpoint.cursor)
     return dg.DataVersion(version)
 

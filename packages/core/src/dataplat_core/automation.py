@@ -1,6 +1,6 @@
 """Declarative Automation on the platform: what "an upstream changed" means, and the sensor that evaluates it.
 
-Loaders report a data version that names the content of what they loaded (`table_data_version`): a Sling
+Loaders report a data version that names the content of what they loaded (`warehouse.table_version`): a Sling
 stream or a dlt resource that moved no row reports the same version as its previous materialization. Dagster's
 `eager()` condition counts every materialization of an upstream as an update, so a no-change ingestion run
 would rebuild every mart, the model and the report. `upstream_changed()` is `eager()` with one substitution:
