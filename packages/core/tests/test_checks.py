@@ -4,7 +4,7 @@ import dagster as dg
 import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
-from dataplat_core.checks import freshness_check, source_row_count_check, table_checks
+from dataplat_core.checks import checks_step, freshness_check, source_row_count_check, table_checks
 from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres, quote_identifier, quote_table
 
 
@@ -23,7 +23,9 @@ def t():
 
 
 def _evaluate(warehouse, checks) -> dict[str, dg.AssetCheckEvaluation]:
-    result = dg.materialize([t, *checks], resources={"warehouse": warehouse}, raise_on_error=False)
+    result = dg.materialize(
+        [t, *checks_step("t_checks", checks)], resources={"warehouse": warehouse}, raise_on_error=False
+    )
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
@@ -38,6 +40,35 @@ def test_clean_table_passes_every_check(tmp_path):
         "keys_not_null": True,
         "row_count": True,
     }
+
+
+def test_a_tables_checks_run_as_one_step_that_can_run_one_check_alone(tmp_path):
+    warehouse = _warehouse(tmp_path, [(1, "a", NOW), (2, "b", NOW)])
+    step = checks_step("t_checks", table_checks(["raw", "t"], "raw.t", primary_key=["id"]))
+    result = dg.materialize([t, *step], resources={"warehouse": warehouse})
+    events = result.all_events
+    assert {e.step_key for e in events if e.event_type_value == "STEP_START"} == {"raw__t", "t_checks"}
+    assert len(result.get_asset_check_evaluations()) == 3
+    alone = dg.AssetCheckKey(dg.AssetKey(["raw", "t"]), "row_count")
+    job = dg.Definitions(
+        asset_checks=step, resources={"warehouse": warehouse}
+    ).resolve_implicit_global_asset_job_def()
+    run = job.get_subset(asset_check_selection={alone}).execute_in_process()
+    assert [e.asset_check_key for e in run.get_asset_check_evaluations()] == [alone]
+
+
+def test_a_failed_blocking_check_keeps_downstream_assets_from_running(tmp_path):
+    warehouse = _warehouse(tmp_path, [(1, "a", NOW), (1, "b", NOW)])
+
+    @dg.asset(deps=[t])
+    def downstream():
+        """Reads raw.t: must not run on duplicated keys."""
+
+    step = checks_step("t_checks", table_checks(["raw", "t"], "raw.t", primary_key=["id"]))
+    result = dg.materialize([t, downstream, *step], resources={"warehouse": warehouse}, raise_on_error=False)
+    assert not result.success
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == {dg.AssetKey(["raw", "t"])}
 
 
 def test_duplicates_nulls_and_too_few_rows_fail(tmp_path):
@@ -104,7 +135,7 @@ def source_and_warehouse(sandbox_postgres, tmp_path):
 def _compare(source, path, tolerance):
     check = source_row_count_check(["raw", "t"], "raw.t", "shop.products", tolerance=tolerance)
     resources = {"warehouse": DuckDBResource(database=str(path)), "source_postgres": source}
-    result = dg.materialize([t, check], resources=resources, raise_on_error=False)
+    result = dg.materialize([t, *checks_step("t_checks", [check])], resources=resources, raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
     return evaluation
 

@@ -1,10 +1,16 @@
-"""Checks for the loaded tables: the core's key/row/freshness checks plus a row count per partition window."""
+"""Checks for the loaded tables: the core's key/row/freshness checks, and a row count per partition window (a\npartitioned check, so a step of its own per resource: Dagster's multi-asset checks take no partitions)."""
 
 from collections.abc import Sequence
 from datetime import timedelta
 
 import dagster as dg
-from dataplat_core.checks import freshness_check, min_rows_check, not_null_check, primary_key_check
+from dataplat_core.checks import (
+    TableCheck,
+    freshness_check,
+    min_rows_check,
+    not_null_check,
+    primary_key_check,
+)
 from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table
 
 from dataplat_api_sources.partitions import partition_window
@@ -50,14 +56,11 @@ def resource_checks(
     primary_key: Sequence[str],
     cursor: str | None,
     freshness: timedelta | None,
-    partitions_def: dg.PartitionsDefinition | None,
-    min_rows_per_partition: int,
-) -> list[dg.AssetChecksDefinition]:
-    checks: list[dg.AssetChecksDefinition] = [min_rows_check(asset, table, 1)]
+) -> list[TableCheck]:
+    """The core's checks of one resource's table (run together in the component's checks step)."""
+    checks = [min_rows_check(asset, table, 1)]
     if primary_key:
         checks += [primary_key_check(asset, table, primary_key), not_null_check(asset, table, primary_key)]
     if cursor and freshness is not None:
         checks.append(freshness_check(asset, table, cursor, freshness))
-    if cursor and partitions_def is not None:
-        checks.append(partition_row_count_check(asset, table, cursor, partitions_def, min_rows_per_partition))
     return checks

@@ -17,12 +17,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
+from dataplat_core.checks import checks_step
 from dataplat_core.environment import PlatformEnv, current_environment
 from dataplat_core.observability import StepRetry, with_retry_policy
 from dataplat_core.resources import PaymentsApi
 from dataplat_core.warehouse import InvalidIdentifier, quote_identifier
 
-from dataplat_api_sources.checks import resource_checks
+from dataplat_api_sources.checks import partition_row_count_check, resource_checks
 from dataplat_api_sources.http import RetryingSession, RetryPolicy
 from dataplat_api_sources.partitions import to_utc
 from dataplat_api_sources.source import ResourceSpec, SchemaContractMode, WriteDisposition, payments_source
@@ -174,20 +175,26 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
 
             yield from run_load(component, context, payments_api, warehouse)
 
-        checks = []
+        table_checks, partition_checks = [], []
         for spec in self._specs.values():
-            key = dg.AssetKey([self.dataset, spec.table])
-            checks += resource_checks(
+            key, table = dg.AssetKey([self.dataset, spec.table]), f"{self.dataset}.{spec.table}"
+            cursor = spec.endpoint.cursor if spec.is_incremental else None
+            table_checks += resource_checks(
                 key,
-                f"{self.dataset}.{spec.table}",
+                table,
                 primary_key=spec.primary_key,
-                cursor=spec.endpoint.cursor if spec.is_incremental else None,
+                cursor=cursor,
                 freshness=timedelta(hours=self.freshness_max_age_hours)
                 if self.freshness_max_age_hours
                 else None,
-                partitions_def=self.partitions_def,
-                min_rows_per_partition=self.min_rows_per_partition,
             )
+            if cursor and self.partitions_def is not None:
+                partition_checks.append(
+                    partition_row_count_check(
+                        key, table, cursor, self.partitions_def, self.min_rows_per_partition
+                    )
+                )
         return dg.Definitions(
-            assets=[with_retry_policy(_load, self.step_retry.policy())], asset_checks=checks
+            assets=[with_retry_policy(_load, self.step_retry.policy())],
+            asset_checks=[*checks_step(f"{self.dataset}_checks", table_checks), *partition_checks],
         )

@@ -1,11 +1,17 @@
 """Check builders every component uses for its tables: key uniqueness, not-null keys, row counts, freshness.
 
-Each builder returns plain `dg.AssetChecksDefinition`s that query the `warehouse` resource with portable SQL
-(DuckDB and Snowflake), with table and column names validated and quoted.
+Each builder returns a `TableCheck` (the check's spec and how to evaluate it) that queries the `warehouse`
+resource with portable SQL (DuckDB and Snowflake), with table and column names validated and quoted.
+`checks_step` turns a component's checks into one Dagster step (a `multi_asset_check`): each step of a run
+is a process under the multiprocess executor and a pod under Kubernetes', and costs its own events and
+warehouse connection in-process, so a component's tables are checked together rather than one step per
+check. A single check can still be run alone (the step can be subset).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -16,35 +22,82 @@ def _key(asset: dg.AssetKey | str | Sequence[str]) -> dg.AssetKey:
     return asset if isinstance(asset, dg.AssetKey) else dg.AssetKey.from_coercible(asset)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    metadata: Mapping[str, Any]
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """One check of one asset's table: `evaluate(resources)` decides it. Run through `checks_step`."""
+
+    asset: dg.AssetKey
+    name: str
+    description: str
+    evaluate: Callable[[Any], Outcome]
+    blocking: bool = False  # a failure keeps the asset's downstream assets in the same run from running
+    resource_keys: frozenset[str] = frozenset({"warehouse"})
+
+    @property
+    def spec(self) -> dg.AssetCheckSpec:
+        return dg.AssetCheckSpec(
+            self.name, asset=self.asset, description=self.description, blocking=self.blocking
+        )
+
+
+def checks_step(name: str, checks: Sequence[TableCheck]) -> list[dg.AssetChecksDefinition]:
+    """All of `checks` as one step named `name` (none when there is no check). The checks are evaluated in
+    order; an error in one (e.g. the warehouse is unreachable) fails the step, as it failed its own step."""
+    if not checks:
+        return []
+    keys = [dg.AssetCheckKey(c.asset, c.name) for c in checks]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{name}: the same check twice: {sorted(k.to_user_string() for k in keys)}")
+
+    @dg.multi_asset_check(
+        name=name,
+        specs=[c.spec for c in checks],
+        required_resource_keys=set().union(*(c.resource_keys for c in checks)),
+        can_subset=True,
+    )
+    def _step(context: dg.AssetCheckExecutionContext):
+        selected = context.selected_asset_check_keys
+        for key, check in zip(keys, checks, strict=True):
+            if key in selected:
+                outcome = check.evaluate(context.resources)
+                yield dg.AssetCheckResult(
+                    asset_key=check.asset,
+                    check_name=check.name,
+                    passed=outcome.passed,
+                    severity=outcome.severity,
+                    metadata=dict(outcome.metadata),
+                )
+
+    return [_step]
+
+
 def _no_offending_rows_check(
     asset: dg.AssetKey | str, name: str, description: str, count_sql: str, metadata_key: str
-) -> dg.AssetChecksDefinition:
+) -> TableCheck:
     """A blocking check that passes when `count_sql` counts zero offending rows (or keys)."""
 
-    @dg.asset_check(
-        asset=_key(asset),
-        name=name,
-        required_resource_keys={"warehouse"},
-        description=description,
-        blocking=True,
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        (offending,) = fetch_one(context.resources.warehouse, count_sql)
-        return dg.AssetCheckResult(passed=offending == 0, metadata={metadata_key: int(offending)})
+    def evaluate(resources) -> Outcome:
+        (offending,) = fetch_one(resources.warehouse, count_sql)
+        return Outcome(offending == 0, {metadata_key: int(offending)})
 
-    return _check
+    return TableCheck(_key(asset), name, description, evaluate, blocking=True)
 
 
-def primary_key_check(
-    asset: dg.AssetKey | str, table: str, columns: Sequence[str]
-) -> dg.AssetChecksDefinition:
+def primary_key_check(asset: dg.AssetKey | str, table: str, columns: Sequence[str]) -> TableCheck:
     cols = ", ".join(quote_identifier(c) for c in columns)
     sql = f"select count(*) from (select {cols} from {quote_table(table)} group by {cols} having count(*) > 1) d"
     description = f"No two rows of {table} share ({', '.join(columns)})."
     return _no_offending_rows_check(asset, "primary_key_unique", description, sql, "duplicate_keys")
 
 
-def not_null_check(asset: dg.AssetKey | str, table: str, columns: Sequence[str]) -> dg.AssetChecksDefinition:
+def not_null_check(asset: dg.AssetKey | str, table: str, columns: Sequence[str]) -> TableCheck:
     condition = " or ".join(f"{quote_identifier(c)} is null" for c in columns)
     sql = f"select count(*) from {quote_table(table)} where {condition}"
     return _no_offending_rows_check(
@@ -52,81 +105,64 @@ def not_null_check(asset: dg.AssetKey | str, table: str, columns: Sequence[str])
     )
 
 
-def min_rows_check(asset: dg.AssetKey | str, table: str, min_rows: int = 1) -> dg.AssetChecksDefinition:
+def min_rows_check(asset: dg.AssetKey | str, table: str, min_rows: int = 1) -> TableCheck:
     sql = f"select count(*) from {quote_table(table)}"
 
-    @dg.asset_check(
-        asset=_key(asset),
-        name="row_count",
-        required_resource_keys={"warehouse"},
-        description=f"{table} holds at least {min_rows} row(s).",
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        (rows,) = fetch_one(context.resources.warehouse, sql)
-        return dg.AssetCheckResult(
-            passed=rows >= min_rows, metadata={"rows": int(rows), "min_rows": min_rows}
-        )
+    def evaluate(resources) -> Outcome:
+        (rows,) = fetch_one(resources.warehouse, sql)
+        return Outcome(rows >= min_rows, {"rows": int(rows), "min_rows": min_rows})
 
-    return _check
+    return TableCheck(_key(asset), "row_count", f"{table} holds at least {min_rows} row(s).", evaluate)
 
 
 def source_row_count_check(
     asset: dg.AssetKey | str, table: str, source_table: str, tolerance: float = 0.01
-) -> dg.AssetChecksDefinition:
+) -> TableCheck:
     """The warehouse table holds as many rows as the source table, within `tolerance` (a fraction of the
     source's count: a live source keeps changing between the load and the check)."""
     warehouse_sql = f"select count(*) from {quote_table(table)}"
     quote_table(source_table)  # reject a bad name when the code location loads
 
-    @dg.asset_check(
-        asset=_key(asset),
-        name="row_count_matches_source",
-        required_resource_keys={"warehouse", "source_postgres"},
-        description=f"Rows in {table} equal rows in the source's {source_table}, within {tolerance:.1%}.",
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        (loaded,) = fetch_one(context.resources.warehouse, warehouse_sql)
-        source = context.resources.source_postgres.row_count(source_table)
+    def evaluate(resources) -> Outcome:
+        (loaded,) = fetch_one(resources.warehouse, warehouse_sql)
+        source = resources.source_postgres.row_count(source_table)
         difference = abs(int(loaded) - source)
-        return dg.AssetCheckResult(
-            passed=difference <= tolerance * source,
-            metadata={"warehouse_rows": int(loaded), "source_rows": source, "difference": difference,
-                      "tolerance": tolerance},
+        return Outcome(
+            difference <= tolerance * source,
+            {"warehouse_rows": int(loaded), "source_rows": source, "difference": difference,
+             "tolerance": tolerance},
         )  # fmt: skip
 
-    return _check
+    description = f"Rows in {table} equal rows in the source's {source_table}, within {tolerance:.1%}."
+    return TableCheck(
+        _key(asset), "row_count_matches_source", description, evaluate,
+        resource_keys=frozenset({"warehouse", "source_postgres"}),
+    )  # fmt: skip
 
 
 def freshness_check(
     asset: dg.AssetKey | str, table: str, column: str, max_age: timedelta, *, now: datetime | None = None
-) -> dg.AssetChecksDefinition:
+) -> TableCheck:
     """The newest value of `column` is at most `max_age` old: the data is fresh, not just the run."""
     sql = f"select max({quote_identifier(column)}) from {quote_table(table)}"
 
-    @dg.asset_check(
-        asset=_key(asset),
-        name="freshness",
-        required_resource_keys={"warehouse"},
-        description=f"max({column}) of {table} is at most {max_age} old.",
-    )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        (newest,) = fetch_one(context.resources.warehouse, sql)
+    def evaluate(resources) -> Outcome:
+        (newest,) = fetch_one(resources.warehouse, sql)
         if newest is None:
-            return dg.AssetCheckResult(passed=False, metadata={"newest": "no rows"})
+            return Outcome(False, {"newest": "no rows"})
         if isinstance(newest, datetime) and newest.tzinfo is None:
             newest = newest.replace(tzinfo=UTC)
         reference = now or datetime.now(UTC)
         age = reference - newest if isinstance(newest, datetime) else None
-        return dg.AssetCheckResult(
-            passed=age is not None and age <= max_age,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "newest": str(newest),
-                "age_hours": round(age.total_seconds() / 3600, 2) if age else -1,
-            },
+        return Outcome(
+            age is not None and age <= max_age,
+            {"newest": str(newest), "age_hours": round(age.total_seconds() / 3600, 2) if age else -1},
+            dg.AssetCheckSeverity.WARN,
         )
 
-    return _check
+    return TableCheck(
+        _key(asset), "freshness", f"max({column}) of {table} is at most {max_age} old.", evaluate
+    )
 
 
 def table_checks(
@@ -137,7 +173,7 @@ def table_checks(
     min_rows: int = 1,
     freshness_column: str | None = None,
     max_age: timedelta = timedelta(days=1),
-) -> list[dg.AssetChecksDefinition]:
+) -> list[TableCheck]:
     """The standard set for one table."""
     checks = [
         primary_key_check(asset, table, primary_key),

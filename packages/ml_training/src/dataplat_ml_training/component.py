@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import dagster as dg
 from dataplat_core.automation import upstream_changed
-from dataplat_core.checks import not_null_check, primary_key_check, table_checks
+from dataplat_core.checks import checks_step, not_null_check, primary_key_check, table_checks
 from dataplat_core.warehouse import quote_table
 
 from dataplat_ml_training.checks import auc_floor_gate, model_checks, regression_gate, schema_check
@@ -245,7 +245,10 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             return component.score(context.resources.warehouse, context.log)
 
         checks = [
-            *table_checks(features_key, features_table, primary_key=[KEY]),
+            *checks_step(
+                f"{features_key.to_python_identifier()}_checks",
+                table_checks(features_key, features_table, primary_key=[KEY]),
+            ),
             *model_checks(
                 model_key,
                 self.model_name,
@@ -254,8 +257,13 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
                 self.checks.max_auc_drop,
             ),
             # no min-rows check: an empty scoring window (no recent open orders) is not an error
-            primary_key_check(predictions_key, predictions_table, [KEY]),
-            not_null_check(predictions_key, predictions_table, [KEY, "refund_probability"]),
+            *checks_step(
+                f"{predictions_key.to_python_identifier()}_checks",
+                [
+                    primary_key_check(predictions_key, predictions_table, [KEY]),
+                    not_null_check(predictions_key, predictions_table, [KEY, "refund_probability"]),
+                ],
+            ),
             schema_check(predictions_key, features_table, self.model_name, self.store_for),
         ]
         job = dg.define_asset_job(

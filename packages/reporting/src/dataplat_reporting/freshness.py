@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import dagster as dg
-from dataplat_core.checks import freshness_check
+from dataplat_core.checks import TableCheck, freshness_check
 from pydantic import Field
 
 
@@ -19,7 +19,7 @@ class MartFreshness(dg.Model, dg.Resolvable):
     def policy(self) -> dg.FreshnessPolicy:
         return dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=self.max_lag_hours))
 
-    def checks(self, key: dg.AssetKey, table: str) -> list[dg.AssetChecksDefinition]:
+    def checks(self, key: dg.AssetKey, table: str) -> list[TableCheck]:
         if not self.column:
             return []
         max_age = timedelta(hours=self.max_data_age_hours or self.max_lag_hours)

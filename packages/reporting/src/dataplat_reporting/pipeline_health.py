@@ -9,7 +9,7 @@ so a new source can be declared before its ingestion ships.
 """
 
 import dagster as dg
-from dataplat_core.checks import table_checks
+from dataplat_core.checks import checks_step, table_checks
 from dataplat_core.warehouse import quote_identifier, quote_table
 from pydantic import Field, model_validator
 
@@ -144,7 +144,9 @@ class PipelineHealthComponent(dg.Component, dg.Model, dg.Resolvable):
 
         checks = table_checks(key, table, primary_key=PRIMARY_KEY)
         checks += self.freshness.checks(key, table) if self.freshness else []
-        return dg.Definitions(assets=[_health], asset_checks=checks)
+        return dg.Definitions(
+            assets=[_health], asset_checks=checks_step(f"{key.to_python_identifier()}_checks", checks)
+        )
 
     def present_sources(self, warehouse) -> tuple[list[HealthSource], list[str]]:
         """Sources to count now; an optional source is left out while its table (or rejects table) is missing."""

@@ -24,7 +24,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import dagster as dg
-from dataplat_core.checks import table_checks
+from dataplat_core.checks import checks_step, table_checks
 from dataplat_core.observability import fail_fast_unless_transient, transient_retry_policy
 from dataplat_core.warehouse import quote_identifier, quote_table
 from pydantic import Field
@@ -155,7 +155,9 @@ def build_mart(
 
     checks = table_checks(key, table, primary_key=spec.primary_key) if spec.primary_key else []
     checks += freshness.checks(key, table) if freshness else []
-    return dg.Definitions(assets=[_mart], asset_checks=checks)
+    return dg.Definitions(
+        assets=[_mart], asset_checks=checks_step(f"{key.to_python_identifier()}_checks", checks)
+    )
 
 
 class SqlMartComponent(MartSpec, dg.Component):

@@ -24,7 +24,7 @@ from dagster_sling.components.sling_replication_collection.component import (
     SlingReplicationSpecModel,
 )
 from dagster_sling.sling_replication import validate_replication
-from dataplat_core.checks import source_row_count_check, table_checks
+from dataplat_core.checks import checks_step, source_row_count_check, table_checks
 from dataplat_core.duckdb_warehouse import WarehouseDuckDB, WarehouseLocked
 from dataplat_core.observability import (
     StepRetry,
@@ -95,9 +95,10 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         defs = super().build_defs(context)
-        checks = []
+        steps = []
         for replication in self.replications:
             config = expand_replication(context.path / replication.path)
+            checks = []
             for stream in get_streams_from_replication(config):
                 primary_key = stream["config"].get("primary_key") or config.get("defaults", {}).get(
                     "primary_key"
@@ -109,7 +110,8 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                     checks.append(
                         source_row_count_check(key, table, stream["name"], self.row_count_tolerance)
                     )
-        return dg.Definitions.merge(defs, dg.Definitions(asset_checks=checks))
+            steps += checks_step(f"{_op_name(replication)}_checks", checks)
+        return dg.Definitions.merge(defs, dg.Definitions(asset_checks=steps))
 
     def build_asset(
         self, context: dg.ComponentLoadContext, replication_spec_model: SlingReplicationSpecModel
@@ -128,7 +130,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         component = self
 
         @sling_assets(
-            name=op_spec.name or Path(replication_spec_model.path).stem,
+            name=_op_name(replication_spec_model),
             op_tags=op_spec.tags,
             replication_config=config,
             dagster_sling_translator=translator,
@@ -263,3 +265,8 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         except Exception as exc:  # the metadata must not fail a load that succeeded
             log.warning(f"newest {column} of {table} not read: {exc}")
             return None, None
+
+
+def _op_name(replication: SlingReplicationSpecModel) -> str:
+    """The replication's step: its `op.name`, else its YAML file's name."""
+    return (replication.op.name if replication.op else None) or Path(replication.path).stem

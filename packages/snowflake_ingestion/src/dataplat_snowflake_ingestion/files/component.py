@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from dataplat_core.checks import freshness_check, min_rows_check
+from dataplat_core.checks import checks_step, freshness_check, min_rows_check
 from dataplat_core.observability import (
     UNCHANGED_PARTITIONS,
     StepRetry,
@@ -213,7 +213,11 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
             completeness=self.completeness,
         )
         return dg.Definitions(
-            assets=[asset], asset_checks=checks, jobs=[job], schedules=[schedule], sensors=[sensor]
+            assets=[asset],
+            asset_checks=checks_step(f"{self.name}_checks", checks),
+            jobs=[job],
+            schedules=[schedule],
+            sensors=[sensor],
         )
 
 
