@@ -90,3 +90,31 @@ def test_unfinished_runs_are_marked_canceled_and_finished_ones_are_kept(tmp_path
         status = {r.run_id: r.status for r in instance.get_runs()}
     assert status[queued.run_id] == status[started.run_id] == dg.DagsterRunStatus.CANCELED
     assert status[done.run_id] == dg.DagsterRunStatus.SUCCESS
+
+
+def test_a_sensed_group_runs_only_missing_partitions_and_those_its_sensor_requests():
+    import sensed_defs
+
+    defs = load_definitions("sensed_defs")
+
+    def run(requested: set[str], window=None):
+        sensed_defs.REQUESTED.clear()
+        sensed_defs.REQUESTED.update(requested)
+        out = io.StringIO()
+        (outcome,) = materialize_all(defs, instance, "test", partition_window=window, out=out)
+        materialized = [r for r in instance.get_runs() if r.run_id not in seen]
+        seen.update(r.run_id for r in materialized)
+        return outcome, materialized, out.getvalue()
+
+    seen: set[str] = set()
+    with dg.DagsterInstance.ephemeral() as instance:
+        first, runs, _ = run(set(), window=("2026-01-01", "2026-01-09"))
+        assert (first.status, first.partitions, len(runs)) == ("materialized", 9, 1)  # all missing: all run
+        quiet, runs, progress = run(set(), window=("2026-01-01", "2026-01-09"))
+        assert (quiet.status, runs) == ("unchanged", [])  # nothing new: no run at all
+        assert "the sensor new_days finds no new or changed source" in quiet.reason in progress
+        changed, runs, _ = run({"2026-01-04"}, window=("2026-01-01", "2026-01-09"))
+        assert (changed.status, changed.partitions, len(runs)) == ("materialized", 1, 1)
+        assert runs[0].tags["dagster/asset_partition_range_start"] == "2026-01-04"
+        wider, runs, _ = run(set(), window=("2026-01-01", "2026-01-10"))  # the window gains a day
+        assert (wider.partitions, runs[0].tags["dagster/asset_partition_range_start"]) == (1, "2026-01-10")

@@ -1,4 +1,5 @@
 import csv
+import os
 from datetime import date, timedelta
 
 import numpy as np
@@ -87,3 +88,13 @@ def test_big_sales_csv(tmp_path, sandbox_config):
     )
     assert write_sales_csv(tmp_path / "cut.csv", sandbox_config, rows=10) == 10
     assert len(_rows(tmp_path / "cut.csv")) == 11
+
+
+def test_writing_the_same_day_again_leaves_the_delivered_file_untouched(tmp_path, sandbox_config):
+    (path,) = write_landing(tmp_path, sandbox_config, dates=[sandbox_config.start_date])
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    write_landing(tmp_path, sandbox_config, dates=[sandbox_config.start_date])
+    assert path.stat().st_mtime_ns == 1_000_000_000  # not re-delivered
+    path.write_text("someone else's bytes\n")
+    write_landing(tmp_path, sandbox_config, dates=[sandbox_config.start_date])
+    assert path.read_bytes() != b"someone else's bytes\n"  # different content is delivered again

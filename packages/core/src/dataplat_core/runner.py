@@ -247,14 +247,55 @@ def _run_groups(graph, keys: list[dg.AssetKey]) -> list[tuple[object, list[dg.As
     return [(pdef, groups[pdef]) for pdef in ordered]
 
 
-def _partition_range(pdef, window: tuple[str, str] | None) -> tuple[str, str]:
-    """The whole partition range (clipped to `window`): partitioned assets load as one single-run backfill."""
+def _window_keys(pdef, window: tuple[str, str] | None) -> list[str]:
     keys = pdef.get_partition_keys()
     if window:
         keys = [k for k in keys if window[0] <= k[: len(window[0])] <= window[1]]
     if not keys:
         raise ValueError(f"no partitions of {pdef} inside {window}")
-    return keys[0], keys[-1]
+    return keys
+
+
+def _sensor_requests(defs: dg.Definitions, instance, group: list[dg.AssetKey]) -> dict[str, set[str]] | None:
+    """The partition keys the location's sensors that target `group` request now, by sensor (what the daemon
+    would run on its next ticks; evaluated without a cursor, so every file is weighed against the record of
+    what is loaded), or None when no sensor targets the group."""
+    repo = defs.get_repository_def()
+    requested: dict[str, set[str]] = {}
+    for sensor in repo.sensor_defs:
+        jobs = [repo.get_job(t.job_name) for t in sensor.targets] if sensor.has_jobs else []
+        if not any(set(job.asset_layer.executable_asset_keys) & set(group) for job in jobs):
+            continue
+        with dg.build_sensor_context(
+            instance=instance, definitions=defs, sensor_name=sensor.name, resources=defs.resources
+        ) as context:
+            logging.disable(
+                logging.INFO
+            )  # the sensor's per-file notes: the daemon's tick log, not the runner's
+            try:
+                data = sensor.evaluate_tick(context)
+            finally:
+                logging.disable(logging.NOTSET)
+        requested[sensor.name] = {r.partition_key for r in data.run_requests or [] if r.partition_key}
+    return requested or None
+
+
+def _partitions_to_run(defs, instance, pdef, group, window) -> tuple[list[str], str]:
+    """The window's partitions that a run of `group` should cover, and why. Where a sensor watches the group's
+    source (e.g. the file sensor), that is the partitions never materialized plus those the sensor requests
+    (new or changed files): an unchanged file is not even looked at again. Otherwise the whole window (each
+    asset decides per partition itself)."""
+    keys = _window_keys(pdef, window)
+    by_sensor = _sensor_requests(defs, instance, group)
+    if by_sensor is None:
+        return keys, ""
+    done = set(keys)
+    for key in group:
+        done &= set(instance.get_materialized_partitions(key))
+    wanted = set().union(*by_sensor.values())
+    todo = [k for k in keys if k not in done or k in wanted]
+    names = ", ".join(sorted(by_sensor))
+    return todo, f"every partition is loaded and the sensor {names} finds no new or changed source"
 
 
 def materialize_all(
@@ -265,8 +306,9 @@ def materialize_all(
     partition_window: tuple[str, str] | None = None,
     out=sys.stdout,
 ) -> list[AssetOutcome]:
-    """One run per partitions definition (upstream first); a partitioned group runs over its whole range
-    (within `partition_window`) in a single run, which needs the assets' `BackfillPolicy.single_run()`."""
+    """One run per partitions definition (upstream first); a partitioned group runs over its range (within
+    `partition_window`; narrowed by the group's sensor, see `_partitions_to_run`) in a single run, which needs
+    the assets' `BackfillPolicy.single_run()`."""
     graph = defs.resolve_asset_graph()
     keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
     outcomes = {k.to_user_string(): AssetOutcome(k.to_user_string(), location) for k in keys}
@@ -292,7 +334,10 @@ def materialize_all(
         return log
 
     with_progress = dg.Definitions.merge(defs, dg.Definitions(loggers={"progress": progress}))
-    _execute(with_progress, graph, keys, instance, partition_window, out)
+    _execute(with_progress, graph, keys, instance, partition_window, outcomes, out)
+    if plan is not None and not keys:  # nothing ran: the first evaluation is the one to keep
+        plan.commit()
+        return list(outcomes.values())
     for _ in range(AutomationPlan.MAX_ROUNDS if plan is not None else 0):
         if not all(o.ok for o in outcomes.values()):
             break
@@ -301,15 +346,22 @@ def materialize_all(
             plan.commit()
             break
         print(f"  automation requests {len(requested)} more asset(s)", file=out, flush=True)
-        _execute(with_progress, graph, requested, instance, partition_window, out)
+        _execute(with_progress, graph, requested, instance, partition_window, outcomes, out)
     return list(outcomes.values())
 
 
-def _execute(defs, graph, keys, instance, partition_window, out) -> None:
+def _execute(defs, graph, keys, instance, partition_window, outcomes, out) -> None:
     for pdef, group in _run_groups(graph, keys):
         tags = {}
         if pdef is not None:
-            first, last = _partition_range(pdef, partition_window)
+            todo, why_none = _partitions_to_run(defs, instance, pdef, group, partition_window)
+            if not todo:
+                for key in group:
+                    outcome = outcomes[key.to_user_string()]
+                    outcome.status, outcome.reason = "unchanged", why_none
+                    print(f"  skip {outcome.asset}: {why_none}", file=out, flush=True)
+                continue
+            first, last = todo[0], todo[-1]
             tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
             print(f"  partitions {first} .. {last} of {len(group)} asset(s), one run", file=out, flush=True)
         job = defs.resolve_implicit_job_def_def_for_assets(group)

@@ -124,7 +124,8 @@ def write_landing(
     dates: list[date] | None = None,
     defects: dict[date, str] | None = None,
 ) -> LandingFiles:
-    """Write ``sales/YYYY-MM-DD.csv`` per day (default: every day of the config's window)."""
+    """Write ``sales/YYYY-MM-DD.csv`` per day (default: every day of the config's window); a day's file that
+    already holds exactly that content is left as it is."""
     folder = Path(folder)
     defects = dict(defects or {})
     if dates is None:
@@ -133,7 +134,10 @@ def write_landing(
     for day in dates:
         payload, rows, bad = day_payload(config, day, defects.get(day))
         path = folder / "sales" / f"{day.isoformat()}.csv"
-        atomic_write(path, payload)
+        # A file already in place with these bytes stays untouched: restarting the sandbox delivers nothing
+        # new (a rewritten file would look like a fresh delivery, still being written, to the file sensor).
+        if not (path.is_file() and path.stat().st_size == len(payload) and path.read_bytes() == payload):
+            atomic_write(path, payload)
         out.append(path)
         out.rows[day] = rows
         if defects.get(day) == "bad_types":
