@@ -199,3 +199,29 @@ def test_prod_snowflake_destination_up_to_connector(tmp_path):
     with pytest.raises(MissingDependencyException, match="snowflake"):
         pipeline.destination_client()
     assert dlt.__version__
+
+
+def test_a_pipeline_sends_no_usage_events_and_writes_nothing_in_home(tmp_path):
+    """dlt's anonymous telemetry is off for the platform's pipelines (a fresh process, so no earlier test's
+    pipeline decides it): no tracker thread runs, and nothing is written under HOME."""
+    import os
+    import subprocess
+    import sys
+
+    from dataplat_api_sources import TELEMETRY_SWITCH
+
+    home = tmp_path / "home"
+    home.mkdir()
+    code = (  # dlt imported first, as by another package of the code location
+        "import threading, dlt\n"
+        "from dataplat_api_sources.destination import make_pipeline\n"
+        f"p = make_pipeline('t', dataset='d', destination=dlt.destinations.duckdb({str(tmp_path / 'w.duckdb')!r}),"
+        f" pipelines_dir={str(tmp_path / 'p')!r}, window=None)\n"
+        "p.run([{'a': 1}], table_name='x')\n"
+        "print(sorted(t.name for t in threading.enumerate()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != TELEMETRY_SWITCH} | {"HOME": str(home)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['MainThread']"
+    assert list(home.iterdir()) == []

@@ -57,6 +57,22 @@ def test_a_tables_checks_run_as_one_step_that_can_run_one_check_alone(tmp_path):
     assert [e.asset_check_key for e in run.get_asset_check_evaluations()] == [alone]
 
 
+def test_a_steps_checks_share_one_warehouse_connection(tmp_path, monkeypatch):
+    warehouse = _warehouse(tmp_path, [(1, "a", NOW), (2, "b", NOW)])
+    opened = []
+    original = DuckDBResource.get_connection
+
+    def counting(self):
+        opened.append(1)
+        return original(self)
+
+    monkeypatch.setattr(DuckDBResource, "get_connection", counting)
+    checks = table_checks(["raw", "t"], "raw.t", primary_key=["id"], freshness_column="updated_at")
+    results = _evaluate(warehouse, checks)
+    assert len(results) == 4 and all(r.passed or r.check_name == "freshness" for r in results.values())
+    assert len(opened) == 1
+
+
 def test_a_failed_blocking_check_keeps_downstream_assets_from_running(tmp_path):
     warehouse = _warehouse(tmp_path, [(1, "a", NOW), (1, "b", NOW)])
 

@@ -10,6 +10,7 @@ Runs are recorded in the Dagster instance of `DAGSTER_HOME`, so `dg dev` afterwa
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import logging
@@ -431,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         outcomes = materialize_all(defs, instance, location, partition_window=window)
     if args.report:
         args.report.write_text(json.dumps([asdict(o) for o in outcomes], indent=2))
+    # Everything is written and closed. Python's last garbage collection at exit walks every object Dagster, dlt
+    # and the components made (~1 s after a run, measured); frozen objects are left to the OS instead.
+    gc.freeze()
     return 0 if all(o.ok for o in outcomes) else 1
 
 
