@@ -1,4 +1,5 @@
-"""Checks for the loaded tables: the core's key/row/freshness checks, and a row count per partition window (a\npartitioned check, so a step of its own per resource: Dagster's multi-asset checks take no partitions)."""
+"""Checks for the loaded tables: the core's key/row/freshness checks, and a row count per partition window (a
+partitioned check, so a step of its own per resource: Dagster's multi-asset checks take no partitions)."""
 
 from collections.abc import Sequence
 from datetime import timedelta
