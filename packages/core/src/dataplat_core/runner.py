@@ -270,9 +270,8 @@ def _sensor_requests(defs: dg.Definitions, instance, group: list[dg.AssetKey]) -
         with dg.build_sensor_context(
             instance=instance, definitions=defs, sensor_name=sensor.name, resources=defs.resources
         ) as context:
-            logging.disable(
-                logging.INFO
-            )  # the sensor's per-file notes: the daemon's tick log, not the runner's
+            # The sensor's notes on each file belong in the daemon's tick log, not in the runner's output.
+            logging.disable(logging.INFO)
             try:
                 data = sensor.evaluate_tick(context)
             finally:
