@@ -90,18 +90,18 @@ def test_insert_and_update_orders_keep_items_consistent(sandbox_postgres):
         assert orphans == 0
 
 
-def test_second_run_reuses_datadir_and_survives_kill(tmp_path, sandbox_config):
-    pg = SandboxPostgres(tmp_path / "pg")
+def test_second_run_reuses_datadir_and_survives_kill(server_tmp_path, sandbox_config):
+    pg = SandboxPostgres(server_tmp_path / "pg")
     with pg:
         pg.load(sandbox_config)
         first_port, password = pg.port, pg.readonly_password
         pg.insert_orders(3)
     assert not pg.is_running()
-    creds = tmp_path / "pg" / "credentials.json"
+    creds = server_tmp_path / "pg" / "credentials.json"
     assert stat.S_IMODE(creds.stat().st_mode) == 0o600
     assert password in creds.read_text()
 
-    again = SandboxPostgres(tmp_path / "pg")  # a new process would do exactly this
+    again = SandboxPostgres(server_tmp_path / "pg")  # a new process would do exactly this
     with again:
         assert again.readonly_password == password
         assert again.load(sandbox_config) is False
@@ -169,3 +169,12 @@ def test_passwords_are_generated_not_fixed(tmp_path):
     assert a.admin_password != b.admin_password and len(a.readonly_password) >= 24
     assert SandboxPostgres(tmp_path / "c", readonly_password="given").readonly_password == "given"
     assert a.dsn("readonly").startswith(f"postgresql://replicator:{a.readonly_password}@127.0.0.1:")
+
+
+@AS_ROOT
+def test_a_datadir_under_pytests_own_base_folder_is_refused_as_root(tmp_path):
+    """The CI failure this prevents: initdb PANICked on global/pg_control when another pytest process reset
+    /tmp/pytest-of-root to 0700 mid-way."""
+    with pytest.raises(RuntimeError, match="server_tmp_path"):
+        SandboxPostgres(tmp_path / "pg").start()
+    assert not (tmp_path / "pg").exists()

@@ -36,20 +36,20 @@ def test_fixture_env(sandbox_env):
     _check_env(sandbox_env)
 
 
-def test_sandbox_all_together(tmp_path):
+def test_sandbox_all_together(server_tmp_path):
     config = SandboxConfig(orders=500, days=5)
-    with Sandbox(tmp_path / "state", config, api_token="t0ken") as sb:
+    with Sandbox(server_tmp_path / "state", config, api_token="t0ken") as sb:
         env = sb.env()
         _check_env(env)
         assert env["PAYMENTS_API_TOKEN"] == "t0ken" and env["SOURCE_PG_USER"] == "replicator"
-        assert len(list((tmp_path / "state" / "landing" / "sales").iterdir())) == 5
+        assert len(list((server_tmp_path / "state" / "landing" / "sales").iterdir())) == 5
     assert not sb.postgres.is_running()
 
 
-def test_cli_up_writes_env_file_and_stops_on_sigterm(tmp_path):
-    env_file = tmp_path / "sandbox.env"
+def test_cli_up_writes_env_file_and_stops_on_sigterm(server_tmp_path):
+    env_file = server_tmp_path / "sandbox.env"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dataplat_sandbox.cli", "up", "--state-dir", str(tmp_path / "st"),
+        [sys.executable, "-m", "dataplat_sandbox.cli", "up", "--state-dir", str(server_tmp_path / "st"),
          "--orders", "300", "--days", "3", "--env-file", str(env_file)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
@@ -66,8 +66,8 @@ def test_cli_up_writes_env_file_and_stops_on_sigterm(tmp_path):
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "Payments API" in out and "Stopping" in out
-    pid = int((tmp_path / "st" / "postgres" / "pgdata" / "postmaster.pid").read_text().split()[0]) if (
-        tmp_path / "st" / "postgres" / "pgdata" / "postmaster.pid").exists() else None  # fmt: skip
+    pid = int((server_tmp_path / "st" / "postgres" / "pgdata" / "postmaster.pid").read_text().split()[0]) if (
+        server_tmp_path / "st" / "postgres" / "pgdata" / "postmaster.pid").exists() else None  # fmt: skip
     assert pid is None  # pg_ctl stop removes the pid file
 
 

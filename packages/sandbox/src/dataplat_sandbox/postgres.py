@@ -147,6 +147,7 @@ class SandboxPostgres:
         self.stop()
 
     def start(self) -> SandboxPostgres:
+        self._refuse_a_folder_pytest_resets()
         self.datadir.mkdir(parents=True, exist_ok=True)
         self._prepare_permissions()
         if not (self.pgdata / "PG_VERSION").exists():
@@ -264,6 +265,20 @@ class SandboxPostgres:
             path.mkdir(exist_ok=True)
             os.chown(path, pw.pw_uid, pw.pw_gid)
             path.chmod(0o700)
+
+    def _refuse_a_folder_pytest_resets(self) -> None:
+        """As root, a datadir under pytest's base folder fails at random: every pytest process that starts resets
+        /tmp/pytest-of-root to 0700, and the server user then cannot reach its own files (initdb PANICs, a
+        checkpoint is lost). Refused at once instead, with the fixture to use."""
+        if self._system_user is None:
+            return
+        shared = next((p for p in self.datadir.parents if p.name.startswith("pytest-of-")), None)
+        if shared is not None:
+            raise RuntimeError(
+                f"PostgreSQL's data directory {self.datadir} is under {shared}, which any other pytest process resets "
+                f"to 0700 while this server (user {self._system_user}) runs; in tests use the `server_tmp_path` or "
+                "`server_tmp_path_factory` fixture of dataplat_sandbox's pytest plugin"
+            )
 
     def _grant_traverse(self) -> None:
         """The server user must traverse every parent folder; datadir itself is traverse-only (0711) so the
