@@ -113,11 +113,18 @@ def demo(session: nox.Session) -> None:
     `--ui` on that state: the daemon starts no run for what the demo loaded, and Ctrl-C stops everything."""
     _sync(session, ".", "--group", "ui-test")
     state = Path(session.create_tmp()).resolve() / "demo"
+    # Both runs with HOME at an empty folder, which tests/demo asserts is still empty: nothing the platform
+    # runs writes outside its state folder. uv's package cache is the installer's, not the platform's: it stays
+    # where it was (and nothing is downloaded again).
+    home = Path(session.create_tmp()).resolve() / "empty-home"
+    home.mkdir(exist_ok=True)
+    uv_cache = subprocess.run([UV, "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
     for flags in (["--reset"], []):
         session.run("python", str(ROOT / "scripts" / "demo.py"), "--state-dir", str(state),
-                    "--orders", "5000", "--days", "30", *flags)  # fmt: skip
+                    "--orders", "5000", "--days", "30", *flags,
+                    env={"HOME": str(home), "UV_CACHE_DIR": uv_cache})  # fmt: skip
     session.run("pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "demo"),
-                env={"DATAPLAT_DEMO_STATE": str(state)})  # fmt: skip
+                env={"DATAPLAT_DEMO_STATE": str(state), "DATAPLAT_DEMO_HOME": str(home)})  # fmt: skip
 
 
 @nox.session(python=PYTHON, tags=["tests"])

@@ -230,8 +230,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results there (bench/run.py does)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", message=".*currently in (beta|preview)")
-    configure_offline_binaries()
     with tempfile.TemporaryDirectory(prefix="bench-sling-") as tmp:
+        configure_offline_binaries(Path(tmp) / "state")
         sizes = [bench_size(rows, args.repeats, Path(tmp)) for rows in args.rows]
     tables, targets = [], []
     columns = ["method", "full load", "rows/s", "× raw CLI", "speed vs scanner", "incremental (% of full)",

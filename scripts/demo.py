@@ -124,6 +124,7 @@ def platform_env(state: Path, sandbox_env: dict[str, str]) -> dict[str, str]:
         **sandbox_env,
         "PLATFORM_ENV": "local",
         "WAREHOUSE_DUCKDB_PATH": str(state / "warehouse.duckdb"),
+        "DATAPLAT_STATE_DIR": str(state / "platform"),
         "DAGSTER_HOME": str(dagster_home),
     }
 

@@ -49,6 +49,13 @@ def _walk(node, path=()):
         yield path, node
 
 
+def test_every_instance_configuration_shipped_has_telemetry_off_without_cluster(values):
+    assert values["telemetry"] == {"enabled": False}
+    for env in ("prod", "staging"):
+        config = yaml.safe_load((PROD.parent / env / "dagster.yaml").read_text())
+        assert config["telemetry"] == {"enabled": False}, env
+
+
 def test_helm_values_deploy_each_prod_code_location_without_cluster(values):
     deployments = {d["name"]: d for d in values["dagster-user-deployments"]["deployments"]}
     assert set(deployments) == set(LOCATIONS)

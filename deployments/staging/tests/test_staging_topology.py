@@ -102,6 +102,7 @@ def staging(server_tmp_path_factory, location_pythons, webhook):
             **sandbox.env(),
             "PLATFORM_ENV": "staging",
             "WAREHOUSE_DUCKDB_PATH": str(tmp / "warehouse" / "warehouse.duckdb"),
+            "DATAPLAT_STATE_DIR": str(tmp / "state"),
             "DAGSTER_HOME": str(home),
             "DAGSTER_PG_HOST": pg.host,
             "DAGSTER_PG_PORT": str(pg.port),

@@ -97,6 +97,7 @@ def env(tmp_path, monkeypatch):
         "SOURCE_PG_PASSWORD": "unused",
         "LANDING_URL": str(tmp_path / "landing"),
         "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
+        "DATAPLAT_STATE_DIR": str(tmp_path / "state"),
         "TMPDIR": str(tmp_path / "tmp"),
     }
     for name, value in values.items():

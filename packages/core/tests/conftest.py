@@ -13,7 +13,11 @@ LOCAL_SOURCES = {
 @pytest.fixture
 def local_env(monkeypatch, tmp_path):
     """The local environment's variables in os.environ, with a warehouse file under tmp_path."""
-    env = {**LOCAL_SOURCES, "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "w" / "warehouse.duckdb")}
+    env = {
+        **LOCAL_SOURCES,
+        "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "w" / "warehouse.duckdb"),
+        "DATAPLAT_STATE_DIR": str(tmp_path / "state"),
+    }
     monkeypatch.delenv("PLATFORM_ENV", raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

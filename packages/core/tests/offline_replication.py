@@ -32,6 +32,7 @@ with SandboxPostgres(workdir / "pg") as pg:
         SOURCE_PG_USER=pg.readonly_user,
         SOURCE_PG_PASSWORD=pg.readonly_password,
         WAREHOUSE_DUCKDB_PATH=str(workdir / "warehouse.duckdb"),
+        DATAPLAT_STATE_DIR=str(workdir / "state"),
         LANDING_URL=str(workdir / "landing"),
         PAYMENTS_API_URL="http://127.0.0.1:9",
         PAYMENTS_API_TOKEN="unused",

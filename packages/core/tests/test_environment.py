@@ -30,7 +30,9 @@ def test_unknown_environment_is_rejected_with_the_allowed_values():
 def test_missing_variables_are_all_listed_in_one_message():
     with pytest.raises(MissingEnvironmentVariables) as info:
         load_settings(PlatformEnv.PROD, {"SNOWFLAKE_ACCOUNT": "acme"})
-    expected = set(ENVIRONMENTS[PlatformEnv.PROD].required) - {"SNOWFLAKE_ACCOUNT", "SOURCE_PG_SSLMODE"}
+    prod = ENVIRONMENTS[PlatformEnv.PROD]
+    expected = set(prod.required) - {"SNOWFLAKE_ACCOUNT"} - set(prod.defaults)
+    assert set(prod.defaults) == {"SOURCE_PG_SSLMODE", "DATAPLAT_STATE_DIR"}
     assert set(info.value.missing) == expected
     for name in expected:
         assert name in str(info.value)
@@ -41,6 +43,7 @@ def test_local_needs_only_what_the_sandbox_generates(tmp_path):
     settings = load_settings(PlatformEnv.LOCAL, {**LOCAL_SOURCES, "XDG_DATA_HOME": str(tmp_path)})
     assert settings.value("SOURCE_PG_HOST") == "127.0.0.1"
     assert settings.value("WAREHOUSE_DUCKDB_PATH") == f"{tmp_path}/dataplat/warehouse.duckdb"
+    assert settings.state_dir == tmp_path / "dataplat" / "state"
     assert settings.is_from_environment("SOURCE_PG_PORT")
     assert not settings.is_from_environment("SOURCE_PG_HOST")
 

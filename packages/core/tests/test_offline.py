@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dataplat_core.binaries import configure_offline_binaries, duckdb_cli_wrapper, sling_binary
+from dataplat_core.binaries import configure_offline_binaries, duckdb_cli_wrapper, sling_binary, sling_wrapper
 
 HERE = Path(__file__).parent
 
@@ -42,12 +42,26 @@ def test_sling_binary_comes_from_the_wheel():
     assert "1.4.11" in out.stdout + out.stderr
 
 
-def test_configuring_binaries_respects_what_a_user_exported(monkeypatch):
+def test_configuring_binaries_respects_what_a_user_exported(monkeypatch, tmp_path):
     monkeypatch.setenv("SLING_BINARY", "/opt/custom/sling")
     monkeypatch.delenv("DUCKDB_PATH", raising=False)
-    configure_offline_binaries()
+    configure_offline_binaries(tmp_path)
     assert os.environ["SLING_BINARY"] == "/opt/custom/sling"
-    assert os.environ["DUCKDB_PATH"] == str(duckdb_cli_wrapper())
+    assert os.environ["DUCKDB_PATH"] == str(duckdb_cli_wrapper(tmp_path))
+    assert os.environ["DUCKDB_PATH"].startswith(str(tmp_path / "bin"))
+
+
+def test_sling_writes_only_into_the_state_folder(tmp_path):
+    """Sling keeps `env.yaml` and a state database in its home folder and its Snowflake driver an OCSP cache
+    under $HOME/.cache: with the platform's wrapper, both land in the state folder, never in HOME."""
+    home, state = tmp_path / "home", tmp_path / "state"
+    home.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "SLING_DISABLE_TELEMETRY": "true"}
+    out = subprocess.run([str(sling_wrapper(state)), "conns", "list"], env=env, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert list(home.iterdir()) == []
+    assert (state / "sling" / "env.yaml").is_file()
 
 
 @needs_netns
@@ -60,7 +74,9 @@ def test_network_namespace_really_is_offline():
 @needs_netns
 def test_duckdb_cli_loads_extensions_offline(tmp_path):
     sql = "select json_extract('{\"a\": 7}', '$.a')::int as a; load httpfs; load parquet;"
-    out = _offline([str(duckdb_cli_wrapper()), "-csv", str(tmp_path / "x.duckdb"), "-c", sql])
+    out = _offline(
+        [str(duckdb_cli_wrapper(tmp_path / "state")), "-csv", str(tmp_path / "x.duckdb"), "-c", sql]
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "7"
 
@@ -104,4 +120,6 @@ def test_sling_replicates_postgres_into_duckdb_offline(server_tmp_path):
     assert report["success"] is True
     assert report["source"] == report["target"]
     assert report["target"]["orders"] > 0
-    assert report["sling_binary"] == str(sling_binary())
+    state = server_tmp_path / f"attempt{attempt}" / "state"
+    assert report["sling_binary"] == str(sling_wrapper(state))  # the wheel's binary, with its home in state
+    assert (state / "sling" / "env.yaml").is_file()

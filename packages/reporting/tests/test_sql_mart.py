@@ -72,6 +72,8 @@ def test_mart_matches_the_source_and_its_checks_pass(mart_defs, sandbox_postgres
     assert [(d, n, Decimal(r)) for d, n, r in got] == [(d, n, Decimal(r)) for d, n, r in expected]
     (mat,) = result.get_asset_materialization_events()
     assert mat.materialization.metadata["dagster/row_count"].value == len(expected)
+    # The `sql` metadata is the mart's SELECT as declared (it used to show `create schema if not exists`).
+    assert mat.materialization.metadata["sql"].value == f"```sql\n{DAILY_REVENUE.strip()}\n```"
 
 
 def test_rebuild_replaces_the_table(mart_defs, warehouse_with_orders):

@@ -75,9 +75,9 @@ def env(source_pg, tmp_path, monkeypatch):
         "PAYMENTS_API_TOKEN": "unused",
         "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
         "TMPDIR": str(tmp_path),  # what a killed run leaves behind stays in tmp_path
-        # Sling keeps a state database (~/.sling/.sling.db) that every Sling process on the host shares: the
+        # Sling keeps a state database (.sling.db) in its home folder, the platform's state folder: the
         # processes these tests kill use their own.
-        "SLING_HOME_DIR": str(tmp_path / "sling-home"),
+        "DATAPLAT_STATE_DIR": str(tmp_path / "state"),
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

@@ -8,6 +8,8 @@
   directory. The `duckdb-ext-*` wheels ship them, but under site-packages, not `~/.duckdb`. Instead of copying
   into the user's home we point `DUCKDB_PATH` at a two-line wrapper that starts the real CLI with
   `extension_directory` set to the wheels' folder and auto-install off.
+- Sling writes its home folder (`~/.sling`) and a Snowflake OCSP cache (`~/.cache/snowflake`): `SLING_BINARY`
+  is a wrapper that gives it a home in the platform's state folder.
 
 `configure_offline_binaries()` is called by the resource factory when definitions are built (not at import),
 so every process that runs Sling (code server, run worker, test) has it without anyone exporting anything.
@@ -81,36 +83,39 @@ def duckdb_connection_config() -> dict[str, object]:
     }
 
 
-def _wrapper_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    try:
-        path = Path(base) / "dataplat" / "bin"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    except OSError:  # read-only home (some containers): a per-user temp folder still works
-        path = Path(tempfile.gettempdir()) / f"dataplat-bin-{os.getuid()}"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-
-def duckdb_cli_wrapper() -> Path:
-    """A wrapper script that runs the wheel's DuckDB CLI with the wheels' extension directory.
-
-    Its name hashes its content, so environments with different venvs never overwrite each other's wrapper,
-    and writing it is atomic (rename), so concurrent processes never run a half-written script.
-    """
-    cli, ext = duckdb_cli(), duckdb_extension_dir()
-    init = f"SET extension_directory='{ext}'; SET autoinstall_known_extensions=false;"
-    body = f'#!/bin/sh\nexec "{cli}" -cmd "{init}" "$@"\n'
+def _write_script(folder: Path, stem: str, body: str) -> Path:
+    """An executable script in `folder` whose name hashes its content: environments with different venvs or
+    state folders never overwrite each other's, and writing it is atomic (rename), so concurrent processes
+    never run a half-written script."""
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]
-    target = _wrapper_dir() / f"duckdb-{digest}"
+    target = folder / f"{stem}-{digest}"
     if not target.exists():
-        fd, tmp = tempfile.mkstemp(dir=target.parent)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder)
         with os.fdopen(fd, "w") as fh:
             fh.write(body)
         os.chmod(tmp, 0o755)
         os.replace(tmp, target)
     return target
+
+
+def duckdb_cli_wrapper(state_dir: Path) -> Path:
+    """A wrapper script (in `state_dir`/bin) that runs the wheel's DuckDB CLI with the wheels' extensions."""
+    cli, ext = duckdb_cli(), duckdb_extension_dir()
+    init = f"SET extension_directory='{ext}'; SET autoinstall_known_extensions=false;"
+    return _write_script(state_dir / "bin", "duckdb", f'#!/bin/sh\nexec "{cli}" -cmd "{init}" "$@"\n')
+
+
+def sling_wrapper(state_dir: Path) -> Path:
+    """A wrapper script that runs the wheel's Sling binary with `state_dir`/sling as its home folder.
+
+    `SLING_HOME_DIR` alone moves Sling's `env.yaml` and state database, but its Snowflake driver still writes an
+    OCSP cache under `$HOME/.cache/snowflake` (checked with Sling 1.4.11, also with `SF_OCSP_RESPONSE_CACHE_DIR`
+    set): HOME is set for the binary and the DuckDB CLI it starts, so neither writes into the user's home."""
+    home = state_dir / "sling"
+    body = f'#!/bin/sh\nHOME="{home}" SLING_HOME_DIR="{home}" exec "{sling_binary()}" "$@"\n'
+    home.mkdir(parents=True, exist_ok=True)
+    return _write_script(state_dir / "bin", "sling", body)
 
 
 @dataclass(frozen=True)
@@ -128,12 +133,20 @@ class OfflineBinaries:
         }
 
 
-def configure_offline_binaries() -> OfflineBinaries:
-    """Point Sling and its DuckDB CLI at the wheels' binaries in this process's environment.
+def configure_offline_binaries(state_dir: Path) -> OfflineBinaries:
+    """Point Sling and its DuckDB CLI at the wheels' binaries in this process's environment, with their
+    working files in `state_dir` (the platform's `DATAPLAT_STATE_DIR`).
 
     Values a user already exported win, so a deployment can still bring its own binaries.
     """
-    binaries = OfflineBinaries(sling_binary(), duckdb_cli_wrapper(), duckdb_extension_dir())
+    binaries = OfflineBinaries(
+        sling_wrapper(state_dir), duckdb_cli_wrapper(state_dir), duckdb_extension_dir()
+    )
     for name, value in binaries.environment().items():
-        os.environ.setdefault(name, value)
+        # A value this function set before (another state folder in the same process: tests) is replaced.
+        if os.environ.get(name) in (None, _configured.get(name)):
+            os.environ[name] = _configured[name] = value
     return binaries
+
+
+_configured: dict[str, str] = {}  # what configure_offline_binaries() put into os.environ

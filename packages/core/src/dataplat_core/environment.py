@@ -61,6 +61,10 @@ SOURCE_PG = (
 PAYMENTS_API = ("PAYMENTS_API_URL", "PAYMENTS_API_TOKEN")
 LANDING = ("LANDING_URL",)
 DUCKDB_WAREHOUSE = ("WAREHOUSE_DUCKDB_PATH",)
+# The folder for the platform's own working files (Sling's home folder, the DuckDB CLI wrapper): nothing the
+# platform runs writes into the user's home folder instead.
+STATE = ("DATAPLAT_STATE_DIR",)
+STATE_DEFAULT = {"DATAPLAT_STATE_DIR": "{data_home}/dataplat/state"}
 SNOWFLAKE_WAREHOUSE = (
     "SNOWFLAKE_ACCOUNT",
     "SNOWFLAKE_USER",
@@ -79,6 +83,7 @@ _LOCAL_DEFAULTS = {
     "SOURCE_PG_USER": "replicator",
     "SOURCE_PG_SSLMODE": "disable",
     "WAREHOUSE_DUCKDB_PATH": "{data_home}/dataplat/warehouse.duckdb",
+    **STATE_DEFAULT,
 }
 
 
@@ -96,20 +101,23 @@ class EnvironmentSpec:
 
 ENVIRONMENTS: dict[PlatformEnv, EnvironmentSpec] = {
     PlatformEnv.LOCAL: EnvironmentSpec(
-        PlatformEnv.LOCAL, "duckdb", SOURCE_PG + PAYMENTS_API + LANDING + DUCKDB_WAREHOUSE, _LOCAL_DEFAULTS
+        PlatformEnv.LOCAL,
+        "duckdb",
+        SOURCE_PG + PAYMENTS_API + LANDING + DUCKDB_WAREHOUSE + STATE,
+        _LOCAL_DEFAULTS,
     ),
     # Staging is prod's topology on one machine: the same sources, a DuckDB warehouse at an explicit path.
     PlatformEnv.STAGING: EnvironmentSpec(
         PlatformEnv.STAGING,
         "duckdb",
-        SOURCE_PG + PAYMENTS_API + LANDING + DUCKDB_WAREHOUSE,
-        {"SOURCE_PG_SSLMODE": "disable"},
+        SOURCE_PG + PAYMENTS_API + LANDING + DUCKDB_WAREHOUSE + STATE,
+        {"SOURCE_PG_SSLMODE": "disable", **STATE_DEFAULT},
     ),
     PlatformEnv.PROD: EnvironmentSpec(
         PlatformEnv.PROD,
         "snowflake",
-        SOURCE_PG + PAYMENTS_API + LANDING + SNOWFLAKE_WAREHOUSE,
-        {"SOURCE_PG_SSLMODE": "require"},
+        SOURCE_PG + PAYMENTS_API + LANDING + SNOWFLAKE_WAREHOUSE + STATE,
+        {"SOURCE_PG_SSLMODE": "require", **STATE_DEFAULT},
     ),
 }
 
@@ -130,6 +138,10 @@ class PlatformSettings:
 
     def is_from_environment(self, name: str) -> bool:
         return name in self.from_environment
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.values["DATAPLAT_STATE_DIR"]).expanduser().resolve()
 
 
 def load_settings(

@@ -129,7 +129,7 @@ def build_resources(
 ) -> dict[str, Any]:
     """All shared resources for the environment. Fails with one message listing every missing variable."""
     settings = load_settings(env, environ)
-    configure_offline_binaries()
+    configure_offline_binaries(settings.state_dir)
     warehouse, sling_target = _warehouse(settings)
     pg = {
         "host": _from_env(settings, "SOURCE_PG_HOST"),

@@ -123,7 +123,8 @@ def build_mart(
 ) -> dg.Definitions:
     table = f"{schema_name}.{spec.name}"
     quote_table(table)  # reject a bad name when the code location loads, not when the run starts
-    statements = statements_by_dialect(table, read_sql(spec.sql, base, tables))
+    select = read_sql(spec.sql, base, tables)
+    statements = statements_by_dialect(table, select)
     key = dg.AssetKey([schema_name, spec.name])
     freshness = spec.freshness or default_freshness
 
@@ -149,7 +150,7 @@ def build_mart(
                 "dagster/row_count": int(rows),
                 "table": table,
                 "dialect": dialect,
-                "sql": dg.MetadataValue.md(f"```sql\n{statements[dialect][1]}\n```"),
+                "sql": dg.MetadataValue.md(f"```sql\n{select.strip()}\n```"),  # the mart's SELECT as declared
             }
         )
 
