@@ -1,6 +1,7 @@
 """Compose component definitions with the environment's shared resources (the deployments call this)."""
 
 import sys
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -52,10 +53,17 @@ def platform_definitions(
         metadata={f"version/{name}": version for name, version in versions.items()},
         executor=executor,
     )
-    return dg.Definitions.merge(*component_defs, platform).map_resolved_asset_specs(
-        func=lambda spec: spec.merge_attributes(metadata={VERSIONS_METADATA_KEY: shown}),
-        selection=dg.AssetSelection.all(include_sources=False),
-    )
+    merged = dg.Definitions.merge(*component_defs, platform)
+    # Dagster's one way to add metadata to every asset of merged definitions; "in preview" in 1.13, and its
+    # PreviewWarning reached every code location load and the demo's output. Only that warning is silenced.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r"Function `Definitions\.map_resolved_asset_specs` is currently"
+        )
+        return merged.map_resolved_asset_specs(
+            func=lambda spec: spec.merge_attributes(metadata={VERSIONS_METADATA_KEY: shown}),
+            selection=dg.AssetSelection.all(),  # external assets (other locations') excluded by default
+        )
 
 
 def code_location(
