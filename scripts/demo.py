@@ -213,6 +213,14 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
         if o["status"] == "skipped" or o.get("reason"):
             print(f"{o['status']} {o['asset']}: {o['reason']}")
     for o in outcomes:
+        for check, why in o.get("check_reasons", {}).items():
+            kind = "warned" if check in o.get("warned_checks", []) else "FAILED"
+            print(f"check {kind} {o['asset']} {check}: {why}")
+    if any(check == "freshness" for o in outcomes for check in o.get("warned_checks", [])):
+        print(
+            f"(freshness warns by design here: the sandbox's data is dated from {SANDBOX_START}, not up to today)"
+        )
+    for o in outcomes:
         for name, path in o.get("files", {}).items():
             print(f"{o['asset']} {name}: {path}")
     print(

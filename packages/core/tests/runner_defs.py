@@ -57,7 +57,12 @@ def summary_is_right() -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=summary)
 def summary_is_stale() -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN)
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="the newest row is at most a day old.",
+        metadata={"age_hours": 30},
+    )
 
 
 @dg.definitions

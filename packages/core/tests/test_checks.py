@@ -40,6 +40,8 @@ def test_clean_table_passes_every_check(tmp_path):
         "keys_not_null": True,
         "row_count": True,
     }
+    # Each evaluation says what was checked (the demo prints it next to what a failed one found).
+    assert results["row_count"].description == "raw.t holds at least 2 row(s)."
 
 
 def test_a_tables_checks_run_as_one_step_that_can_run_one_check_alone(tmp_path):

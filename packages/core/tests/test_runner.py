@@ -26,6 +26,9 @@ def test_every_asset_runs_upstream_partitions_first_and_checks_are_counted():
     assert (outcomes["summary"].checks_passed, outcomes["summary"].checks_failed) == (1, 1)
     assert outcomes["summary"].failed_checks == ["summary_is_wrong"]
     assert outcomes["summary"].warned_checks == ["summary_is_stale"]  # WARN: reported, not fatal
+    why = "expected the newest row is at most a day old; found age_hours=30"
+    assert outcomes["summary"].check_reasons["summary_is_stale"] == why
+    assert f"  check warned summary: summary_is_stale: {why}" in progress.splitlines()
     assert outcomes["summary"].files == {"report_path": "/tmp/summary.html"}
     assert outcomes["broken"].status == "failed"
     assert "FAILED broken" in progress and "this asset always fails" in progress

@@ -100,6 +100,7 @@ def checks_step(name: str, checks: Sequence[TableCheck]) -> list[dg.AssetChecksD
                     passed=outcome.passed,
                     severity=outcome.severity,
                     metadata=dict(outcome.metadata),
+                    description=check.description,  # what was checked, next to what was found (metadata)
                 )
 
     return [_step]
@@ -188,7 +189,10 @@ def freshness_check(
         )
 
     return TableCheck(
-        _key(asset), "freshness", f"max({column}) of {table} is at most {max_age} old.", evaluate
+        _key(asset),
+        "freshness",
+        f"max({column}) of {table} is at most {max_age.total_seconds() / 3600:g} hours old.",
+        evaluate,
     )
 
 

@@ -45,6 +45,8 @@ class AssetOutcome:
     checks_warned: int = 0  # failed with severity WARN (e.g. stale sandbox data): reported, not fatal
     failed_checks: list[str] = field(default_factory=list)
     warned_checks: list[str] = field(default_factory=list)
+    # A warned or failed check's name -> why: what it checks and what it found ("newest=..., age_hours=...").
+    check_reasons: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # path metadata (e.g. a report) of the last run
     unchanged_partitions: int = 0  # partitions not loaded again: what they would load is loaded already
 
@@ -155,14 +157,26 @@ class _ProgressHandler(logging.Handler):
                 return
             if evaluation.passed:
                 outcome.checks_passed += 1
-            elif evaluation.severity == dg.AssetCheckSeverity.WARN:
+                return
+            reason = _check_reason(evaluation)
+            outcome.check_reasons[evaluation.check_name] = reason
+            if evaluation.severity == dg.AssetCheckSeverity.WARN:
                 outcome.checks_warned += 1
                 outcome.warned_checks.append(evaluation.check_name)
-                self._print(f"  check warned {outcome.asset}: {evaluation.check_name}")
+                self._print(f"  check warned {outcome.asset}: {evaluation.check_name}: {reason}")
             else:
                 outcome.checks_failed += 1
                 outcome.failed_checks.append(evaluation.check_name)
-                self._print(f"  CHECK FAILED {outcome.asset}: {evaluation.check_name}")
+                self._print(f"  CHECK FAILED {outcome.asset}: {evaluation.check_name}: {reason}")
+
+
+def _check_reason(evaluation) -> str:
+    """What a check expects (its description) and what it found (its metadata), on one line."""
+    found = ", ".join(f"{key}={value.value}" for key, value in evaluation.metadata.items())
+    expected = (evaluation.description or "").rstrip(".")
+    return "; ".join(
+        part for part in (expected and f"expected {expected}", found and f"found {found}") if part
+    )
 
 
 CURSOR_KEY = "dataplat/runner/automation_cursor/{location}"
