@@ -30,6 +30,7 @@ def test_every_asset_runs_upstream_partitions_first_and_checks_are_counted():
     assert outcomes["summary"].check_reasons["summary_is_stale"] == why
     assert f"  check warned summary: summary_is_stale: {why}" in progress.splitlines()
     assert outcomes["summary"].files == {"report_path": "/tmp/summary.html"}
+    assert outcomes["summary"].step == "summary"  # the step whose seconds these are
     assert outcomes["broken"].status == "failed"
     assert "FAILED broken" in progress and "this asset always fails" in progress
     assert progress.index("partitions 2026-01-01 .. 2026-01-10") < progress.index("ok  summary")

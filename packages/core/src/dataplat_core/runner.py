@@ -38,7 +38,8 @@ class AssetOutcome:
     status: str = "not run"
     reason: str = ""
     rows: int | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # of the step that materialized it: one step can materialize several assets
+    step: str = ""
     partitions: int = 0
     checks_passed: int = 0
     checks_failed: int = 0  # failed with severity ERROR: the asset is not fit for use
@@ -113,6 +114,7 @@ class _ProgressHandler(logging.Handler):
             seconds = time.monotonic() - self.step_started[step]
             for key in self.step_assets.get(step, []):
                 self.outcomes[key].seconds = round(seconds, 2)
+                self.outcomes[key].step = step
                 if kind == "STEP_FAILURE" and self.outcomes[key].status != "materialized":
                     self.outcomes[key].status = "failed"
             if kind == "STEP_FAILURE":
