@@ -191,3 +191,18 @@ def test_page_without_the_data_envelope_fails_naming_what_came(scripted):
         in message
     )
     assert scripted.rows() == [(1, 10.5, "succeeded"), (2, 10.5, "succeeded")]
+
+
+def test_an_api_that_is_down_fails_at_once_naming_the_host_and_keeps_the_data(scripted):
+    """Nothing listens at the API's address any more (a stopped server, a wrong URL): the load fails after the
+    client's few quick attempts with the host and what to check, the step is not retried, and what an earlier
+    run loaded stays as it was."""
+    run, api = _first_load(scripted)
+    host = api.url.removeprefix("http://")
+    api.__exit__(None, None, None)  # the server stops: its port refuses connections
+    result, message = run()
+    assert not result.success
+    assert f"GET /payments: connection to {host} refused (3 attempts): nothing listens there" in message
+    assert "is running" in message
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert scripted.rows() == [(1, 10.5, "succeeded"), (2, 10.5, "succeeded")]

@@ -4,6 +4,7 @@ Waits are recorded through an injected `sleep`, so tests assert which wait was c
 """
 
 import random
+import socket
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from dataplat_api_sources.http import (
     RetryPolicy,
     parse_retry_after,
 )
+from dataplat_core.observability import is_transient
 from dataplat_sandbox.payments_api import FaultConfig, PaymentsApiServer
 
 FAST = RetryPolicy(max_attempts=4, backoff_seconds=0.01, max_backoff_seconds=0.05, read_timeout_seconds=0.5)
@@ -164,3 +166,23 @@ def test_each_fault_kind_is_retried(payments_api, kind):
         body = session.get(f"{payments_api.url}/payments?limit=50", headers=headers).json()
         assert len(body["data"]) == 50
     assert session.retries > 0 and payments_api.stats["total"] == 6 + session.retries
+
+
+def test_a_refused_connection_fails_after_a_few_quick_attempts_naming_the_host():
+    """Nothing listens on the port: the default policy gives up after `refused_attempts` (not the ~1 min of
+    backoff meant for transient faults), waiting seconds in all, and says where it tried and what to check."""
+    with socket.socket() as sock:  # a port that was free a moment ago and has no listener now
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    waits: list[float] = []
+    session = RetryingSession(RetryPolicy(), sleep=waits.append, rng=random.Random(1))
+    with pytest.raises(ApiRequestError) as info:
+        session.get(f"http://127.0.0.1:{port}/payments")
+    assert not isinstance(info.value, ApiRetriesExhausted)
+    assert not is_transient(info.value)  # its cause is a refused connection, but a step retry would not help
+    message = str(info.value)
+    assert f"GET /payments: connection to 127.0.0.1:{port} refused (3 attempts)" in message
+    assert "is running" in message and "base URL" in message
+    assert session.attempts == RetryPolicy().refused_attempts == 3
+    assert sum(waits) < 10 and len(waits) == 2
+    assert session.failures == {"connection refused": 3}

@@ -81,6 +81,20 @@ def test_is_transient(error, transient):
     assert is_transient(error) is transient
 
 
+def test_an_error_that_says_whether_it_is_transient_is_believed():
+    class Unreachable(RuntimeError):
+        transient = False
+
+    try:
+        try:
+            raise ConnectionRefusedError("connection refused")
+        except ConnectionRefusedError as cause:
+            raise Unreachable("GET /x: connection to 127.0.0.1:9 refused (3 attempts)") from cause
+    except Unreachable as error:
+        assert is_transient(error) is False  # its cause alone would count as transient
+        assert is_transient(error.__cause__) is True
+
+
 def test_fail_fast_turns_permanent_errors_into_unretried_failures():
     with pytest.raises(dg.Failure) as info, fail_fast_unless_transient():
         raise ValueError("bad input")

@@ -53,6 +53,7 @@ class RetryModel(dg.Resolvable, dg.Model):
     max_retry_after_seconds: float = 120.0
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 60.0
+    refused_attempts: int = 3
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(**self.model_dump())

@@ -45,10 +45,16 @@ class RetryPolicy:
     max_retry_after_seconds: float = 120.0  # a server asking for longer is capped, not obeyed blindly
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 60.0
+    # A refused connection means nothing listens at the address (a wrong URL, a stopped server): a few quick
+    # attempts cover a server that is restarting, then the request fails within seconds, not after the whole
+    # backoff (~1 min), naming the host.
+    refused_attempts: int = 3
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        if self.refused_attempts < 1:
+            raise ValueError("refused_attempts must be at least 1")
         if min(self.backoff_seconds, self.max_backoff_seconds, self.max_retry_after_seconds) < 0:
             raise ValueError("backoff and retry-after limits must not be negative")
         if self.connect_timeout_seconds <= 0 or self.read_timeout_seconds <= 0:
@@ -84,10 +90,12 @@ class HttpCounts:
 
 
 class ApiRequestError(RuntimeError):
-    """A request the API refused (not retried), or one that kept failing until the retries ran out."""
+    """A request the API refused (not retried), or one that kept failing until the retries ran out.
+    `transient` (read by `dataplat_core.observability.is_transient`): False when a step retry cannot help,
+    None to let the error's kind decide."""
 
-    def __init__(self, endpoint: str, status: int | None, message: str):
-        self.endpoint, self.status = endpoint, status
+    def __init__(self, endpoint: str, status: int | None, message: str, *, transient: bool | None = None):
+        self.endpoint, self.status, self.transient = endpoint, status, transient
         super().__init__(message)
 
 
@@ -97,6 +105,21 @@ class ApiRetriesExhausted(ApiRequestError):
 
 class TruncatedBody(ValueError):
     pass
+
+
+def _connection_refused(exc: BaseException) -> bool:
+    """requests wraps the socket's ConnectionRefusedError in urllib3's MaxRetryError and NewConnectionError."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        err = todo.pop()
+        if not isinstance(err, BaseException) or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ConnectionRefusedError):
+            return True
+        todo += [err.__cause__, err.__context__, getattr(err, "reason", None), *err.args]
+    return False
 
 
 def _retryable_status(status: int) -> bool:
@@ -170,6 +193,7 @@ class RetryingSession(requests.Session):
         with self._counts_lock:
             counts = self.by_path.setdefault(path.rstrip("/") or "/", HttpCounts())
         last = "no attempt"
+        refused = 0
         for attempt in range(1, self.policy.max_attempts + 1):
             with self._counts_lock:
                 self.attempts += 1
@@ -184,6 +208,23 @@ class RetryingSession(requests.Session):
                 response = exc.response
             except RETRYABLE_EXCEPTIONS as exc:
                 response, last = None, type(exc).__name__
+                if _connection_refused(exc):
+                    refused += 1
+                    last = "connection refused"
+                    if refused >= self.policy.refused_attempts:
+                        with self._counts_lock:
+                            self.failures[last] = self.failures.get(last, 0) + 1
+                            counts.failures[last] = counts.failures.get(last, 0) + 1
+                        parts = urlsplit(request.url or "")
+                        host = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+                        raise ApiRequestError(
+                            endpoint,
+                            None,
+                            f"{endpoint}: connection to {host} refused ({refused} attempts): nothing listens there. "
+                            f"Check that the API at {parts.scheme}://{host} is running and that the resource's "
+                            "base URL is right (locally: is the sandbox up?)",
+                            transient=False,
+                        ) from exc
             if response is not None:
                 status = response.status_code
                 if status < 400:

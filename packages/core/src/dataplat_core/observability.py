@@ -271,10 +271,14 @@ def explain_step_error(error: Any) -> tuple[str, str | None] | None:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry can fix `exc`: a network error, a timeout, an HTTP 408/429/5xx (an exception with a
-    `status`), or one of `TRANSIENT_MARKERS` in its message or its causes' messages."""
+    `status`), or one of `TRANSIENT_MARKERS` in its message or its causes' messages. An error that knows says
+    so itself with a boolean `transient` attribute (e.g. an API client that already retried a refused
+    connection: a step retry would only repeat that)."""
     for err in error_chain(exc):
         if isinstance(err, dg.Failure) and not err.allow_retries:
             return False
+        if isinstance(getattr(err, "transient", None), bool):
+            return err.transient
         status = getattr(err, "status", None)
         if isinstance(status, int):
             return status in (408, 429) or status >= 500
