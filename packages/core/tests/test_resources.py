@@ -2,7 +2,7 @@ import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
 from dagster_sling import SlingResource
-from dataplat_core.environment import MissingEnvironmentVariables, PlatformEnv
+from dataplat_core.environment import InvalidEnvironment, MissingEnvironmentVariables, PlatformEnv
 from dataplat_core.resources import build_resources
 
 
@@ -41,3 +41,19 @@ def test_missing_environment_fails_before_anything_is_built(local_env, monkeypat
         monkeypatch.delenv(name)
     with pytest.raises(MissingEnvironmentVariables):
         build_resources(PlatformEnv.LOCAL)
+
+
+@pytest.mark.parametrize("variable", ["WAREHOUSE_DUCKDB_PATH", "DATAPLAT_STATE_DIR"])
+def test_an_uncreatable_folder_fails_naming_the_variable_and_the_fix(
+    local_env, monkeypatch, tmp_path, variable
+):
+    """A path under a regular file cannot be created (the same message covers a folder this user cannot write;
+    as root every folder is writable, so a test cannot show that case here)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(variable, str(blocker / "sub" / "warehouse.duckdb"))
+    with pytest.raises(InvalidEnvironment) as info:
+        build_resources()
+    message = str(info.value)
+    assert message.startswith(f"{variable}={blocker}/sub/warehouse.duckdb: the folder ")
+    assert f"Point {variable} at a folder this user can write" in message

@@ -141,7 +141,24 @@ class PlatformSettings:
 
     @property
     def state_dir(self) -> Path:
-        return Path(self.values["DATAPLAT_STATE_DIR"]).expanduser().resolve()
+        return self.folder("DATAPLAT_STATE_DIR")
+
+    def folder(self, name: str, *, parent_of: bool = False) -> Path:
+        """The folder variable `name` names (or, `parent_of`, the folder of the file it names), created if
+        missing. Fails naming the variable and its value when it cannot be created or written."""
+        path = Path(self.values[name]).expanduser().resolve()
+        folder = path.parent if parent_of else path
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"not writable by user id {os.geteuid()}")
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise InvalidEnvironment(
+                f"{name}={self.values[name]}: the folder {folder} cannot be created or written ({reason}). "
+                f"Point {name} at a folder this user can write, or create it with the right owner."
+            ) from exc
+        return path
 
 
 def load_settings(

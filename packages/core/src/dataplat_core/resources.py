@@ -105,8 +105,7 @@ def _from_env(settings: PlatformSettings, name: str) -> Any:
 
 def _warehouse(settings: PlatformSettings) -> tuple[dg.ConfigurableResource, SlingConnectionResource]:
     if settings.warehouse == "duckdb":
-        path = Path(settings.value("WAREHOUSE_DUCKDB_PATH")).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = settings.folder("WAREHOUSE_DUCKDB_PATH", parent_of=True)
         resource = WarehouseDuckDB(database=str(path), connection_config=duckdb_connection_config())
         return resource, SlingConnectionResource(name=WAREHOUSE_CONNECTION, type="duckdb", instance=str(path))
     try:
