@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +56,8 @@ def dg_dev(tmp_path_factory):
                        env=uv_env())  # fmt: skip
     home = tmp_path_factory.mktemp("dagster_home")
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The storage is created before dg dev starts its webserver and daemon, which would race on its schema.
+    dg.DagsterInstance.from_config(str(home)).dispose()
     port = _free_port()
     log = open(home / "dg-dev.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(

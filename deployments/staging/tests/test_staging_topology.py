@@ -144,10 +144,12 @@ def staging(server_tmp_path_factory, location_pythons, webhook):
             bin_dir = Path(sys.executable).parent  # the host venv's console scripts
             start("webserver", [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
                                 "-w", str(tmp / "workspace.yaml")])  # fmt: skip
-            start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(tmp / "workspace.yaml")])
             graphql = GraphQL(f"http://127.0.0.1:{port}/graphql", logs)
             graphql.landing, graphql.alerts = sandbox.landing_dir, webhook[1]
             wait_until("the webserver", graphql.up, 120)
+            # Only now the daemon: the webserver has created the instance's storage (two processes creating a
+            # fresh storage at once race on its schema; seen with SQLite on a loaded machine).
+            start("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(tmp / "workspace.yaml")])
             yield graphql
         finally:
             stop_groups(processes)

@@ -77,6 +77,9 @@ def test_the_daemons_schedule_tick_launches_the_partition_of_the_day_that_just_e
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     env = {**os.environ, "LANDING_URL": str(landing), "DAGSTER_HOME": str(home)}
+    # The instance's SQLite storage is created here, before the daemon starts: two processes creating it at once
+    # race on its schema ("table alembic_version already exists", seen on a loaded machine).
+    dg.DagsterInstance.get().dispose()
     daemon_log = tmp_path / "daemon.log"
     with open(daemon_log, "w") as log:
         daemon = subprocess.Popen(
