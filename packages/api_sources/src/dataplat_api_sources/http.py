@@ -107,6 +107,19 @@ class TruncatedBody(ValueError):
     pass
 
 
+def _refused_error(endpoint: str, request: requests.PreparedRequest, attempts: int) -> ApiRequestError:
+    parts = urlsplit(request.url or "")
+    host = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    return ApiRequestError(
+        endpoint,
+        None,
+        f"{endpoint}: connection to {host} refused ({attempts} attempts): nothing listens there. Check that the "
+        f"API at {parts.scheme}://{host} is running and that the resource's base URL is right (locally: is the "
+        "sandbox up?)",
+        transient=False,
+    )
+
+
 def _connection_refused(exc: BaseException) -> bool:
     """requests wraps the socket's ConnectionRefusedError in urllib3's MaxRetryError and NewConnectionError."""
     seen: set[int] = set()
@@ -209,22 +222,7 @@ class RetryingSession(requests.Session):
             except RETRYABLE_EXCEPTIONS as exc:
                 response, last = None, type(exc).__name__
                 if _connection_refused(exc):
-                    refused += 1
-                    last = "connection refused"
-                    if refused >= self.policy.refused_attempts:
-                        with self._counts_lock:
-                            self.failures[last] = self.failures.get(last, 0) + 1
-                            counts.failures[last] = counts.failures.get(last, 0) + 1
-                        parts = urlsplit(request.url or "")
-                        host = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-                        raise ApiRequestError(
-                            endpoint,
-                            None,
-                            f"{endpoint}: connection to {host} refused ({refused} attempts): nothing listens there. "
-                            f"Check that the API at {parts.scheme}://{host} is running and that the resource's "
-                            "base URL is right (locally: is the sandbox up?)",
-                            transient=False,
-                        ) from exc
+                    refused, last = refused + 1, "connection refused"
             if response is not None:
                 status = response.status_code
                 if status < 400:
@@ -245,6 +243,8 @@ class RetryingSession(requests.Session):
             with self._counts_lock:
                 self.failures[last] = self.failures.get(last, 0) + 1
                 counts.failures[last] = counts.failures.get(last, 0) + 1
+            if refused >= self.policy.refused_attempts:
+                raise _refused_error(endpoint, request, refused)
             if attempt == self.policy.max_attempts:
                 break
             if retry_after is not None:
