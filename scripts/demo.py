@@ -191,7 +191,9 @@ def _step_seconds(outcomes: list[dict]) -> list[str]:
 
 
 def summary(outcomes: list[dict], elapsed: float) -> bool:
-    header = ("location", "asset", "status", "rows loaded", "checks ok", "failed", "warned", "step seconds")
+    header = (
+        "location", "asset", "status", "rows moved", "table rows", "checks ok", "failed", "warned", "step seconds"
+    )  # fmt: skip
     rows = [
         (
             o["location"],
@@ -199,7 +201,8 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
             f"unchanged ({o['unchanged_partitions']} partitions)"
             if o["status"] == "unchanged" and o["unchanged_partitions"]
             else o["status"],
-            "" if o["rows"] is None else str(o["rows"]),
+            "" if o["rows"] is None else f"{o['rows']:,}",
+            "" if o.get("table_rows") is None else f"{o['table_rows']:,}",
             str(o["checks_passed"]),
             str(o["checks_failed"]),
             str(o["checks_warned"]),

@@ -4,7 +4,14 @@ import dagster as dg
 import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
-from dataplat_core.checks import checks_step, freshness_check, source_row_count_check, table_checks
+from dataplat_core.checks import (
+    checks_step,
+    column_schema_change_checks,
+    freshness_check,
+    source_row_count_check,
+    table_checks,
+)
+from dataplat_core.observability import table_metadata
 from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres, quote_identifier, quote_table
 
 
@@ -113,6 +120,50 @@ def test_freshness_of_a_recent_table_passes(tmp_path):
     fresh = freshness_check(["raw", "t"], "raw.t", "updated_at", timedelta(days=1), now=NOW)
     (result,) = _evaluate(warehouse, [fresh]).values()
     assert result.passed
+
+
+def test_freshness_of_a_snapshot_reads_dlts_load_id_epoch_seconds(tmp_path):
+    """A snapshot table without a time column: its load's id (dlt's `_dlt_load_id`, epoch seconds as text)."""
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema raw; create table raw.t (id integer, _dlt_load_id varchar)")
+        for hours in (50, 30):
+            conn.execute("insert into raw.t values (1, ?)", [str((NOW - timedelta(hours=hours)).timestamp())])
+    warehouse = DuckDBResource(database=str(path))
+    for max_age, passed in ((timedelta(hours=24), False), (timedelta(hours=31), True)):
+        check = freshness_check(["raw", "t"], "raw.t", "_dlt_load_id", max_age, now=NOW)
+        (result,) = _evaluate(warehouse, [check]).values()
+        assert (result.passed, result.metadata["age_hours"].value) == (passed, 30.0)
+
+
+def test_a_column_added_between_two_loads_warns_naming_it(tmp_path):
+    """Dagster's column schema change check over the table metadata every load records: an added column
+    warns on the load that added it, and the load after it passes again."""
+    path = tmp_path / "w.duckdb"
+    warehouse = DuckDBResource(database=str(path))
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("create schema raw; create table raw.t (id integer)")
+
+    @dg.asset(key=["raw", "t"])
+    def loaded() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata=table_metadata(warehouse, "raw.t"))
+
+    checks = column_schema_change_checks([dg.AssetKey(["raw", "t"])])
+    with dg.instance_for_test() as instance:
+
+        def load() -> dg.AssetCheckEvaluation:
+            result = dg.materialize([loaded, *checks], instance=instance)
+            (evaluation,) = result.get_asset_check_evaluations()
+            return evaluation
+
+        assert load().passed  # one materialization: nothing to compare
+        assert load().passed  # the same columns
+        with duckdb.connect(str(path)) as conn:
+            conn.execute("alter table raw.t add column note varchar")
+        changed = load()
+        assert (changed.passed, changed.severity) == (False, dg.AssetCheckSeverity.WARN)
+        assert "Added columns: note" in changed.description
+        assert load().passed
 
 
 @pytest.mark.parametrize("name", ['t"; drop table x; --', "a b", "", "1abc", "x.y"])

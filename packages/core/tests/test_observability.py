@@ -9,8 +9,10 @@ from dataplat_core.observability import (
     fail_fast_unless_transient,
     is_transient,
     load_metadata,
+    table_metadata,
     transient_retry_policy,
 )
+from dagster_duckdb import DuckDBResource
 
 
 def test_load_metadata_has_every_key_and_a_utc_timestamp():
@@ -22,7 +24,8 @@ def test_load_metadata_has_every_key_and_a_utc_timestamp():
         duration_s=1.23456,
     )
     assert set(metadata) == set(LOAD_METADATA_KEYS)
-    assert metadata["dagster/row_count"].value == 8
+    assert metadata["dataplat/rows_loaded"].value == 8
+    assert "dagster/row_count" not in metadata  # the table's rows, from table_metadata, not the rows moved
     assert (
         metadata["dataplat/source_newest_at"].value == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
     )
@@ -30,6 +33,20 @@ def test_load_metadata_has_every_key_and_a_utc_timestamp():
     assert load_metadata(rows_read=0, rows_loaded=0)["dataplat/source_newest_at"] == dg.MetadataValue.null()
     with pytest.raises(ValueError, match="rows_rejected"):
         load_metadata(rows_read=1, rows_loaded=1, rows_rejected=-1)
+
+
+def test_table_metadata_is_the_whole_table_and_its_columns(tmp_path):
+    """A load that moved 1 row into a 3-row table: Dagster's row count is 3, the columns are the table's."""
+    warehouse = DuckDBResource(database=str(tmp_path / "w.duckdb"))
+    with warehouse.get_connection() as conn:
+        conn.execute("create schema raw; create table raw.t (id bigint, name varchar, seen timestamp)")
+        conn.execute("insert into raw.t values (1, 'a', now()), (2, 'b', now()), (3, 'c', now())")
+        conn.execute("create schema other; create table other.t (x int)")  # same name, other schema
+    metadata = table_metadata(warehouse, "raw.t")
+    assert metadata["dagster/row_count"].value == 3
+    schema = metadata["dagster/column_schema"].value
+    assert [(c.name, c.type) for c in schema.columns] == [("id", "bigint"), ("name", "varchar"), ("seen", "timestamp")]
+    assert table_metadata(warehouse, "RAW.T")["dagster/row_count"].value == 3  # Snowflake's upper-case names
 
 
 class _Http(Exception):

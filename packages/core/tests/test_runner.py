@@ -21,7 +21,9 @@ def test_every_asset_runs_upstream_partitions_first_and_checks_are_counted():
     outcomes, progress = _outcomes()
     assert outcomes["daily"].status == "materialized"
     assert outcomes["daily"].partitions == 10  # every partition in one single-run backfill
-    assert outcomes["daily"].rows == sum(range(1, 11))
+    assert outcomes["daily"].rows == sum(range(1, 11))  # moved, over the partitions
+    assert outcomes["daily"].table_rows == 55  # the table's rows after the run: its last materialization's
+    assert (outcomes["summary"].rows, outcomes["summary"].table_rows) == (1, 1)  # rebuilt whole
     assert outcomes["summary"].status == "materialized"
     assert (outcomes["summary"].checks_passed, outcomes["summary"].checks_failed) == (1, 1)
     assert outcomes["summary"].failed_checks == ["summary_is_wrong"]

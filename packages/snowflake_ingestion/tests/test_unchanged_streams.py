@@ -7,7 +7,7 @@ import textwrap
 
 import dagster as dg
 import duckdb
-from dataplat_core.observability import ROW_COUNT, ROWS_LOADED, ROWS_READ, SOURCE_NEWEST_AT
+from dataplat_core.observability import COLUMN_SCHEMA, ROW_COUNT, ROWS_LOADED, ROWS_READ, SOURCE_NEWEST_AT
 from dataplat_snowflake_ingestion.unchanged_streams import SKIPPED_UNCHANGED
 from test_database_replication import REPLICATION, component_defs
 from test_load_metadata import _epoch
@@ -122,8 +122,9 @@ def test_a_run_without_source_changes_starts_no_sling_and_reports_every_stream_u
             metadata = second.metadata[table]
             assert metadata[ROWS_READ].value == metadata[ROWS_LOADED].value == 0, table
             assert metadata[SOURCE_NEWEST_AT].value == _epoch(newest), table
-            assert metadata[ROW_COUNT].value == 0  # the rows loaded, as a run of Sling that reads no row
-            assert first.metadata[table][ROW_COUNT].value == target[table]  # unchanged since the first run
+            # Dagster's row count is the table's, also when Sling moved nothing (it showed 0 for a full table)
+            assert metadata[ROW_COUNT].value == first.metadata[table][ROW_COUNT].value == target[table]
+            assert metadata[COLUMN_SCHEMA] == first.metadata[table][COLUMN_SCHEMA]  # no schema change seen
     evaluations = second.result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
 
@@ -153,9 +154,8 @@ def test_changing_only_orders_runs_sling_for_orders_alone(platform_env, sandbox_
     assert dict(_warehouse(path, "orders", "order_id, status"))[changed] == "refunded"
     source, target = _counts(platform_env, sandbox_postgres)
     assert source == target
-    # The rows loaded (dagster-sling 0.29's row_count add-on finds no table in streaming mode: it reads the
-    # output that only its batch mode keeps).
-    assert {t: m[ROW_COUNT].value for t, m in second.metadata.items()} == {t: int(t == "orders") for t in ALL}
+    assert {t: m[ROWS_LOADED].value for t, m in second.metadata.items()} == {t: int(t == "orders") for t in ALL}
+    assert {t: m[ROW_COUNT].value for t, m in second.metadata.items()} == target  # the tables' rows
     assert _duplicates(path) == {t: 0 for t in ALL}
 
 

@@ -16,6 +16,7 @@ from dataplat_core.observability import (
     is_transient,
     load_logger,
     load_metadata,
+    table_metadata,
 )
 from dataplat_core.resources import PaymentsApi
 from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table, table_version
@@ -239,13 +240,16 @@ def _load_metadata(
     (newest,) = fetch_one(
         warehouse, f"select max({cursor}) from {quote_table(f'{component.dataset}.{spec.table}')}{where}"
     ) or (None,)
-    return load_metadata(
-        rows_read=rows_read,
-        rows_loaded=rows_loaded,
-        rows_rejected=0,  # dlt rejects no rows: a row that breaks the schema contract fails the load
-        source_newest_at=newest,
-        duration_s=duration,
-    )
+    return {
+        **load_metadata(
+            rows_read=rows_read,
+            rows_loaded=rows_loaded,
+            rows_rejected=0,  # dlt rejects no rows: a row that breaks the schema contract fails the load
+            source_newest_at=newest,
+            duration_s=duration,
+        ),
+        **table_metadata(warehouse, f"{component.dataset}.{spec.table}"),
+    }
 
 
 def _spec_of(component: "PaymentsApiIngestionComponent", key) -> Any:

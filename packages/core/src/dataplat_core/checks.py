@@ -1,4 +1,5 @@
-"""Check builders every component uses for its tables: key uniqueness, not-null keys, row counts, freshness.
+"""Check builders every component uses for its tables: key uniqueness, not-null keys, row counts, freshness,
+and (Dagster's own) column schema changes.
 
 Each builder returns a `TableCheck` (the check's spec and how to evaluate it) that queries the `warehouse`
 resource with portable SQL (DuckDB and Snowflake), with table and column names validated and quoted.
@@ -8,6 +9,7 @@ warehouse connection in-process, so a component's tables are checked together ra
 check. A single check can still be run alone (the step can be subset).
 """
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -171,13 +173,17 @@ def source_row_count_check(
 def freshness_check(
     asset: dg.AssetKey | str, table: str, column: str, max_age: timedelta, *, now: datetime | None = None
 ) -> TableCheck:
-    """The newest value of `column` is at most `max_age` old: the data is fresh, not just the run."""
+    """The newest value of `column` is at most `max_age` old: the data is fresh, not just the run. `column`
+    holds timestamps, or seconds since the epoch (a number or its text: dlt's `_dlt_load_id`, when a snapshot
+    table has no time of its own; as text, ten digits until 2286, so its max is the newest)."""
     sql = f"select max({quote_identifier(column)}) from {quote_table(table)}"
 
     def evaluate(resources) -> Outcome:
         (newest,) = fetch_one(resources.warehouse, sql)
         if newest is None:
             return Outcome(False, {"newest": "no rows"})
+        if isinstance(newest, str | int | float) and not isinstance(newest, bool):
+            newest = datetime.fromtimestamp(float(newest), UTC)
         if isinstance(newest, datetime) and newest.tzinfo is None:
             newest = newest.replace(tzinfo=UTC)
         reference = now or datetime.now(UTC)
@@ -194,6 +200,18 @@ def freshness_check(
         f"max({column}) of {table} is at most {max_age.total_seconds() / 3600:g} hours old.",
         evaluate,
     )
+
+
+def column_schema_change_checks(assets: Sequence[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+    """Dagster's own `column_schema_change` check (WARN) for each of `assets`, as one step: it compares the
+    `dagster/column_schema` of an asset's two newest materializations (`observability.table_metadata`) and
+    names the columns added, removed or retyped."""
+    if not assets:
+        return []
+    # Beta in Dagster 1.13: its BetaWarning reached every code location load; only that warning is silenced.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Function `build_column_schema_change_checks` is currently")
+        return list(dg.build_column_schema_change_checks(assets=list(assets)))
 
 
 def table_checks(

@@ -2,7 +2,9 @@
 
 - `load_metadata(...)` / `LoadStats`: the materialization metadata every load records, under fixed keys
   (`dataplat/rows_read`, `dataplat/rows_loaded`, `dataplat/rows_rejected`, `dataplat/source_newest_at`,
-  `dataplat/duration_s`, plus Dagster's own `dagster/row_count`).
+  `dataplat/duration_s`): what the load moved.
+- `table_metadata(warehouse, table)`: what the table holds after it, under Dagster's own keys
+  (`dagster/row_count`: all its rows; `dagster/column_schema`: its columns), for every asset that is a table.
 - `load_logger(context)`: the step's logger with every line prefixed `[run=<first 8 of run id> partition=<key>]`.
 - `transient_retry_policy(...)` / `StepRetry` (YAML): a Dagster retry policy with exponential backoff and jitter;
   `permanent_failure(...)` / `fail_fast_unless_transient()` make errors that a retry cannot fix fail at once.
@@ -21,16 +23,21 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from dataplat_core.warehouse import fetch_all, fetch_one, quote_table
+
 ROWS_READ = "dataplat/rows_read"
 ROWS_LOADED = "dataplat/rows_loaded"
 ROWS_REJECTED = "dataplat/rows_rejected"
 SOURCE_NEWEST_AT = "dataplat/source_newest_at"
 DURATION_S = "dataplat/duration_s"
-ROW_COUNT = "dagster/row_count"  # Dagster's own key (asset page, runner.ROW_COUNT_KEYS): the rows loaded
+# Dagster's own keys (the asset page's "Row count" and "Columns"): the whole table after the run, whatever moved.
+ROW_COUNT = "dagster/row_count"
+COLUMN_SCHEMA = "dagster/column_schema"
 # Observation of a run that found its inputs already loaded (e.g. a file partition whose file is unchanged):
 # how many partitions it did not load again. The demo's summary shows them as skipped.
 UNCHANGED_PARTITIONS = "dataplat/unchanged_partitions"
-LOAD_METADATA_KEYS = (ROWS_READ, ROWS_LOADED, ROWS_REJECTED, SOURCE_NEWEST_AT, DURATION_S, ROW_COUNT)
+LOAD_METADATA_KEYS = (ROWS_READ, ROWS_LOADED, ROWS_REJECTED, SOURCE_NEWEST_AT, DURATION_S)
+TABLE_METADATA_KEYS = (ROW_COUNT, COLUMN_SCHEMA)
 
 
 def _timestamp(value: datetime | date | float | None) -> dg.MetadataValue:
@@ -69,7 +76,6 @@ class LoadStats:
             ROWS_REJECTED: dg.MetadataValue.int(int(self.rows_rejected)),
             SOURCE_NEWEST_AT: _timestamp(self.source_newest_at),
             DURATION_S: dg.MetadataValue.float(round(float(self.duration_s), 3)),
-            ROW_COUNT: dg.MetadataValue.int(int(self.rows_loaded)),
         }
 
 
@@ -83,6 +89,29 @@ def load_metadata(
 ) -> dict[str, dg.MetadataValue]:
     """The uniform load metadata (keys `LOAD_METADATA_KEYS`); merge it into a materialization's metadata."""
     return LoadStats(rows_read, rows_loaded, rows_rejected, source_newest_at, duration_s).metadata()
+
+
+def table_metadata(warehouse: Any, table: str) -> dict[str, dg.MetadataValue]:
+    """`dagster/row_count` (the rows `table` holds now, not the rows a run moved: a load that moved nothing
+    still shows the table's size) and `dagster/column_schema` (its columns and types in the warehouse's own
+    names, which Dagster's column schema change checks compare between two materializations). `table` is
+    `schema.table`; names are matched case-insensitively (Snowflake folds unquoted names to upper case)."""
+    schema, _, name = table.rpartition(".")
+    quote_table(table)  # validated names are safe as literals (DuckDB and Snowflake bind parameters differently)
+    where = f"lower(table_name) = '{name.lower()}'" + (
+        f" and lower(table_schema) = '{schema.lower()}'" if schema else ""
+    )
+    columns = fetch_all(
+        warehouse,
+        f"select column_name, data_type from information_schema.columns where {where} order by ordinal_position",
+    )
+    (rows,) = fetch_one(warehouse, f"select count(*) from {quote_table(table)}")
+    return {
+        ROW_COUNT: dg.MetadataValue.int(int(rows)),
+        COLUMN_SCHEMA: dg.MetadataValue.table_schema(
+            dg.TableSchema(columns=[dg.TableColumn(str(c), str(t).lower()) for c, t in columns])
+        ),
+    }
 
 
 # --- logs -----------------------------------------------------------------------------------------------

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from dataplat_core.observability import ROWS_LOADED, UNCHANGED_PARTITIONS, explain_step_error
+from dataplat_core.observability import ROW_COUNT, ROWS_LOADED, UNCHANGED_PARTITIONS, explain_step_error
 
-# Where loaders report rows: Dagster's convention first, then dagster-sling's and dagster-dlt's own keys.
-ROW_COUNT_KEYS = ("dagster/row_count", "row_count", "rows_loaded")
+# Where a materialization reports the rows its run moved: the platform's load metadata, then dagster-sling's
+# own key; an asset rebuilt whole (a mart) moved all its rows, its `dagster/row_count`.
+ROWS_MOVED_KEYS = (ROWS_LOADED, "row_count", ROW_COUNT)
 
 
 @dataclass
@@ -37,7 +38,8 @@ class AssetOutcome:
     # `reason` says why) | failed | not run
     status: str = "not run"
     reason: str = ""
-    rows: int | None = None
+    rows: int | None = None  # moved by the run (summed over its partitions)
+    table_rows: int | None = None  # what the asset's table holds after the run (`dagster/row_count`)
     seconds: float = 0.0  # of the step that materialized it: one step can materialize several assets
     step: str = ""
     partitions: int = 0
@@ -90,6 +92,11 @@ def _moved_nothing(mat: dg.AssetMaterialization) -> bool:
     return mat.partition is None and loaded is not None and int(loaded.value or 0) == 0
 
 
+def _table_rows(mat: dg.AssetMaterialization, earlier: int | None) -> int | None:
+    value = mat.metadata.get(ROW_COUNT)
+    return earlier if value is None else int(value.value)
+
+
 class _ProgressHandler(logging.Handler):
     """Collects step timings, materializations and check results as the run emits them, and prints progress."""
 
@@ -127,15 +134,17 @@ class _ProgressHandler(logging.Handler):
             if outcome is not None and _moved_nothing(mat) and outcome.status == "not run":
                 # A load that found nothing new: its data version is the previous load's (`table_version`).
                 outcome.status, outcome.reason, outcome.rows = "unchanged", "nothing new in the source", 0
+                outcome.table_rows = _table_rows(mat, outcome.table_rows)
                 self._print(f"  skip {outcome.asset}: nothing new in the source")
             elif outcome is not None:
                 first = outcome.status != "materialized"
                 outcome.status, outcome.reason = "materialized", ""
                 outcome.partitions += 1 if mat.partition else 0
-                rows = next((mat.metadata[k] for k in ROW_COUNT_KEYS if k in mat.metadata), None)
+                rows = next((mat.metadata[k] for k in ROWS_MOVED_KEYS if k in mat.metadata), None)
                 if rows is not None:
                     # One materialization per partition: each reports its own partition's rows.
                     outcome.rows = (outcome.rows or 0) + int(rows.value) if mat.partition else int(rows.value)
+                outcome.table_rows = _table_rows(mat, outcome.table_rows)
                 outcome.files.update(
                     {k: str(v.value) for k, v in mat.metadata.items() if isinstance(v, dg.PathMetadataValue)}
                 )

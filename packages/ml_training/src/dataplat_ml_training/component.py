@@ -28,6 +28,7 @@ from typing import Any, Literal
 import dagster as dg
 from dataplat_core.automation import upstream_changed
 from dataplat_core.checks import checks_step, not_null_check, primary_key_check, table_checks
+from dataplat_core.observability import table_metadata
 from dataplat_core.warehouse import quote_table
 
 from dataplat_ml_training.checks import auc_floor_gate, model_checks, regression_gate, schema_check
@@ -214,8 +215,10 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             from dataplat_ml_training.features import build_feature_table
 
             warehouse = context.resources.warehouse
-            rows = build_feature_table(warehouse, features_table, component.sources.tables())
-            return dg.MaterializeResult(metadata={"dagster/row_count": rows, "table": features_table})
+            build_feature_table(warehouse, features_table, component.sources.tables())
+            return dg.MaterializeResult(
+                metadata={**table_metadata(warehouse, features_table), "table": features_table}
+            )
 
         @dg.asset(
             key=model_key,
@@ -408,7 +411,7 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
         replace_table(warehouse, self._table(self.predictions_table), predictions)
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": len(predictions),
+                **table_metadata(warehouse, self._table(self.predictions_table)),
                 "model_version": in_service.version,
                 "mean_refund_probability": dg.FloatMetadataValue(
                     round(float(predictions["refund_probability"].mean()), 4) if len(predictions) else 0.0

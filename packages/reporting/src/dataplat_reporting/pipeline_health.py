@@ -10,6 +10,7 @@ so a new source can be declared before its ingestion ships.
 
 import dagster as dg
 from dataplat_core.checks import checks_step, table_checks
+from dataplat_core.observability import table_metadata
 from dataplat_core.warehouse import quote_identifier, quote_table
 from pydantic import Field, model_validator
 
@@ -127,14 +128,12 @@ class PipelineHealthComponent(dg.Component, dg.Model, dg.Resolvable):
             if not present:
                 raise dg.Failure(f"no source table of {table} exists yet: {', '.join(missing)}")
             dialect = warehouse_dialect(warehouse)
-            ((rows,),) = run_statements(
-                warehouse, statements_by_dialect(table, health_select(present))[dialect]
-            )
+            run_statements(warehouse, statements_by_dialect(table, health_select(present))[dialect])
             if missing:
                 context.log.warning(f"{table}: sources not loaded yet, left out: {', '.join(missing)}")
             return dg.MaterializeResult(
                 metadata={
-                    "dagster/row_count": int(rows),
+                    **table_metadata(warehouse, table),
                     "table": table,
                     "dialect": dialect,
                     "sources": ", ".join(s.label for s in present),

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 from dataplat_core.checks import checks_step, table_checks
-from dataplat_core.observability import fail_fast_unless_transient, transient_retry_policy
+from dataplat_core.observability import fail_fast_unless_transient, table_metadata, transient_retry_policy
 from dataplat_core.warehouse import quote_identifier, quote_table
 from pydantic import Field
 
@@ -107,7 +107,6 @@ def statements_by_dialect(table: str, select: str) -> dict[str, list[str]]:
             *SESSION_SETUP[dialect],
             f"create schema if not exists {schema}",
             f"create or replace table {quote_table(table)} as {body}",
-            f"select count(*) from {quote_table(table)}",
         ]
     return out
 
@@ -144,10 +143,10 @@ def build_mart(
         warehouse = context.resources.warehouse
         dialect = warehouse_dialect(warehouse)
         with fail_fast_unless_transient():
-            ((rows,),) = run_statements(warehouse, statements[dialect])
+            run_statements(warehouse, statements[dialect])
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": int(rows),
+                **table_metadata(warehouse, table),
                 "table": table,
                 "dialect": dialect,
                 "sql": dg.MetadataValue.md(f"```sql\n{select.strip()}\n```"),  # the mart's SELECT as declared

@@ -31,6 +31,7 @@ from dataplat_core.observability import (
     fail_fast_unless_transient,
     load_logger,
     load_metadata,
+    table_metadata,
     with_retry_policy,
 )
 from dataplat_core.warehouse import fetch_all, quote_identifier, quote_table, table_version
@@ -165,7 +166,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                     skipped = [c for c in checks if c.unchanged]
             for check in skipped:
                 yield skipped_result(
-                    check, component._version(warehouse, check.table, check.update_key, log)[0]
+                    check,
+                    component._version(warehouse, check.table, check.update_key, log)[0],
+                    table_metadata(warehouse, check.table),
                 )
             to_run = {n: k for n, k in selected.items() if n not in {c.stream for c in skipped}}
             if skipped and not to_run:
@@ -216,9 +219,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     def _with_load_metadata(
         self, event: dg.MaterializeResult, warehouse: Any, update_key: str | None, log: Any
     ) -> dg.MaterializeResult:
-        """Sling's own metadata plus the platform's uniform load metadata (dataplat_core.observability).
-        Sling reports the rows it inserted per stream and rejects none; dagster-sling's `row_count` add-on (the
-        table's count) keeps `dagster/row_count` when it is on."""
+        """Sling's own metadata plus the platform's uniform load metadata and the table's rows and columns
+        (dataplat_core.observability). Sling reports the rows it inserted per stream (`row_count`) and rejects
+        none; `dagster/row_count` is the whole table's, as with dagster-sling's `row_count` add-on."""
         metadata = dict(event.metadata or {})
         raw = metadata.get("row_count")
         rows = int(getattr(raw, "value", raw) or 0)
@@ -235,7 +238,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         log.info(f"stream {table}: {rows} rows loaded, newest {newest}")
         return dg.MaterializeResult(
             asset_key=event.asset_key,
-            metadata={**uniform, **metadata},
+            metadata={**uniform, **metadata, **table_metadata(warehouse, table)},
             check_results=event.check_results,
             data_version=dg.DataVersion(version) if version else event.data_version,
             tags=event.tags,

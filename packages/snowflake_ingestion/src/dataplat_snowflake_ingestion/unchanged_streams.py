@@ -220,11 +220,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def skipped_result(check: StreamCheck, data_version: str | None) -> dg.MaterializeResult:
+def skipped_result(
+    check: StreamCheck, data_version: str | None, table: Mapping[str, Any]
+) -> dg.MaterializeResult:
     """The materialization of a stream Sling was spared: the uniform load metadata (0 rows read and loaded,
-    the source's newest update_key) and the `dataplat/skipped_unchanged` flag: what a run of Sling that read no
-    row reports, `dagster/row_count` (the rows loaded) 0 included. `data_version` is the table's, as a load
-    reports it (`table_version`): unchanged, so automation does not take the skip for new data."""
+    the source's newest update_key), the table's rows and columns (`table`: `observability.table_metadata`)
+    and the `dataplat/skipped_unchanged` flag: what a run of Sling that read no row reports. `data_version`
+    is the table's, as a load reports it (`table_version`): unchanged, so automation does not take the skip
+    for new data."""
     metadata = {
         **load_metadata(
             rows_read=0,
@@ -233,6 +236,7 @@ def skipped_result(check: StreamCheck, data_version: str | None) -> dg.Materiali
             source_newest_at=check.source_newest,
             duration_s=check.seconds,
         ),
+        **table,
         SKIPPED_UNCHANGED: dg.MetadataValue.bool(True),
         "stream_name": check.stream,
     }

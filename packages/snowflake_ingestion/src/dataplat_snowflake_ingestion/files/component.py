@@ -17,6 +17,7 @@ from dataplat_core.observability import (
     StepRetry,
     fail_fast_unless_transient,
     load_logger,
+    table_metadata,
 )
 from dataplat_core.warehouse import quote_table
 from pydantic import Field, field_validator, model_validator
@@ -432,10 +433,14 @@ def build_file_asset(
                 },
             )
         # One materialization per published partition: a partition whose file was unchanged or refused
-        # keeps its last one (downstream automation sees only what really changed).
-        for result in results:
-            if result.published:
-                yield dg.AssetMaterialization(key, partition=result.partition_key, metadata=result.metadata())
+        # keeps its last one (downstream automation sees only what really changed). Each says what the
+        # whole table holds once the step's partitions are in.
+        published = [r for r in results if r.published]
+        table = table_metadata(context.resources.warehouse, component.table) if published else {}
+        for result in published:
+            yield dg.AssetMaterialization(
+                key, partition=result.partition_key, metadata={**result.metadata(), **table}
+            )
         # Check outputs are required; with every file unchanged they report that nothing new was audited.
         yield from _check_results(component, results, failures, unchanged=len(unchanged))
         if failures:
