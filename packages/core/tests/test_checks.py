@@ -122,20 +122,6 @@ def test_freshness_of_a_recent_table_passes(tmp_path):
     assert result.passed
 
 
-def test_freshness_of_a_snapshot_reads_dlts_load_id_epoch_seconds(tmp_path):
-    """A snapshot table without a time column: its load's id (dlt's `_dlt_load_id`, epoch seconds as text)."""
-    path = tmp_path / "w.duckdb"
-    with duckdb.connect(str(path)) as conn:
-        conn.execute("create schema raw; create table raw.t (id integer, _dlt_load_id varchar)")
-        for hours in (50, 30):
-            conn.execute("insert into raw.t values (1, ?)", [str((NOW - timedelta(hours=hours)).timestamp())])
-    warehouse = DuckDBResource(database=str(path))
-    for max_age, passed in ((timedelta(hours=24), False), (timedelta(hours=31), True)):
-        check = freshness_check(["raw", "t"], "raw.t", "_dlt_load_id", max_age, now=NOW)
-        (result,) = _evaluate(warehouse, [check]).values()
-        assert (result.passed, result.metadata["age_hours"].value) == (passed, 30.0)
-
-
 def test_a_column_added_between_two_loads_warns_naming_it(tmp_path):
     """Dagster's column schema change check over the table metadata every load records: an added column
     warns on the load that added it, and the load after it passes again."""
@@ -222,3 +208,21 @@ def test_row_count_beyond_the_tolerance_fails(source_and_warehouse):
         conn.execute("delete from raw.t where product_id in (select product_id from raw.t limit 5)")
     assert not _compare(source, path, tolerance=0.0).passed
     assert _compare(source, path, tolerance=0.5).passed  # 5 of >= 40 products: within 50%
+
+
+def test_a_wrong_source_password_fails_naming_the_user_and_the_variables_and_is_not_retried(
+    source_and_warehouse,
+):
+    from dataplat_core.observability import is_transient
+    from dataplat_core.resources import SourceCredentialsRefused
+
+    source, _ = source_and_warehouse
+    wrong = source.model_copy(update={"password": "not-the-password"})
+    with pytest.raises(SourceCredentialsRefused) as info:
+        wrong.row_count("shop.products")
+    message = str(info.value)
+    assert message.startswith(
+        f"source PostgreSQL at {source.address} refused the credentials of user {source.user}"
+    )
+    assert "SOURCE_PG_USER and SOURCE_PG_PASSWORD" in message and "not-the-password" not in message
+    assert not is_transient(info.value)  # a retry would be refused the same way

@@ -37,6 +37,11 @@ def test_missing_variables_are_all_listed_in_one_message():
     for name in expected:
         assert name in str(info.value)
     assert "SNOWFLAKE_ACCOUNT" not in str(info.value)
+    # The fix for prod is its secrets, not the local sandbox (whose hint it showed).
+    assert "sandbox" not in str(info.value) and "deployment's secrets" in str(info.value)
+    with pytest.raises(MissingEnvironmentVariables) as local:
+        load_settings(PlatformEnv.LOCAL, {})
+    assert "dataplat-sandbox up --env-file .env" in str(local.value)
 
 
 def test_local_needs_only_what_the_sandbox_generates(tmp_path):

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
+from dagster_duckdb import DuckDBResource
 from dataplat_core.observability import (
     LOAD_METADATA_KEYS,
     fail_fast_unless_transient,
@@ -12,7 +13,6 @@ from dataplat_core.observability import (
     table_metadata,
     transient_retry_policy,
 )
-from dagster_duckdb import DuckDBResource
 
 
 def test_load_metadata_has_every_key_and_a_utc_timestamp():
@@ -45,7 +45,11 @@ def test_table_metadata_is_the_whole_table_and_its_columns(tmp_path):
     metadata = table_metadata(warehouse, "raw.t")
     assert metadata["dagster/row_count"].value == 3
     schema = metadata["dagster/column_schema"].value
-    assert [(c.name, c.type) for c in schema.columns] == [("id", "bigint"), ("name", "varchar"), ("seen", "timestamp")]
+    assert [(c.name, c.type) for c in schema.columns] == [
+        ("id", "bigint"),
+        ("name", "varchar"),
+        ("seen", "timestamp"),
+    ]
     assert table_metadata(warehouse, "RAW.T")["dagster/row_count"].value == 3  # Snowflake's upper-case names
 
 

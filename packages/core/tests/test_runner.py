@@ -124,3 +124,25 @@ def test_a_sensed_group_runs_only_missing_partitions_and_those_its_sensor_reques
         assert runs[0].tags["dagster/asset_partition_range_start"] == "2026-01-04"
         wider, runs, _ = run(set(), window=("2026-01-01", "2026-01-10"))  # the window gains a day
         assert (wider.partitions, runs[0].tags["dagster/asset_partition_range_start"]) == (1, "2026-01-10")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_live_line_shows_the_running_step_under_the_progress_lines(monkeypatch):
+    monkeypatch.setenv("TERM", "xterm-256color")  # rich draws nothing live on a dumb terminal
+    out = _Terminal()
+    defs = load_definitions("runner_defs")
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcomes = {o.asset: o for o in materialize_all(defs, instance, "test", out=out)}
+    text = out.getvalue()
+    assert "running: daily 0s" in text  # drawn as the step starts (rich's live display)
+    assert "ok  summary" in text and "FAILED broken" in text  # the progress lines are all still there
+    assert outcomes["daily"].rows == sum(range(1, 11))
+
+
+def test_without_a_terminal_no_live_line_is_drawn():
+    _, progress = _outcomes()
+    assert "running:" not in progress and "\x1b[" not in progress

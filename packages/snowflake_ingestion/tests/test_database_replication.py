@@ -4,6 +4,7 @@ DuckDB warehouse in tmp_path."""
 import json
 import textwrap
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -50,6 +51,9 @@ def component_defs(replication: str, attributes: dict | None = None, **spec):
                     # a Sling stall (sling_watchdog.py) fails the attempt within a minute and is retried,
                     # instead of after the default 10 minutes
                     "stall_timeout_seconds": 60,
+                    # The sandbox's orders are dated in its fixed window, so a data-age check would warn in
+                    # every test; it has its own test (test_freshness_...).
+                    "freshness_max_age_hours": None,
                     **(attributes or {}),
                 },
             },
@@ -110,6 +114,31 @@ def test_replication_loads_every_row_and_checks_pass(replication_defs, platform_
     assert source == target
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations)
+
+
+def test_freshness_of_each_stream_warns_with_the_age_of_its_newest_update_key(platform_env, sandbox_postgres):
+    """The `freshness` check reads max(update_key) of the warehouse table: it passes for a table whose newest
+    row is within the limit and warns (never errors) with the age for one that is older."""
+    with component_defs(REPLICATION, attributes={"freshness_max_age_hours": 24}) as defs:
+        result = _materialize(defs)
+    assert result.success
+    now = datetime.now(UTC)
+    evaluations = {
+        e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations() if e.check_name == "freshness"
+    }
+    incremental = ("orders", "order_items")  # the streams with an update_key (customers: full refresh)
+    assert sorted(evaluations) == sorted(incremental)
+    with sandbox_postgres.connect() as conn:
+        for table in incremental:
+            (newest,) = conn.execute(f"select max(updated_at) from shop.{table}").fetchone()
+            age_hours = (now - newest.replace(tzinfo=newest.tzinfo or UTC)).total_seconds() / 3600
+            evaluation = evaluations[table]
+            assert evaluation.severity == dg.AssetCheckSeverity.WARN
+            assert evaluation.passed is (age_hours <= 24), (table, age_hours)
+            assert evaluation.metadata["age_hours"].value == pytest.approx(age_hours, abs=0.5), table
+    others = [e for e in result.get_asset_check_evaluations() if e.check_name != "freshness"]
+    assert {e.check_name for e in others} >= {"column_schema_change", "row_count_matches_source"}
+    assert all(e.passed for e in others)
 
 
 def test_incremental_rerun_moves_changes_without_duplicates(replication_defs, platform_env, sandbox_postgres):

@@ -46,6 +46,7 @@ def test_definitions_declare_partitions_backfill_pool_checks_schedule_and_sensor
             "primary_key_unique",
             "keys_not_null",
             "row_count",
+            "column_schema_change",  # Dagster's, over the dagster/column_schema of two materializations
         }
         assert defs.resolve_schedule_def("raw_files__sales_daily").cron_schedule == "0 2 * * *"
         assert defs.resolve_sensor_def("raw_files__sales_files").job_name == JOB

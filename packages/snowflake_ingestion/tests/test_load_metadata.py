@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pytest
 from dataplat_core.observability import (
-    DURATION_S,
     COLUMN_SCHEMA,
+    DURATION_S,
     ROW_COUNT,
     ROWS_LOADED,
     ROWS_READ,

@@ -103,6 +103,8 @@ def materialize(replication: str = REPLICATION, **attributes) -> dg.ExecuteInPro
                 "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
                 "attributes": {
                     "replications": [{"path": "replication.yaml"}],
+                    # the sandbox's data age is not under test here (test_database_replication's freshness test)
+                    "freshness_max_age_hours": None,
                     **RECOVERING,
                     **attributes,
                 },
@@ -246,6 +248,21 @@ def test_source_down_fails_naming_the_source_and_recovers_after_start(env, sourc
     assert result.success
     _assert_exact(env, source_pg, TWO)
     assert all(e.passed for e in result.get_asset_check_evaluations())
+
+
+def test_a_wrong_source_password_fails_at_once_naming_the_user_and_the_settings(env, source_pg, monkeypatch):
+    """The source answers and refuses the password: Sling's failure is explained (not 'unreachable'), the step
+    is not retried (a retry is refused the same way), and nothing is loaded."""
+    address = f"{source_pg.host}:{source_pg.port}/{source_pg.database}"
+    monkeypatch.setenv("SOURCE_PG_PASSWORD", "not-the-password")
+    result = materialize(TWO_TABLES)  # RECOVERING: retries on, which this failure must not use
+    assert not result.success
+    assert [e.event_type_value for e in result.all_events].count("STEP_UP_FOR_RETRY") == 0
+    message = _failure_message(result)
+    first = message.splitlines()[0]
+    assert f"source PostgreSQL at {address} refused the credentials of user {env['SOURCE_PG_USER']}" in first
+    assert "SOURCE_PG_USER and SOURCE_PG_PASSWORD" in first and "not-the-password" not in message
+    assert result.get_asset_materialization_events() == []
 
 
 def test_source_stopped_mid_replication_fails_clearly_and_rerun_is_exact(env, source_pg):

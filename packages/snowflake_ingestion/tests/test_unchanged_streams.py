@@ -154,7 +154,9 @@ def test_changing_only_orders_runs_sling_for_orders_alone(platform_env, sandbox_
     assert dict(_warehouse(path, "orders", "order_id, status"))[changed] == "refunded"
     source, target = _counts(platform_env, sandbox_postgres)
     assert source == target
-    assert {t: m[ROWS_LOADED].value for t, m in second.metadata.items()} == {t: int(t == "orders") for t in ALL}
+    assert {t: m[ROWS_LOADED].value for t, m in second.metadata.items()} == {
+        t: int(t == "orders") for t in ALL
+    }
     assert {t: m[ROW_COUNT].value for t, m in second.metadata.items()} == target  # the tables' rows
     assert _duplicates(path) == {t: 0 for t in ALL}
 

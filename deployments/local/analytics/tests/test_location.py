@@ -2,6 +2,7 @@
 
 import dagster as dg
 from dataplat_core.runner import load_definitions
+from dataplat_core.standards import asset_standard_problems
 
 MODULE = "dataplat_local_analytics.definitions"
 
@@ -11,6 +12,12 @@ def test_definitions_load_and_validate(platform_env):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert dg.AssetKey(["marts", "daily_revenue"]) in graph.materializable_asset_keys
+
+
+def test_every_asset_has_owners_description_kinds_tags_yaml_link_and_its_tiers_checks(platform_env):
+    """The UI explains each asset: dataplat_core.standards (owners, description, kinds, domain and tier tags,
+    a link to the YAML that declares it, and the checks its tier requires)."""
+    assert asset_standard_problems(load_definitions(MODULE)) == []
 
 
 def test_marts_depend_on_the_ingestion_location_across_the_boundary(platform_env):

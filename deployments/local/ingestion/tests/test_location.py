@@ -4,6 +4,7 @@ import dagster as dg
 import pytest
 from dataplat_core.environment import MissingEnvironmentVariables
 from dataplat_core.runner import load_definitions, materialize_all
+from dataplat_core.standards import asset_standard_problems
 
 MODULE = "dataplat_local_ingestion.definitions"
 
@@ -13,6 +14,12 @@ def test_definitions_load_and_validate(platform_env):
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().materializable_asset_keys}
     assert {"raw_shop/customers", "raw_shop/products", "raw_shop/orders", "raw_shop/order_items"} <= keys
+
+
+def test_every_asset_has_owners_description_kinds_tags_yaml_link_and_its_tiers_checks(platform_env):
+    """The UI explains each asset: dataplat_core.standards (owners, description, kinds, domain and tier tags,
+    a link to the YAML that declares it, and the checks its tier requires)."""
+    assert asset_standard_problems(load_definitions(MODULE)) == []
 
 
 def test_missing_environment_names_every_variable(monkeypatch):

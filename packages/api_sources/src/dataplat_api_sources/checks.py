@@ -58,7 +58,8 @@ def resource_checks(
     cursor: str | None,
     freshness: timedelta | None,
 ) -> list[TableCheck]:
-    """The core's checks of one resource's table (run together in the component's checks step)."""
+    """The core's checks of one resource's table (run together in the component's checks step). Freshness
+    reads the endpoint's time column (its cursor), also for a resource loaded whole (a replaced snapshot)."""
     checks = [min_rows_check(asset, table, 1)]
     if primary_key:
         checks += [primary_key_check(asset, table, primary_key), not_null_check(asset, table, primary_key)]

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
-from dataplat_core.checks import checks_step
+from dataplat_core.checks import checks_step, column_schema_change_checks
 from dataplat_core.environment import PlatformEnv, current_environment
 from dataplat_core.observability import StepRetry, with_retry_policy
 from dataplat_core.resources import PaymentsApi
@@ -184,7 +184,7 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
                 key,
                 table,
                 primary_key=spec.primary_key,
-                cursor=cursor,
+                cursor=spec.endpoint.cursor,  # the records' time, also for a resource loaded whole
                 freshness=timedelta(hours=self.freshness_max_age_hours)
                 if self.freshness_max_age_hours
                 else None,
@@ -197,5 +197,11 @@ class PaymentsApiIngestionComponent(dg.Component, dg.Resolvable):
                 )
         return dg.Definitions(
             assets=[with_retry_policy(_load, self.step_retry.policy())],
-            asset_checks=[*checks_step(f"{self.dataset}_checks", table_checks), *partition_checks],
+            asset_checks=[
+                *checks_step(f"{self.dataset}_checks", table_checks),
+                *partition_checks,
+                *column_schema_change_checks(
+                    [dg.AssetKey([self.dataset, s.table]) for s in self._specs.values()]
+                ),
+            ],
         )

@@ -173,17 +173,13 @@ def source_row_count_check(
 def freshness_check(
     asset: dg.AssetKey | str, table: str, column: str, max_age: timedelta, *, now: datetime | None = None
 ) -> TableCheck:
-    """The newest value of `column` is at most `max_age` old: the data is fresh, not just the run. `column`
-    holds timestamps, or seconds since the epoch (a number or its text: dlt's `_dlt_load_id`, when a snapshot
-    table has no time of its own; as text, ten digits until 2286, so its max is the newest)."""
+    """The newest value of `column` is at most `max_age` old: the data is fresh, not just the run."""
     sql = f"select max({quote_identifier(column)}) from {quote_table(table)}"
 
     def evaluate(resources) -> Outcome:
         (newest,) = fetch_one(resources.warehouse, sql)
         if newest is None:
             return Outcome(False, {"newest": "no rows"})
-        if isinstance(newest, str | int | float) and not isinstance(newest, bool):
-            newest = datetime.fromtimestamp(float(newest), UTC)
         if isinstance(newest, datetime) and newest.tzinfo is None:
             newest = newest.replace(tzinfo=UTC)
         reference = now or datetime.now(UTC)
@@ -210,7 +206,9 @@ def column_schema_change_checks(assets: Sequence[dg.AssetKey]) -> list[dg.AssetC
         return []
     # Beta in Dagster 1.13: its BetaWarning reached every code location load; only that warning is silenced.
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Function `build_column_schema_change_checks` is currently")
+        warnings.filterwarnings(
+            "ignore", message=r"Function `build_column_schema_change_checks` is currently"
+        )
         return list(dg.build_column_schema_change_checks(assets=list(assets)))
 
 

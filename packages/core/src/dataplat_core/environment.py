@@ -27,10 +27,16 @@ class MissingEnvironmentVariables(RuntimeError):
     def __init__(self, env: PlatformEnv, missing: list[str]):
         self.env = env
         self.missing = sorted(missing)
+        # The sandbox writes the local sources' variables; elsewhere they come from the deployment's secrets.
+        hint = (
+            "locally `dataplat-sandbox up --env-file .env` writes the source ones"
+            if env == PlatformEnv.LOCAL
+            else "from the deployment's secrets: the Helm values' env and secret references, docs/environments.md"
+        )
         super().__init__(
             f"PLATFORM_ENV={env.value} is missing {len(self.missing)} required environment variable(s): "
             + ", ".join(self.missing)
-            + ". Set them in the environment (locally `dataplat-sandbox up --env-file .env` writes the source ones)."
+            + f". Set them in the environment ({hint})."
         )
 
 

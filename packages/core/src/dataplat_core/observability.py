@@ -97,7 +97,9 @@ def table_metadata(warehouse: Any, table: str) -> dict[str, dg.MetadataValue]:
     names, which Dagster's column schema change checks compare between two materializations). `table` is
     `schema.table`; names are matched case-insensitively (Snowflake folds unquoted names to upper case)."""
     schema, _, name = table.rpartition(".")
-    quote_table(table)  # validated names are safe as literals (DuckDB and Snowflake bind parameters differently)
+    quote_table(
+        table
+    )  # validated names are safe as literals (DuckDB and Snowflake bind parameters differently)
     where = f"lower(table_name) = '{name.lower()}'" + (
         f" and lower(table_schema) = '{schema.lower()}'" if schema else ""
     )

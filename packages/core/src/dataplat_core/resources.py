@@ -12,6 +12,7 @@ Resource keys are the platform's contract with the components:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,20 @@ WAREHOUSE_CONNECTION = "WAREHOUSE"
 SOURCE_CONNECTION = "SHOP_PG"
 
 
+# What PostgreSQL answers to a wrong user or password (through libpq, and through Sling's Go driver).
+CREDENTIALS_REFUSED = re.compile(
+    r"password authentication failed|SQLSTATE 28P01|SQLSTATE 28000|role \"[^\"]*\" does not exist"
+)
+
+
 class SourceUnreachable(ConnectionError):
     """The source PostgreSQL refused or lost the connection; the message names host, port, database and role."""
+
+
+class SourceCredentialsRefused(SourceUnreachable):
+    """The source answered, and refused the user or password: a retry cannot fix it (`is_transient`)."""
+
+    transient = False
 
 
 class PostgresSource(dg.ConfigurableResource):
@@ -58,6 +71,11 @@ class PostgresSource(dg.ConfigurableResource):
                 sslmode=self.sslmode, connect_timeout=10, options="-c default_transaction_read_only=on",
             )  # fmt: skip
         except psycopg.OperationalError as exc:
+            if CREDENTIALS_REFUSED.search(str(exc)):
+                raise SourceCredentialsRefused(
+                    f"source PostgreSQL at {self.address} refused the credentials of user {self.user}: check "
+                    f"SOURCE_PG_USER and SOURCE_PG_PASSWORD. The server said: {exc}".strip()
+                ) from exc
             raise SourceUnreachable(
                 f"source PostgreSQL at {self.address} unreachable (as {self.user}): {exc}".strip()
             ) from exc

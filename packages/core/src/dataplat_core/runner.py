@@ -97,6 +97,52 @@ def _table_rows(mat: dg.AssetMaterialization, earlier: int | None) -> int | None
     return earlier if value is None else int(value.value)
 
 
+class _RunningSteps:
+    """On a terminal, one live line under the progress lines: the steps running now and their seconds so far
+    (a Sling replication or a backfill can take minutes with nothing else printed). Drawn by rich; elsewhere
+    (a pipe, CI) nothing is drawn and the progress lines are printed as they are."""
+
+    def __init__(self, out):
+        self.started: dict[str, float] = {}
+        self._live = None
+        if getattr(out, "isatty", lambda: False)():
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(
+                get_renderable=self._render, console=Console(file=out), refresh_per_second=2, transient=True
+            )
+
+    def _render(self):
+        from rich.text import Text
+
+        now = time.monotonic()
+        running = ", ".join(f"{step} {now - t:.0f}s" for step, t in self.started.items())
+        return Text(f"  running: {running}" if running else "", style="dim")
+
+    def print(self, text: str, out) -> None:
+        if self._live is None:
+            print(text, file=out, flush=True)
+        else:
+            self._live.console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+    def start(self, step: str) -> None:
+        self.started[step] = time.monotonic()
+        if self._live is not None and not self._live.is_started:
+            self._live.start(refresh=True)
+        elif self._live is not None:
+            self._live.refresh()
+
+    def end(self, step: str) -> None:
+        self.started.pop(step, None)
+        if self._live is not None:
+            self._live.refresh()
+
+    def close(self) -> None:
+        if self._live is not None and self._live.is_started:
+            self._live.stop()
+
+
 class _ProgressHandler(logging.Handler):
     """Collects step timings, materializations and check results as the run emits them, and prints progress."""
 
@@ -104,9 +150,10 @@ class _ProgressHandler(logging.Handler):
         super().__init__()
         self.outcomes, self.step_assets, self.out = outcomes, step_assets, out
         self.step_started: dict[str, float] = {}
+        self.running = _RunningSteps(out)
 
     def _print(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        self.running.print(text, self.out)
 
     def emit(self, record: logging.LogRecord) -> None:
         event = getattr(record, "dagster_event", None)
@@ -115,9 +162,11 @@ class _ProgressHandler(logging.Handler):
         kind, step = event.event_type_value, event.step_key
         if kind == "STEP_START":
             self.step_started[step] = time.monotonic()
+            self.running.start(step)
             if step in self.step_assets:  # check-only steps report through their evaluations
                 self._print(f"  ... {step}")
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in self.step_started:
+            self.running.end(step)
             seconds = time.monotonic() - self.step_started[step]
             for key in self.step_assets.get(step, []):
                 self.outcomes[key].seconds = round(seconds, 2)
@@ -335,6 +384,7 @@ def materialize_all(
     `partition_window`; narrowed by the group's sensor, see `_partitions_to_run`) in a single run, which needs
     the assets' `BackfillPolicy.single_run()`."""
     handler = _ProgressHandler({}, {}, out)
+    say = handler._print  # above the live line, on a terminal
 
     @dg.logger
     def progress(_init_context):
@@ -342,42 +392,46 @@ def materialize_all(
         log.addHandler(handler)
         return log
 
-    # The progress logger joins the definitions before anything resolves them: resolving a second, merged copy
-    # builds the whole repository again (~0.5 s for a code location).
-    defs = dg.Definitions.merge(defs, dg.Definitions(loggers={"progress": progress}))
-    graph = defs.resolve_asset_graph()
-    keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
-    outcomes = handler.outcomes
-    outcomes.update({k.to_user_string(): AssetOutcome(k.to_user_string(), location) for k in keys})
-    automated = [k for k in keys if graph.get(k).automation_condition is not None]
-    plan = AutomationPlan(defs, instance, location, automated) if automated else None
-    for key, reason in (plan.skipped if plan else {}).items():
-        outcome = outcomes[key.to_user_string()]
-        outcome.status, outcome.reason = "skipped", reason
-        print(f"  skip {outcome.asset}: {reason}", file=out, flush=True)
-    keys = [k for k in keys if plan is None or k not in plan.skipped]
-    for assets_def in graph.assets_defs:
-        if not assets_def.is_executable:  # external assets (source tables, other locations' assets)
-            continue
-        for key in assets_def.keys:
-            handler.step_assets.setdefault(assets_def.node_def.name, []).append(key.to_user_string())
-    _execute(defs, graph, keys, instance, partition_window, outcomes, out)
-    if plan is not None and not keys:  # nothing ran: the first evaluation is the one to keep
-        plan.commit()
-        return list(outcomes.values())
-    for _ in range(AutomationPlan.MAX_ROUNDS if plan is not None else 0):
-        if not all(o.ok for o in outcomes.values()):
-            break
-        requested = sorted(plan.evaluate(), key=lambda k: k.to_user_string())
-        if not requested:
+    try:
+        # The progress logger joins the definitions before anything resolves them: resolving a second, merged copy
+        # builds the whole repository again (~0.5 s for a code location).
+        defs = dg.Definitions.merge(defs, dg.Definitions(loggers={"progress": progress}))
+        graph = defs.resolve_asset_graph()
+        keys = sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string())
+        outcomes = handler.outcomes
+        outcomes.update({k.to_user_string(): AssetOutcome(k.to_user_string(), location) for k in keys})
+        automated = [k for k in keys if graph.get(k).automation_condition is not None]
+        plan = AutomationPlan(defs, instance, location, automated) if automated else None
+        for key, reason in (plan.skipped if plan else {}).items():
+            outcome = outcomes[key.to_user_string()]
+            outcome.status, outcome.reason = "skipped", reason
+            say(f"  skip {outcome.asset}: {reason}")
+        keys = [k for k in keys if plan is None or k not in plan.skipped]
+        for assets_def in graph.assets_defs:
+            if not assets_def.is_executable:  # external assets (source tables, other locations' assets)
+                continue
+            for key in assets_def.keys:
+                handler.step_assets.setdefault(assets_def.node_def.name, []).append(key.to_user_string())
+        _execute(defs, graph, keys, instance, partition_window, outcomes, say)
+        if plan is not None and not keys:  # nothing ran: the first evaluation is the one to keep
             plan.commit()
-            break
-        print(f"  automation requests {len(requested)} more asset(s)", file=out, flush=True)
-        _execute(defs, graph, requested, instance, partition_window, outcomes, out)
-    return list(outcomes.values())
+            return list(outcomes.values())
+        for _ in range(AutomationPlan.MAX_ROUNDS if plan is not None else 0):
+            if not all(o.ok for o in outcomes.values()):
+                break
+            requested = sorted(plan.evaluate(), key=lambda k: k.to_user_string())
+            if not requested:
+                plan.commit()
+                break
+            say(f"  automation requests {len(requested)} more asset(s)")
+            _execute(defs, graph, requested, instance, partition_window, outcomes, say)
+        return list(outcomes.values())
+
+    finally:
+        handler.running.close()  # the live line, on a terminal
 
 
-def _execute(defs, graph, keys, instance, partition_window, outcomes, out) -> None:
+def _execute(defs, graph, keys, instance, partition_window, outcomes, say) -> None:
     for pdef, group in _run_groups(graph, keys):
         tags = {}
         if pdef is not None:
@@ -386,11 +440,11 @@ def _execute(defs, graph, keys, instance, partition_window, outcomes, out) -> No
                 for key in group:
                     outcome = outcomes[key.to_user_string()]
                     outcome.status, outcome.reason = "unchanged", why_none
-                    print(f"  skip {outcome.asset}: {why_none}", file=out, flush=True)
+                    say(f"  skip {outcome.asset}: {why_none}")
                 continue
             first, last = todo[0], todo[-1]
             tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-            print(f"  partitions {first} .. {last} of {len(group)} asset(s), one run", file=out, flush=True)
+            say(f"  partitions {first} .. {last} of {len(group)} asset(s), one run")
         job = defs.resolve_implicit_job_def_def_for_assets(group)
         job.execute_in_process(
             instance=instance,

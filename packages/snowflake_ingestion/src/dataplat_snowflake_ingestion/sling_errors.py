@@ -6,6 +6,8 @@ a clear first line naming the part that failed:
 - the source database cannot be reached, or goes away mid-read (Sling says `dial tcp 127.0.0.1:5433: connect:
   connection refused` with a hint about `sslmode`, or `unexpected EOF`): "source PostgreSQL at
   127.0.0.1:5433/shop unreachable (Sling connection SHOP_PG) ...";
+- the source refuses the user or password: "source PostgreSQL at ... refused the credentials of user ...",
+  not retried;
 - the DuckDB warehouse file is locked by another process: "warehouse DuckDB file ... is locked by process n ...".
 
 Sling's own per-stream messages follow, without the color codes.
@@ -21,6 +23,7 @@ from typing import Any
 
 import dagster as dg
 from dataplat_core.duckdb_warehouse import LOCK_CONFLICT
+from dataplat_core.resources import CREDENTIALS_REFUSED
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # What a PostgreSQL that stopped or vanished mid-read looks like through Sling's Go driver.
@@ -100,6 +103,12 @@ def explain_sling_failure(message: str, environment: Mapping[str, str]) -> str |
     host, port, database = conn["host"], int(conn["port"]), conn.get("database") or "?"
     kind = _DATABASE_TYPES.get(str(conn.get("type")), str(conn.get("type") or "database"))
     where = f"source {kind} at {host}:{port}/{database}"
+    if CREDENTIALS_REFUSED.search(text):
+        return (
+            f"{where} refused the credentials of user {conn.get('user') or '?'} (Sling connection {source}): "
+            f"check SOURCE_PG_USER and SOURCE_PG_PASSWORD (the platform builds {source} from them); a retry "
+            f"is refused the same way.\nSling said:\n{detail}"
+        )
     down = not _reachable(host, port)
     if down or f"dial tcp {host}:{port}" in text:
         state = "unreachable"
@@ -125,4 +134,7 @@ def explain_failures(events: Iterator[Any], sling: Any) -> Iterator[Any]:
             explained = None
         if explained is None:
             raise
-        raise dg.Failure(description=explained) from exc
+        # A refused password is not worth a retry; a source down or a lock may be.
+        raise dg.Failure(
+            description=explained, allow_retries=not CREDENTIALS_REFUSED.search(str(exc))
+        ) from exc

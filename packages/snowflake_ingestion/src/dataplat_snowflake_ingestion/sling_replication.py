@@ -5,13 +5,15 @@ Differences from `dagster_sling.SlingReplicationCollectionComponent`, which it e
 - Sling runs in streaming mode, so one failing stream does not mark every other stream failed;
 - the replication runs in the `warehouse` concurrency pool: DuckDB allows one writer per file;
 - an asset's key is its warehouse table (`raw_shop/orders` for `raw_shop.orders`), without Sling's `target`
-  prefix, and every stream with a primary key gets the core's table checks;
+  prefix, with a description of what Sling does for it; every stream with a primary key gets the core's
+  table checks, freshness on its update_key, and Dagster's column schema change check;
 - incremental streams whose source has nothing newer than the warehouse are not passed to Sling
   (`skip_unchanged_streams`, see `unchanged_streams.py`); when no stream is left, Sling is not started.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,12 @@ from dagster_sling.components.sling_replication_collection.component import (
     SlingReplicationSpecModel,
 )
 from dagster_sling.sling_replication import validate_replication
-from dataplat_core.checks import checks_step, source_row_count_check, table_checks
+from dataplat_core.checks import (
+    checks_step,
+    column_schema_change_checks,
+    source_row_count_check,
+    table_checks,
+)
 from dataplat_core.duckdb_warehouse import WarehouseDuckDB, WarehouseLocked
 from dataplat_core.observability import (
     StepRetry,
@@ -49,20 +56,39 @@ from dataplat_snowflake_ingestion.unchanged_streams import (
 WAREHOUSE_POOL = "warehouse"
 
 
-def expand_replication(path: Path) -> dict[str, Any]:
-    """The replication with each stream's target `object` spelled out from `defaults.object`.
+def _describe(stream_definition: Mapping[str, Any], table: str) -> str:
+    config = stream_definition.get("config") or {}
+    mode = config.get("mode") or "full-refresh"
+    how = {
+        "incremental": f"new and changed rows (by {config.get('update_key') or 'primary key'}) merged on "
+        f"({', '.join(config.get('primary_key') or [])})",
+        "full-refresh": "the whole table reloaded",
+        "truncate": "the whole table reloaded into the same table",
+        "snapshot": "a snapshot appended",
+    }.get(mode, f"mode {mode}")
+    return f"Source table {stream_definition['name']} replicated by Sling into {table}: {how}."
 
-    Sling applies `defaults.object` itself, but dagster-sling names assets from the stream's own config only;
-    writing the object into each stream gives the same replication to Sling and the table's name to Dagster.
+
+def expand_replication(path: Path) -> dict[str, Any]:
+    """The replication with each stream's target `object` (from `defaults.object`), `mode`, `update_key` and
+    `primary_key` spelled out from the defaults.
+
+    Sling applies the defaults itself, but dagster-sling names and describes assets from the stream's own
+    config only; writing them into each stream gives the same replication to Sling and the table's name and
+    load mode to Dagster.
     """
     config = dict(validate_replication(path))
-    template = (config.get("defaults") or {}).get("object")
+    defaults = config.get("defaults") or {}
+    template = defaults.get("object")
     streams = {}
     for name, stream in (config.get("streams") or {}).items():
         stream = dict(stream or {})
         if template and "object" not in stream:
             schema, _, table = name.rpartition(".")
             stream["object"] = template.replace("{stream_schema}", schema).replace("{stream_table}", table)
+        for spelled in ("mode", "update_key", "primary_key"):
+            if spelled in defaults and spelled not in stream:
+                stream[spelled] = defaults[spelled]
         streams[name] = stream
     return {**config, "streams": streams}
 
@@ -76,6 +102,8 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     """
 
     row_count_tolerance: float = 0.01
+    # The `freshness` check (WARN): a stream's newest update_key in the warehouse is at most this old. Null: none.
+    freshness_max_age_hours: float | None = 24.0
     # A stream's `dataplat/source_newest_at` is max(update_key) in the target, else max of this column if
     # the target table has it, else null.
     timestamp_column: str | None = "updated_at"
@@ -92,26 +120,38 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     def get_asset_spec(self, stream_definition: Mapping[str, Any]) -> dg.AssetSpec:
         spec = super().get_asset_spec(stream_definition)
         key = dg.AssetKey(spec.key.path[1:]) if spec.key.path[0] == "target" else spec.key
-        return spec.replace_attributes(key=key, group_name=spec.group_name or key.path[0])
+        table = ".".join(key.path)
+        return spec.replace_attributes(
+            key=key,
+            group_name=spec.group_name or key.path[0],
+            description=spec.description or _describe(stream_definition, table),
+        ).merge_attributes(metadata={"dagster/table_name": table})
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         defs = super().build_defs(context)
         steps = []
         for replication in self.replications:
             config = expand_replication(context.path / replication.path)
-            checks = []
+            checks, keys = [], []
+            defaults = config.get("defaults") or {}
             for stream in get_streams_from_replication(config):
-                primary_key = stream["config"].get("primary_key") or config.get("defaults", {}).get(
-                    "primary_key"
-                )
+                primary_key = stream["config"].get("primary_key") or defaults.get("primary_key")
                 if primary_key:
                     key = self.get_asset_spec(stream).key
                     table = ".".join(key.path)
-                    checks += table_checks(key, table, primary_key=primary_key)
+                    update_key = stream["config"].get("update_key") or defaults.get("update_key")
+                    max_age = self.freshness_max_age_hours
+                    checks += table_checks(
+                        key, table, primary_key=primary_key,
+                        freshness_column=update_key if max_age else None,
+                        max_age=timedelta(hours=max_age or 24),
+                    )  # fmt: skip
                     checks.append(
                         source_row_count_check(key, table, stream["name"], self.row_count_tolerance)
                     )
+                    keys.append(key)
             steps += checks_step(f"{_op_name(replication)}_checks", checks)
+            steps += column_schema_change_checks(keys)
         return dg.Definitions.merge(defs, dg.Definitions(asset_checks=steps))
 
     def build_asset(

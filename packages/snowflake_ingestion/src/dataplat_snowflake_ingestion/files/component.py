@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from dataplat_core.checks import checks_step, freshness_check, min_rows_check
+from dataplat_core.checks import checks_step, column_schema_change_checks, freshness_check, min_rows_check
 from dataplat_core.observability import (
     UNCHANGED_PARTITIONS,
     StepRetry,
@@ -215,7 +215,10 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
         )
         return dg.Definitions(
             assets=[asset],
-            asset_checks=checks_step(f"{self.name}_checks", checks),
+            asset_checks=[
+                *checks_step(f"{self.name}_checks", checks),
+                *column_schema_change_checks([self.asset_key]),
+            ],
             jobs=[job],
             schedules=[schedule],
             sensors=[sensor],
