@@ -51,3 +51,33 @@ def test_an_asset_that_carries_the_standard_has_no_problem_and_a_bare_one_lists_
         "raw/bare: no code reference to its YAML file",
         "raw/bare: no checks column_schema_change, freshness, keys_not_null, primary_key_unique, row_count",
     ]
+
+
+def test_a_file_feeds_schema_drift_check_stands_for_the_column_schema_change_check(tmp_path):
+    declared = tmp_path / "defs.yaml"
+    declared.write_text("type: x\n")
+    raw = _spec(
+        ["raw", "files"],
+        owners=["team:ingestion"],
+        description="Daily files.",
+        kinds={"csv"},
+        tags={"domain": "sales", "tier": "raw"},
+        metadata={
+            "dagster/code_references": dg.CodeReferencesMetadataValue(
+                code_references=[dg.LocalFileCodeReference(file_path=str(declared), line_number=1)]
+            )
+        },
+    )
+    names = ["primary_key_unique", "keys_not_null", "row_count", "freshness"]
+
+    def problems(extra: str) -> list[str]:
+        @dg.multi_asset(
+            specs=[raw], check_specs=[dg.AssetCheckSpec(n, asset=raw.key) for n in [*names, extra]]
+        )
+        def files():
+            yield from ()
+
+        return asset_standard_problems(dg.Definitions(assets=[files]))
+
+    assert problems("schema_drift") == []
+    assert problems("completeness") == ["raw/files: no checks column_schema_change"]

@@ -46,7 +46,6 @@ def test_definitions_declare_partitions_backfill_pool_checks_schedule_and_sensor
             "primary_key_unique",
             "keys_not_null",
             "row_count",
-            "column_schema_change",  # Dagster's, over the dagster/column_schema of two materializations
         }
         assert defs.resolve_schedule_def("raw_files__sales_daily").cron_schedule == "0 2 * * *"
         assert defs.resolve_sensor_def("raw_files__sales_files").job_name == JOB
@@ -97,6 +96,47 @@ def test_backfill_of_a_date_range_is_one_run_with_one_materialization_per_partit
     evaluations = checks(result)
     assert all(e.passed for e in evaluations.values()), {n: e.passed for n, e in evaluations.items()}
     assert evaluations["file_row_count"].metadata["file_data_lines"].value == sum(expected.values())
+
+
+def test_every_declared_check_is_evaluated_by_a_partitioned_load_also_when_no_file_changed(
+    platform_env, landing_folder
+):
+    """The table's row count and freshness are evaluated by the load step itself: as a step of their own they
+    were skipped in every run, because the load yields materializations per partition, not an output."""
+    days = ["2026-01-01", "2026-01-02"]
+    ten_years = 24 * 3650  # the sandbox's dates are fixed; what is checked is that the check runs
+    with (
+        file_defs(freshness={"column": "order_ts", "max_lag_hours": ten_years}) as defs,
+        dg.instance_for_test() as instance,
+    ):
+        declared = {k.name for k in defs.resolve_asset_graph().asset_check_keys}
+        assert {"row_count", "freshness"} <= declared
+        first = run_range(defs, days[0], days[-1], instance)
+        again = run_range(defs, days[0], days[-1], instance)  # every file unchanged: nothing reloaded
+    for result in (first, again):
+        assert result.success
+        assert set(checks(result)) == declared
+        skipped = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SKIPPED]
+        assert skipped == []
+    assert unchanged_partitions(again) == len(days)
+    for result in (first, again):
+        assert checks(result)["row_count"].passed
+        assert checks(result)["row_count"].metadata["rows"].value == sum(
+            _expected(landing_folder, days).values()
+        )
+        assert checks(result)["freshness"].passed, checks(result)["freshness"].metadata
+
+
+def test_the_table_checks_fail_naming_the_missing_table_when_no_file_was_ever_published(
+    platform_env, landing_folder
+):
+    (landing_folder / "sales" / "2026-01-03.csv").unlink()
+    with file_defs() as defs:
+        result = run_range(defs, "2026-01-03")
+    assert not result.success
+    row_count = checks(result)["row_count"]
+    assert not row_count.passed
+    assert "raw_files.sales does not exist" in row_count.metadata["not_evaluated"].value
 
 
 def test_rerun_replaces_partitions_without_duplicates(platform_env, landing_folder):

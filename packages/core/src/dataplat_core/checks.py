@@ -49,6 +49,28 @@ class TableCheck:
             self.name, asset=self.asset, description=self.description, blocking=self.blocking
         )
 
+    @property
+    def key(self) -> dg.AssetCheckKey:
+        return dg.AssetCheckKey(self.asset, self.name)
+
+    def result(self, resources: Any) -> dg.AssetCheckResult:
+        """Evaluate the check with `resources` (they hold `warehouse` and any other of `resource_keys`)."""
+        return self._result(self.evaluate(resources))
+
+    def not_evaluated(self, reason: str) -> dg.AssetCheckResult:
+        """A failed result for a check that could not run (e.g. its table does not exist yet)."""
+        return self._result(Outcome(False, {"not_evaluated": reason}))
+
+    def _result(self, outcome: Outcome) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            asset_key=self.asset,
+            check_name=self.name,
+            passed=outcome.passed,
+            severity=outcome.severity,
+            metadata=dict(outcome.metadata),
+            description=self.description,  # what was checked, next to what was found (metadata)
+        )
+
 
 class _OneConnection:
     """Stands for the warehouse resource inside a checks step: every query uses the step's one connection."""
@@ -88,24 +110,21 @@ def checks_step(name: str, checks: Sequence[TableCheck]) -> list[dg.AssetChecksD
     )
     def _step(context: dg.AssetCheckExecutionContext):
         selected = context.selected_asset_check_keys
-        # One warehouse connection for the step's checks (a DuckDB file opened per query costs ~15 ms, a
-        # Snowflake session far more).
-        with context.resources.warehouse.get_connection() as conn:
-            resources = _StepResources(context.resources, _OneConnection(conn))
-            outcomes = {k: c.evaluate(resources) for k, c in zip(keys, checks, strict=True) if k in selected}
-        for key, check in zip(keys, checks, strict=True):
-            if key in outcomes:
-                outcome = outcomes[key]
-                yield dg.AssetCheckResult(
-                    asset_key=check.asset,
-                    check_name=check.name,
-                    passed=outcome.passed,
-                    severity=outcome.severity,
-                    metadata=dict(outcome.metadata),
-                    description=check.description,  # what was checked, next to what was found (metadata)
-                )
+        yield from check_results([c for c in checks if c.key in selected], context.resources)
 
     return [_step]
+
+
+def check_results(checks: Sequence[TableCheck], resources: Any) -> list[dg.AssetCheckResult]:
+    """Evaluate `checks` in order over one warehouse connection (a DuckDB file opened per query costs
+    ~15 ms, a Snowflake session far more). An asset that cannot hand its checks a step of their own (one
+    that yields no output, as a partitioned load that skips unchanged files: a separate step would be
+    skipped) evaluates them with this inside its own step."""
+    if not checks:
+        return []
+    with resources.warehouse.get_connection() as conn:
+        one = _StepResources(resources, _OneConnection(conn))
+        return [c.result(one) for c in checks]
 
 
 def _no_offending_rows_check(

@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from dataplat_core.warehouse import fetch_all, fetch_one, quote_table
+from dataplat_core.warehouse import fetch_all, fetch_one, information_schema_filter, quote_table
 
 ROWS_READ = "dataplat/rows_read"
 ROWS_LOADED = "dataplat/rows_loaded"
@@ -37,7 +37,6 @@ COLUMN_SCHEMA = "dagster/column_schema"
 # how many partitions it did not load again. The demo's summary shows them as skipped.
 UNCHANGED_PARTITIONS = "dataplat/unchanged_partitions"
 LOAD_METADATA_KEYS = (ROWS_READ, ROWS_LOADED, ROWS_REJECTED, SOURCE_NEWEST_AT, DURATION_S)
-TABLE_METADATA_KEYS = (ROW_COUNT, COLUMN_SCHEMA)
 
 
 def _timestamp(value: datetime | date | float | None) -> dg.MetadataValue:
@@ -95,17 +94,11 @@ def table_metadata(warehouse: Any, table: str) -> dict[str, dg.MetadataValue]:
     """`dagster/row_count` (the rows `table` holds now, not the rows a run moved: a load that moved nothing
     still shows the table's size) and `dagster/column_schema` (its columns and types in the warehouse's own
     names, which Dagster's column schema change checks compare between two materializations). `table` is
-    `schema.table`; names are matched case-insensitively (Snowflake folds unquoted names to upper case)."""
-    schema, _, name = table.rpartition(".")
-    quote_table(
-        table
-    )  # validated names are safe as literals (DuckDB and Snowflake bind parameters differently)
-    where = f"lower(table_name) = '{name.lower()}'" + (
-        f" and lower(table_schema) = '{schema.lower()}'" if schema else ""
-    )
+    `schema.table`."""
     columns = fetch_all(
         warehouse,
-        f"select column_name, data_type from information_schema.columns where {where} order by ordinal_position",
+        "select column_name, data_type from information_schema.columns "
+        f"where {information_schema_filter(table)} order by ordinal_position",
     )
     (rows,) = fetch_one(warehouse, f"select count(*) from {quote_table(table)}")
     return {

@@ -43,6 +43,24 @@ def fetch_one(warehouse: Any, sql: str, params: Sequence[Any] | None = None) -> 
     return rows[0] if rows else ()
 
 
+def information_schema_filter(table: str) -> str:
+    """A `where` condition of information_schema.tables/columns for `schema.table` or `table`, matched
+    case-insensitively (Snowflake folds unquoted names to upper case). Validated names are safe as literals
+    (DuckDB and Snowflake bind parameters differently)."""
+    quote_table(table)
+    schema, _, name = table.rpartition(".")
+    return f"lower(table_name) = '{name.lower()}'" + (
+        f" and lower(table_schema) = '{schema.lower()}'" if schema else ""
+    )
+
+
+def table_exists(warehouse: Any, table: str) -> bool:
+    (found,) = fetch_one(
+        warehouse, f"select count(*) from information_schema.tables where {information_schema_filter(table)}"
+    )
+    return int(found) > 0
+
+
 def table_version(warehouse: Any, table: str, newest_column: str) -> tuple[str, Any]:
     """(data version, newest value) of a loaded table: its row count and the newest value of the column its
     loader advances (an incremental cursor, Sling's update_key). A loader that moved no row reports the same

@@ -1,9 +1,10 @@
 """`FileIngestionComponent`: daily landing files into a warehouse table, one file per daily partition.
 
 Builds, from one YAML declaration: the partitioned asset (single-run backfills, `warehouse` pool), its
-in-step checks (the write-audit-publish audits of `audit.py`, and schema drift), the core's row-count and
-freshness checks, a job, a daily schedule and a sensor for new or changed files. The load strategy (DuckDB or Snowflake) is chosen at run time from
-the `warehouse` resource that the environment built, so the same YAML runs locally and in prod.
+in-step checks (the write-audit-publish audits of `audit.py`, schema drift, and the core's row-count and
+freshness checks), a job, a daily schedule and a sensor for new or changed files. The load strategy (DuckDB
+or Snowflake) is chosen at run time from the `warehouse` resource that the environment built, so the same
+YAML runs locally and in prod.
 """
 
 from datetime import date, timedelta
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
-from dataplat_core.checks import checks_step, column_schema_change_checks, freshness_check, min_rows_check
+from dataplat_core.checks import TableCheck, check_results, freshness_check, min_rows_check
 from dataplat_core.observability import (
     UNCHANGED_PARTITIONS,
     StepRetry,
@@ -19,7 +20,7 @@ from dataplat_core.observability import (
     load_logger,
     table_metadata,
 )
-from dataplat_core.warehouse import quote_table
+from dataplat_core.warehouse import quote_table, table_exists
 from pydantic import Field, field_validator, model_validator
 
 from dataplat_snowflake_ingestion.files import audit
@@ -173,6 +174,19 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
         declared = validate_columns(self.columns)
         return next((c for c, t in declared.items() if t in ("TIMESTAMP", "TIMESTAMPTZ", "DATE")), None)
 
+    def table_checks(self) -> list[TableCheck]:
+        """The table-wide checks, evaluated by the load step itself after its partitions are in (a step of
+        their own would be skipped whenever the load yields no output, i.e. in every run). Key uniqueness and
+        not-null are audits of every delivery (`audit.py`): a second, table-wide computation could disagree
+        with the decision the loader took. Column changes are the `schema_drift` check: the file's columns
+        against the declaration, before anything is published (Dagster's column schema change check compares
+        two materializations of the table, whose columns are the declaration's)."""
+        checks = [min_rows_check(self.asset_key, self.table, self.min_rows)]
+        if self.freshness and self.freshness.column:
+            max_age = timedelta(hours=self.freshness.max_lag_hours)
+            checks.append(freshness_check(self.asset_key, self.table, self.freshness.column, max_age))
+        return checks
+
     def partitions_def(self) -> dg.DailyPartitionsDefinition:
         return dg.DailyPartitionsDefinition(
             start_date=self.partition_start_date, end_date=self.partition_end_date, timezone=self.timezone
@@ -180,13 +194,7 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         spec, pattern, partitions = self.file_spec(), FilePattern(self.file_pattern), self.partitions_def()
-        asset = build_file_asset(self, spec, pattern, partitions)
-        # Key uniqueness and not-null are audits of every delivery (reported by the asset's own checks); a
-        # second, table-wide computation could disagree with the decision the loader took.
-        checks = [min_rows_check(self.asset_key, self.table, self.min_rows)]
-        if self.freshness and self.freshness.column:
-            max_age = timedelta(hours=self.freshness.max_lag_hours)
-            checks.append(freshness_check(self.asset_key, self.table, self.freshness.column, max_age))
+        asset = build_file_asset(self, spec, pattern, partitions, self.table_checks())
         job = dg.define_asset_job(
             f"load_{self.name}", selection=dg.AssetSelection.assets(self.asset_key), partitions_def=partitions
         )
@@ -215,10 +223,6 @@ class FileIngestionComponent(dg.Component, dg.Model, dg.Resolvable):
         )
         return dg.Definitions(
             assets=[asset],
-            asset_checks=[
-                *checks_step(f"{self.name}_checks", checks),
-                *column_schema_change_checks([self.asset_key]),
-            ],
             jobs=[job],
             schedules=[schedule],
             sensors=[sensor],
@@ -326,6 +330,7 @@ def build_file_asset(
     spec: FileSpec,
     pattern: FilePattern,
     partitions: dg.PartitionsDefinition,
+    table_checks: list[TableCheck],
 ) -> dg.AssetsDefinition:
     key = component.asset_key
     words = {
@@ -349,6 +354,7 @@ def build_file_asset(
             description=f"File columns match the declaration (policy: {component.schema_drift}).",
         )
     )
+    check_specs += [c.spec for c in table_checks]
     freshness_policy = (
         dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=component.freshness.max_lag_hours))
         if component.freshness
@@ -446,6 +452,13 @@ def build_file_asset(
             )
         # Check outputs are required; with every file unchanged they report that nothing new was audited.
         yield from _check_results(component, results, failures, unchanged=len(unchanged))
+        if published or table_exists(context.resources.warehouse, component.table):
+            yield from check_results(table_checks, context.resources)
+        else:
+            yield from (
+                c.not_evaluated(f"{component.table} does not exist: no file published yet")
+                for c in table_checks
+            )
         if failures:
             lines = "\n".join(f"- {pk}: {exc}" for pk, exc in failures)
             raise dg.Failure(
