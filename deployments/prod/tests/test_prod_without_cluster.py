@@ -18,7 +18,7 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config_schema
 from dagster_k8s import K8sRunLauncher, k8s_job_executor
-from dataplat_core.environment import ENVIRONMENTS, SECRET_VARS, PlatformEnv
+from dataplat_core.environment import ENVIRONMENTS, SECRET_VARS, EnvironmentMismatch, PlatformEnv
 from dataplat_core.runner import load_definitions
 
 PROD = Path(__file__).resolve().parents[1]
@@ -128,6 +128,24 @@ def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake
     assert connections == {"SHOP_PG": "postgres", "WAREHOUSE": "snowflake"}
     assert defs.metadata[f"version/dataplat-prod-{location}"].value == "0.1.0"
     assert defs.resolve_asset_graph().get_all_asset_keys(), "the location declares no assets"
+
+
+@pytest.mark.parametrize("platform_env", [None, "local", "staging"])
+def test_the_prod_location_refuses_to_load_unless_platform_env_is_prod(location, monkeypatch, platform_env):
+    """Unset PLATFORM_ENV means local: a prod pod without it would otherwise run against a DuckDB file."""
+    placeholders = (PROD.parents[1] / "tools" / "placeholder.env").read_text().splitlines()
+    for line in placeholders:
+        if line and not line.startswith("#"):
+            monkeypatch.setenv(*line.split("=", 1))
+    if platform_env is None:
+        monkeypatch.delenv("PLATFORM_ENV", raising=False)
+    else:
+        monkeypatch.setenv("PLATFORM_ENV", platform_env)
+    with pytest.raises(EnvironmentMismatch) as refused:
+        load_definitions(f"dataplat_prod_{location}.definitions")
+    said = "PLATFORM_ENV is not set" if platform_env is None else f"PLATFORM_ENV={platform_env}:"
+    assert f"this code location is the prod deployment, but {said}" in str(refused.value)
+    assert "Set PLATFORM_ENV=prod" in str(refused.value)
 
 
 def test_sling_gets_snowflake_and_the_read_only_source_from_env_up_to_the_network(monkeypatch):

@@ -5,10 +5,12 @@ import pytest
 from conftest import LOCAL_SOURCES
 from dataplat_core.environment import (
     ENVIRONMENTS,
+    EnvironmentMismatch,
     InvalidEnvironment,
     MissingEnvironmentVariables,
     PlatformEnv,
     current_environment,
+    deployment_environment,
     load_settings,
 )
 
@@ -25,6 +27,23 @@ def test_switch_values(raw):
 def test_unknown_environment_is_rejected_with_the_allowed_values():
     with pytest.raises(InvalidEnvironment, match="local, staging, prod"):
         current_environment({"PLATFORM_ENV": "qa"})
+
+
+def test_a_deployment_loads_only_when_platform_env_agrees_with_the_environment_it_states():
+    assert deployment_environment("local", {}) is PlatformEnv.LOCAL  # a fresh clone needs no switch
+    assert deployment_environment("prod", {"PLATFORM_ENV": "prod"}) is PlatformEnv.PROD
+    with pytest.raises(EnvironmentMismatch) as unset:
+        deployment_environment("prod", {})
+    assert str(unset.value).startswith(
+        "this code location is the prod deployment, but PLATFORM_ENV is not set"
+    )
+    assert "Set PLATFORM_ENV=prod" in str(unset.value)
+    with pytest.raises(EnvironmentMismatch) as other:
+        deployment_environment("staging", {"PLATFORM_ENV": "prod"})
+    assert "the staging deployment, but PLATFORM_ENV=prod" in str(other.value)
+    assert "Set PLATFORM_ENV=staging for this deployment, or run the prod one" in str(other.value)
+    with pytest.raises(EnvironmentMismatch, match="the local deployment, but PLATFORM_ENV=staging"):
+        deployment_environment("local", {"PLATFORM_ENV": "staging"})
 
 
 def test_missing_variables_are_all_listed_in_one_message():

@@ -65,6 +65,7 @@ def component_defs(replication: str, attributes: dict | None = None, **spec):
 
 @pytest.fixture
 def replication_defs(platform_env):
+    # dagster-sling's own add-on, as a team may declare it: the platform's table metadata still holds.
     with component_defs(REPLICATION, include_metadata=["row_count"]) as defs:
         yield defs
 

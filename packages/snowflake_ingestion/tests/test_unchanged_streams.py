@@ -101,7 +101,7 @@ def _duplicates(path: str) -> dict[str, int]:
 def test_a_run_without_source_changes_starts_no_sling_and_reports_every_stream_unchanged(
     platform_env, sandbox_postgres
 ):
-    with component_defs(ALL_INCREMENTAL, include_metadata=["row_count"]) as defs:
+    with component_defs(ALL_INCREMENTAL) as defs:
         first = Run(defs)
         assert first.result.success and first.sling_started  # the detector sees Sling when it runs
         assert first.sling_streams == {f"shop.{t}" for t in ALL}
@@ -131,7 +131,7 @@ def test_a_run_without_source_changes_starts_no_sling_and_reports_every_stream_u
 
 def test_changing_only_orders_runs_sling_for_orders_alone(platform_env, sandbox_postgres):
     path = platform_env["WAREHOUSE_DUCKDB_PATH"]
-    with component_defs(ALL_INCREMENTAL, include_metadata=["row_count"]) as defs:  # as the deployment
+    with component_defs(ALL_INCREMENTAL) as defs:  # as the deployment
         assert Run(defs).result.success
         with sandbox_postgres.connect() as conn:
             (changed,) = conn.execute(

@@ -8,7 +8,7 @@ import dagster as dg
 
 from dataplat_core.alerts import alert_sensors
 from dataplat_core.automation import automation_sensor
-from dataplat_core.environment import PlatformEnv
+from dataplat_core.environment import PlatformEnv, deployment_environment
 from dataplat_core.resources import build_resources
 
 DIST_PREFIX = "dataplat-"
@@ -67,9 +67,14 @@ def platform_definitions(
 
 
 def code_location(
-    definitions_file: str | Path, *, executor: dg.ExecutorDefinition | None = None
+    definitions_file: str | Path,
+    *,
+    environment: PlatformEnv | str,
+    executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
     """A deployment's whole code location: the components declared in YAML under its `defs/` folder, composed
-    with the environment's resources. Each deployment's `definitions.py` is one call to this."""
+    with the environment's resources. Each deployment's `definitions.py` is one call to this, stating which
+    environment the deployment is; it refuses to load when PLATFORM_ENV disagrees (`deployment_environment`)."""
+    env = deployment_environment(environment)
     defs = dg.load_from_defs_folder(path_within_project=Path(definitions_file).parent)
-    return platform_definitions(defs, executor=executor)
+    return platform_definitions(defs, env=env, executor=executor)

@@ -54,6 +54,33 @@ def current_environment(environ: Mapping[str, str] | None = None) -> PlatformEnv
         raise InvalidEnvironment(f"{PLATFORM_ENV_VAR}={raw!r} is not one of: {allowed}") from None
 
 
+class EnvironmentMismatch(RuntimeError):
+    """A deployment stated one environment and PLATFORM_ENV says another (or nothing, outside local)."""
+
+
+def deployment_environment(
+    stated: PlatformEnv | str, environ: Mapping[str, str] | None = None
+) -> PlatformEnv:
+    """The environment of a deployment that states `stated`, once PLATFORM_ENV agrees. Two switches that
+    could disagree are made to agree: unset PLATFORM_ENV means local, so a prod pod without it would run
+    against a DuckDB file inside the pod; this refuses to load instead."""
+    stated = PlatformEnv(stated)
+    raw = (os.environ if environ is None else environ).get(PLATFORM_ENV_VAR)
+    if raw is None and stated != PlatformEnv.LOCAL:
+        raise EnvironmentMismatch(
+            f"this code location is the {stated.value} deployment, but {PLATFORM_ENV_VAR} is not set (unset means "
+            f"local: it would run against a DuckDB file on this host). Set {PLATFORM_ENV_VAR}={stated.value} in "
+            "its environment (the Helm values' env, docs/environments.md)."
+        )
+    actual = current_environment(environ)
+    if actual != stated:
+        raise EnvironmentMismatch(
+            f"this code location is the {stated.value} deployment, but {PLATFORM_ENV_VAR}={raw}: one of them is "
+            f"wrong. Set {PLATFORM_ENV_VAR}={stated.value} for this deployment, or run the {actual.value} one."
+        )
+    return actual
+
+
 # Variable names, in one place. Secrets are passed to resources as dg.EnvVar so that their values are read
 # by the run worker and never shown in the UI or written to the instance's storage.
 SOURCE_PG = (

@@ -133,10 +133,12 @@ class _RunningSteps:
         elif self._live is not None:
             self._live.refresh()
 
-    def end(self, step: str) -> None:
-        self.started.pop(step, None)
+    def end(self, step: str) -> float | None:
+        """The step's seconds since `start` (None for a step not seen starting)."""
+        began = self.started.pop(step, None)
         if self._live is not None:
             self._live.refresh()
+        return None if began is None else time.monotonic() - began
 
     def close(self) -> None:
         if self._live is not None and self._live.is_started:
@@ -149,7 +151,6 @@ class _ProgressHandler(logging.Handler):
     def __init__(self, outcomes: dict[str, AssetOutcome], step_assets: dict[str, list[str]], out=sys.stdout):
         super().__init__()
         self.outcomes, self.step_assets, self.out = outcomes, step_assets, out
-        self.step_started: dict[str, float] = {}
         self.running = _RunningSteps(out)
 
     def _print(self, text: str) -> None:
@@ -161,13 +162,11 @@ class _ProgressHandler(logging.Handler):
             return
         kind, step = event.event_type_value, event.step_key
         if kind == "STEP_START":
-            self.step_started[step] = time.monotonic()
             self.running.start(step)
             if step in self.step_assets:  # check-only steps report through their evaluations
                 self._print(f"  ... {step}")
-        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in self.step_started:
-            self.running.end(step)
-            seconds = time.monotonic() - self.step_started[step]
+        elif kind in ("STEP_SUCCESS", "STEP_FAILURE") and step in self.running.started:
+            seconds = self.running.end(step)
             for key in self.step_assets.get(step, []):
                 self.outcomes[key].seconds = round(seconds, 2)
                 self.outcomes[key].step = step

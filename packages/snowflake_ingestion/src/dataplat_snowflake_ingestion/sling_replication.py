@@ -34,6 +34,7 @@ from dataplat_core.checks import (
 )
 from dataplat_core.duckdb_warehouse import WarehouseDuckDB, WarehouseLocked
 from dataplat_core.observability import (
+    COLUMN_SCHEMA,
     StepRetry,
     fail_fast_unless_transient,
     load_logger,
@@ -41,7 +42,7 @@ from dataplat_core.observability import (
     table_metadata,
     with_retry_policy,
 )
-from dataplat_core.warehouse import fetch_all, quote_identifier, quote_table, table_version
+from dataplat_core.warehouse import table_version
 
 from dataplat_snowflake_ingestion.sling_errors import explain_failures
 from dataplat_snowflake_ingestion.sling_watchdog import SlingWatchdog
@@ -205,11 +206,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                         log.info(check.log_line())
                     skipped = [c for c in checks if c.unchanged]
             for check in skipped:
-                yield skipped_result(
-                    check,
-                    component._version(warehouse, check.table, check.update_key, log)[0],
-                    table_metadata(warehouse, check.table),
-                )
+                table = table_metadata(warehouse, check.table)
+                version, _ = component._version(warehouse, check.table, check.update_key, table, log)
+                yield skipped_result(check, version, table)
             to_run = {n: k for n, k in selected.items() if n not in {c.stream for c in skipped}}
             if skipped and not to_run:
                 log.info(f"every selected stream ({len(selected)}) is unchanged: Sling not started")
@@ -267,7 +266,8 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         rows = int(getattr(raw, "value", raw) or 0)
         elapsed = metadata.get("elapsed_time")
         table = ".".join(event.asset_key.path)
-        version, newest = self._version(warehouse, table, update_key, log)
+        facts = table_metadata(warehouse, table)
+        version, newest = self._version(warehouse, table, update_key, facts, log)
         uniform = load_metadata(
             rows_read=rows,
             rows_loaded=rows,
@@ -278,30 +278,23 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         log.info(f"stream {table}: {rows} rows loaded, newest {newest}")
         return dg.MaterializeResult(
             asset_key=event.asset_key,
-            metadata={**uniform, **metadata, **table_metadata(warehouse, table)},
+            metadata={**uniform, **metadata, **facts},
             check_results=event.check_results,
             data_version=dg.DataVersion(version) if version else event.data_version,
             tags=event.tags,
         )
 
     def _version(
-        self, warehouse: Any, table: str, update_key: str | None, log: Any
+        self, warehouse: Any, table: str, update_key: str | None, facts: dict[str, Any], log: Any
     ) -> tuple[str | None, Any]:
         """(data version, newest value) of a loaded table (`table_version`), by its update_key, else by the
-        component's `timestamp_column` when the table has it; (None, None) without either or on an error."""
+        component's `timestamp_column` when the table has it (its columns: `facts`, the table's metadata);
+        (None, None) without either or on an error."""
         column = update_key
         try:
             if column is None and self.timestamp_column:
-                # Validated names are safe as literals (DuckDB and Snowflake bind parameters differently).
-                quote_table(table), quote_identifier(self.timestamp_column)
-                schema, name, wanted = *table.lower().split("."), self.timestamp_column.lower()
-                found = fetch_all(
-                    warehouse,
-                    "select column_name from information_schema.columns "
-                    f"where lower(table_schema) = '{schema}' and lower(table_name) = '{name}' "
-                    f"and lower(column_name) = '{wanted}'",
-                )
-                column = self.timestamp_column if found else None
+                columns = {c.name.lower() for c in facts[COLUMN_SCHEMA].value.columns}
+                column = self.timestamp_column if self.timestamp_column.lower() in columns else None
             if column is None:
                 return None, None
             return table_version(warehouse, table, column)

@@ -6,4 +6,4 @@ from dataplat_core.definitions import code_location
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return code_location(__file__)
+    return code_location(__file__, environment="local")

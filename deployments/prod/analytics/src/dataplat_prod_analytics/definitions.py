@@ -10,4 +10,4 @@ from dataplat_core.definitions import code_location
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return code_location(__file__, executor=k8s_job_executor)
+    return code_location(__file__, environment="prod", executor=k8s_job_executor)
