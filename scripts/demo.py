@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -252,6 +253,39 @@ def summary(outcomes: list[dict], elapsed: float) -> bool:
     return ok
 
 
+class PortInUse(SystemExit):
+    pass
+
+
+def require_free_port(port: int) -> None:
+    """Refuse at once, before minutes of loading, a UI port another process listens on: `dg dev` would fail
+    only after the demo, with the webserver's traceback among the daemon's and code servers' output."""
+    with socket.socket() as probe:
+        probe.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as the webserver binds: TIME_WAIT is free
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise PortInUse(
+                f"demo: port {port} on 127.0.0.1 is in use ({exc.strerror}){_holder(port)}: stop that process "
+                f"or choose another port with --port (e.g. --port {port + 1})."
+            ) from None
+
+
+def _holder(port: int) -> str:
+    """`, held by PID n (command)` when the system lets this user see it, else nothing."""
+    try:
+        import psutil
+
+        for conn in psutil.net_connections("tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                return f", held by PID {conn.pid} ({' '.join(' '.join(psutil.Process(conn.pid).cmdline()).split())[:120]})"
+    except Exception:  # the holder is a hint; not being allowed to see it must not hide the message
+        pass
+    return ""
+
+
 def serve_ui(env: dict[str, str], port: int) -> subprocess.Popen:
     """`dg dev` (webserver, daemon, a code server per location) in its own process group: `shutdown` stops
     the whole group (`dg dev` alone did not stop its children within minutes after Ctrl-C)."""
@@ -310,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     # A SIGTERM (CI timeout, `kill`) must still stop the sandbox: turn it into a normal exit.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
+    if args.ui:
+        require_free_port(args.port)
     state = args.state_dir.resolve()
     if args.reset and state.exists():
         say(f"deleting {state}")

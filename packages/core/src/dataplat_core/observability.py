@@ -12,12 +12,15 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -321,17 +324,48 @@ def permanent_failure(description: str, metadata: Mapping[str, Any] | None = Non
     return dg.Failure(description=description, metadata=metadata, allow_retries=False)
 
 
+_NO_SPACE = "no space left on device"
+_QUOTED_PATH = re.compile(r'"(/[^"]+)"')
+
+
+def disk_full_failure(exc: BaseException) -> dg.Failure | None:
+    """A failure naming the full disk and what to do, when `exc` or one of its causes is a full disk (ENOSPC:
+    an OSError, or a driver's message such as DuckDB's `Could not write file "<path>": No space left on
+    device`); else None. Not retried: the disk does not empty itself within a retry's delay."""
+    for err in error_chain(exc):
+        text = str(err)
+        if not (isinstance(err, OSError) and err.errno == errno.ENOSPC) and _NO_SPACE not in text.lower():
+            continue
+        path = getattr(err, "filename", None) or next(iter(_QUOTED_PATH.findall(text)), None)
+        where = f" writing {path}" if path else ""
+        free = ""
+        if path:
+            folder = Path(path).parent
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+            free = f" ({shutil.disk_usage(folder).free / 2**20:.1f} MiB free on its disk)"
+        return permanent_failure(
+            f"the disk is full{where}{free}. Free space on that disk, or point the setting that leads there at "
+            "a disk with room (WAREHOUSE_DUCKDB_PATH: the warehouse file; DATAPLAT_STATE_DIR: the platform's "
+            "working files), then run again."
+        )
+    return None
+
+
 @contextmanager
 def fail_fast_unless_transient() -> Iterator[None]:
     """Errors inside pass through when a retry can fix them (`is_transient`), else become a `dg.Failure`
-    that is not retried (same message, the original error as its cause)."""
+    that is not retried (same message, the original error as its cause; a full disk says so and what to do:
+    `disk_full_failure`)."""
     try:
         yield
     except dg.Failure as exc:
         if exc.allow_retries and not is_transient(exc):
-            raise permanent_failure(exc.description or str(exc), exc.metadata) from exc
+            raise (
+                disk_full_failure(exc) or permanent_failure(exc.description or str(exc), exc.metadata)
+            ) from exc
         raise
     except Exception as exc:
         if is_transient(exc):
             raise
-        raise permanent_failure(f"{type(exc).__name__}: {exc}".strip()) from exc
+        raise (disk_full_failure(exc) or permanent_failure(f"{type(exc).__name__}: {exc}".strip())) from exc
