@@ -310,3 +310,21 @@ def test_missing_file_fails_its_partition_only(platform_env, landing_folder):
     assert not result.success
     assert "2026-01-03.csv: no such file" in failure_message(result)
     assert set(partition_counts(platform_env)) == {"2026-01-02", "2026-01-04"}
+
+
+def test_a_landing_url_without_its_folder_fails_once_naming_the_setting_and_the_fix(
+    platform_env, landing_folder, tmp_path, monkeypatch
+):
+    nowhere = tmp_path / "not-mounted"
+    monkeypatch.setenv("LANDING_URL", f"file://{nowhere}")
+    with file_defs() as defs:
+        result = run_range(defs, "2026-01-02", "2026-01-04")
+    assert not result.success
+    message = failure_message(result)
+    assert (
+        f"LANDING_URL=file://{nowhere}: the landing folder {nowhere} does not exist. Point LANDING_URL"
+        in message
+    )
+    assert "no such file" not in message  # said once for the folder, not once per day
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retried == []  # the folder does not appear by itself

@@ -107,6 +107,21 @@ class LandingLocation(dg.ConfigurableResource):
             raise ValueError(f"landing location {self.url} is not a local folder")
         return Path(self.url.removeprefix("file://"))
 
+    def existing_folder(self) -> Path:
+        """`local_path()`, which must exist: a missing landing root is a wrong LANDING_URL or an unmounted
+        volume, not a day's missing file, and is said so once instead of once per partition."""
+        path = self.local_path()
+        if not path.is_dir():
+            raise LandingFolderMissing(
+                f"LANDING_URL={self.url}: the landing folder {path} does not exist. Point LANDING_URL at the "
+                "landing area or mount it there (locally, `dataplat-sandbox up` writes it and its env file)."
+            )
+        return path
+
+
+class LandingFolderMissing(FileNotFoundError):
+    pass
+
 
 class PaymentsApi(dg.ConfigurableResource):
     """The payments provider's REST API."""

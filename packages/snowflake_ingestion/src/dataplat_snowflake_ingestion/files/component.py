@@ -388,7 +388,6 @@ def build_file_asset(
     )
     def _load_files(context: dg.AssetExecutionContext):
         loader = strategy_for(context.resources.warehouse, spec)
-        folder = context.resources.landing.local_path() / component.landing_subfolder
         log = load_logger(context)
         results: list[LoadResult] = []
         failures: list[tuple[str, Exception]] = []
@@ -403,6 +402,7 @@ def build_file_asset(
         # Each partition is its own transaction: a bad file fails its partition and leaves the others loaded.
         # A transient error (a lock, the network) fails the step for the retry policy; any other is final.
         with fail_fast_unless_transient():
+            folder = context.resources.landing.existing_folder() / component.landing_subfolder
             for partition_key in context.partition_keys:
                 path = folder / pattern.name_for(partition_key)
                 reason = unchanged_reason(path, recorded.get(partition_key))
