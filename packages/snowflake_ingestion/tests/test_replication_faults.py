@@ -228,13 +228,14 @@ def test_source_down_fails_naming_the_source_and_recovers_after_start(env, sourc
     address = f"{source_pg.host}:{source_pg.port}/{source_pg.database}"
     source_pg.stop()
     try:
-        result = materialize(TWO_TABLES, **FIRST_ATTEMPT)
+        result = materialize(TWO_TABLES)  # RECOVERING: retries on, which a refused connection must not use
         assert not result.success
+        assert [e.event_type_value for e in result.all_events].count("STEP_UP_FOR_RETRY") == 0
         message = _failure_message(result)
         assert (
-            f"source PostgreSQL at {address} unreachable (Sling connection SHOP_PG)"
-            in message.splitlines()[0]
-        )
+            f"source PostgreSQL at {address} unreachable (Sling connection SHOP_PG): nothing listens there "
+            "(connection refused), not retried. Check that the database is running"
+        ) in message.splitlines()[0], message.splitlines()[0]
         assert "connection refused" in message and "\x1b[" not in message  # Sling's reason, without colors
 
         # The row-count check's resource fails just as clearly.

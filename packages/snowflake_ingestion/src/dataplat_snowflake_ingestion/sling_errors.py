@@ -5,7 +5,8 @@ a clear first line naming the part that failed:
 
 - the source database cannot be reached, or goes away mid-read (Sling says `dial tcp 127.0.0.1:5433: connect:
   connection refused` with a hint about `sslmode`, or `unexpected EOF`): "source PostgreSQL at
-  127.0.0.1:5433/shop unreachable (Sling connection SHOP_PG) ...";
+  127.0.0.1:5433/shop unreachable (Sling connection SHOP_PG) ...", not retried when nothing listens on its port
+  (retried when the connection was lost mid-read);
 - the source refuses the user or password: "source PostgreSQL at ... refused the credentials of user ...",
   not retried;
 - the DuckDB warehouse file is locked by another process: "warehouse DuckDB file ... is locked by process n ...".
@@ -80,8 +81,9 @@ def _connection_names(text: str, environment: Mapping[str, str]) -> tuple[str | 
     return (with_host[0] if len(with_host) == 1 else None), (others[0] if len(others) == 1 else None)
 
 
-def explain_sling_failure(message: str, environment: Mapping[str, str]) -> str | None:
-    """A clear first line for a known fault, followed by Sling's own messages; None when not recognised.
+def explain_sling_failure(message: str, environment: Mapping[str, str]) -> tuple[str, bool] | None:
+    """A clear first line for a known fault, followed by Sling's own messages, and whether a retry may help;
+    None when not recognised.
 
     `environment` is `SlingResource.prepare_environment()` (the connections as Sling receives them).
     """
@@ -94,7 +96,8 @@ def explain_sling_failure(message: str, environment: Mapping[str, str]) -> str |
         return (
             f"warehouse DuckDB file {lock['path']} is locked by process {lock['pid']} ({lock['exe']}): Sling "
             f"could not open it (Sling connection {target}). DuckDB allows one writing process per file; stop "
-            f"that process or let it finish, then re-run.\nSling said:\n{detail}"
+            f"that process or let it finish, then re-run.\nSling said:\n{detail}",
+            True,  # the holder may be about to finish (the resource already waited for it)
         )
 
     conn = _connection(environment, source)
@@ -107,19 +110,25 @@ def explain_sling_failure(message: str, environment: Mapping[str, str]) -> str |
         return (
             f"{where} refused the credentials of user {conn.get('user') or '?'} (Sling connection {source}): "
             f"check SOURCE_PG_USER and SOURCE_PG_PASSWORD (the platform builds {source} from them); a retry "
-            f"is refused the same way.\nSling said:\n{detail}"
+            f"is refused the same way.\nSling said:\n{detail}",
+            False,
         )
-    down = not _reachable(host, port)
-    if down or f"dial tcp {host}:{port}" in text:
-        state = "unreachable"
+    # Nothing listening is not a transient fault: the step fails at once (retries would only delay the
+    # message). A connection lost mid-read, to a source that answers again, is retried.
+    fix = "check that the database is running and accepts connections from this host, then re-run"
+    if not _reachable(host, port):
+        state, fix, retry = (
+            "unreachable",
+            f"nothing listens there (connection refused), not retried. {fix.capitalize()}",
+            False,
+        )
+    elif f"dial tcp {host}:{port}" in text:
+        state, retry = "unreachable", True
     elif _SOURCE_GONE.search(text):
-        state = "lost its connection during the replication"
+        state, retry = "lost its connection during the replication", True
     else:
         return None
-    return (
-        f"{where} {state} (Sling connection {source}): check that the database is running and accepts "
-        f"connections from this host, then re-run.\nSling said:\n{detail}"
-    )
+    return f"{where} {state} (Sling connection {source}): {fix}.\nSling said:\n{detail}", retry
 
 
 def explain_failures(events: Iterator[Any], sling: Any) -> Iterator[Any]:
@@ -134,7 +143,5 @@ def explain_failures(events: Iterator[Any], sling: Any) -> Iterator[Any]:
             explained = None
         if explained is None:
             raise
-        # A refused password is not worth a retry; a source down or a lock may be.
-        raise dg.Failure(
-            description=explained, allow_retries=not CREDENTIALS_REFUSED.search(str(exc))
-        ) from exc
+        description, retry = explained
+        raise dg.Failure(description=description, allow_retries=retry) from exc
