@@ -4,8 +4,9 @@ Every materializable asset: owners (a team, declared in the deployment's YAML), 
 tags `domain` and `tier`, and a code reference to the YAML file that declares it. A table's checks depend on
 its tier: an ingested (`raw`) table has key, not-null, row count, freshness and column schema change checks;
 a `mart` has the same but schema change (its columns are its SQL's). A file feed's `schema_drift` check (the
-file's columns against the declaration, before publishing) stands for the schema change check. `asset_standard_problems(defs)` lists
-what each asset lacks; every deployment's location test asserts that it lists nothing.
+file's columns against the declaration, before publishing) stands for the schema change check.
+`asset_standard_problems(defs)` lists what each asset lacks; every deployment's location test asserts that it
+lists nothing.
 """
 
 from collections import defaultdict
