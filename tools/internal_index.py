@@ -6,13 +6,25 @@
 
 `check` proves the release path end to end: it starts pypiserver on a free 127.0.0.1 port, builds each
 package with `uv build` and uploads it with `uv publish`, then installs each package into a fresh venv from
-that index at its pinned version (third-party dependencies still come from the public registry) and
-imports it there. Deployments for staging and prod install the same way.
+that index at its pinned version and imports it there. Deployments for staging and prod install the same way,
+from their hashed `requirements.lock`.
+
+Supply chain: every install names one index, the internal one. It holds the platform's `dataplat-*` packages
+and proxies the public registry for every name it does not hold (pypiserver's fallback here; a company's
+Artifactory, Nexus or devpi "virtual" index), so a package that takes a `dataplat-*` name on the public
+registry is never consulted for it. There is no `--extra-index-url`: with one, uv consults the extra index
+first and pip treats both as equals, and an impostor wins. The locks carry every file's hash and installs
+`--require-hashes`: a file that is not the one locked is refused. `check` runs every install path with such an
+impostor on the "public" side (a second local pypiserver serving every `dataplat-*` name at the same and at a
+higher version, then the real registry) and asserts that none of it is installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import re
 import socket
 import subprocess
 import sys
@@ -20,6 +32,7 @@ import tempfile
 import time
 import tomllib
 import urllib.request
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,7 +48,8 @@ RELEASED_DEPLOYMENTS = sorted(
     for p in PROJECTS.values()
     if p.kind == "deployment" and not p.path.startswith("deployments/local/")
 )
-PUBLIC_INDEX = "https://pypi.org/simple"
+PUBLIC_INDEX = "https://pypi.org/simple/"
+DIST_PREFIX = "dataplat-"
 
 
 def package_meta(folder: str) -> tuple[str, str, str]:
@@ -52,13 +66,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(directory: Path, port: int | None = None):
-    """A pypiserver on 127.0.0.1 that accepts uploads without authentication (loopback only)."""
+def serve(directory: Path, port: int | None = None, *, proxy: str | None = PUBLIC_INDEX):
+    """A pypiserver on 127.0.0.1 that accepts uploads without authentication (loopback only). For a name it
+    does not hold it redirects to `proxy` (a simple index URL), as an internal index proxies the public
+    registry; `proxy=None`: it answers 404."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
+    fallback = ["--fallback-url", proxy] if proxy else ["--disable-fallback"]
     server = subprocess.Popen(
         [sys.executable, "-m", "pypiserver", "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".",
-         "--disable-fallback", str(directory)],
+         *fallback, str(directory)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
@@ -94,65 +111,199 @@ def publish(files: list[Path], url: str) -> None:
     )  # fmt: skip
 
 
-def install_from_index(index_url: str, requirements: list[str], venv: Path) -> Path:
-    """A fresh venv with `requirements` installed: platform packages from the internal index only."""
+def install_from_index(index_url: str, requirements: list[str], venv: Path, *options: str) -> Path:
+    """A fresh venv with `requirements` installed from the internal index, the only index named (it proxies
+    the public registry for the names it does not hold)."""
     subprocess.run([UV, "venv", "--quiet", "-p", "3.11", str(venv)], check=True, env=uv_env())
     subprocess.run(
         [UV, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
-         # The internal index comes first and wins for the names it holds ("first-index" is uv's default):
-         # a same-named package on the public registry can never replace ours.
-         "--index-url", index_url + "simple/", "--extra-index-url", PUBLIC_INDEX, *requirements],
+         "--index-url", index_url + "simple/", *options, *requirements],
         check=True, env=uv_env(),
     )  # fmt: skip
     return venv / "bin" / "python"
 
 
-def compile_lock(index_url: str, deployment: str) -> Path:
-    """deployments/<env>/<location>/requirements.lock: every pin, platform packages from the index."""
+LOCK_NAME = "requirements.lock"
+_LOCKED = re.compile(
+    r"^(?P<name>[A-Za-z0-9_.-]+)==(?P<version>\S+)(?P<rest>(?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})+)", re.M
+)
+
+
+def locked_hashes(lock: Path) -> dict[str, tuple[str, set[str]]]:
+    """{distribution: (version, sha256 hashes)} of a hashed requirements lock."""
+    return {
+        m["name"].lower(): (m["version"], set(re.findall(r"sha256:([0-9a-f]{64})", m["rest"])))
+        for m in _LOCKED.finditer(lock.read_text())
+    }
+
+
+def wheel_hashes(files: list[Path]) -> dict[str, tuple[str, str]]:
+    """{distribution: (version, sha256)} of the built wheels."""
+    found = {}
+    for wheel in files:
+        if wheel.suffix == ".whl":
+            name, version = wheel.name.split("-")[:2]
+            found[name.replace("_", "-").lower()] = (version, hashlib.sha256(wheel.read_bytes()).hexdigest())
+    return found
+
+
+def stale_pins(files: list[Path]) -> list[str]:
+    """Each platform package a released deployment's lock pins at a version whose wheel, built from this
+    checkout, is not the file the lock holds: a released version's content changed (the builds are
+    reproducible: hatchling pinned, no timestamps)."""
+    built = wheel_hashes(files)
+    problems = []
+    for deployment in RELEASED_DEPLOYMENTS:
+        lock = ROOT / "deployments" / deployment / LOCK_NAME
+        for name, (version, hashes) in sorted(locked_hashes(lock).items()):
+            if name in built and built[name][0] == version and built[name][1] not in hashes:
+                problems.append(
+                    f"{lock.relative_to(ROOT)}: {name} {version} (this checkout builds another file)"
+                )
+    return problems
+
+
+def compile_lock(index_url: str, deployment: str, files: list[Path]) -> Path:
+    """deployments/<env>/<location>/requirements.lock: every pin with its files' hashes, resolved through the
+    internal index alone. Refused when a platform package's locked file is not the one built here (the
+    index handed out something else under our name)."""
     project = ROOT / "deployments" / deployment
-    lock = project / "requirements.lock"
+    lock = project / LOCK_NAME
     subprocess.run(
         [UV, "pip", "compile", "--quiet", str(project / "pyproject.toml"), "-o", str(lock),
-         "--python-version", "3.11", "--index-url", index_url + "simple/", "--extra-index-url", PUBLIC_INDEX,
+         "--python-version", "3.11", "--index-url", index_url + "simple/", "--generate-hashes",
          "--no-emit-index-url", "--custom-compile-command", "python tools/internal_index.py lock"],
         check=True, env=uv_env(),
     )  # fmt: skip
+    built, locked = wheel_hashes(files), locked_hashes(lock)
+    foreign = [
+        n for n in locked if n.startswith(DIST_PREFIX) and built.get(n, ("", ""))[1] not in locked[n][1]
+    ]
+    if foreign:
+        raise SystemExit(
+            f"{lock.relative_to(ROOT)}: {', '.join(foreign)} locked to files this checkout did not build"
+        )
     return lock
 
 
 def install_deployment(index_url: str, deployment: str, venv: Path) -> Path:
-    """A fresh venv as the environment's image builds it: the lock from the index, then the deployment itself
-    from its folder (a dg project loads its `defs/` relative to its pyproject.toml, so the image keeps the
-    folder and installs it in place)."""
-    python = install_from_index(index_url, ["-r", str(ROOT / "deployments" / deployment / "requirements.lock")],
-                                venv)  # fmt: skip
+    """A fresh venv as the environment's image builds it (docs/release.md): the hashed lock from the internal
+    index with `--require-hashes`, then the deployment itself from its folder (a dg project loads its `defs/`
+    relative to its pyproject.toml, so the image keeps the folder and installs it in place)."""
+    lock = ROOT / "deployments" / deployment / LOCK_NAME
+    python = install_from_index(index_url, ["-r", str(lock)], venv, "--require-hashes")
     subprocess.run([UV, "pip", "install", "--quiet", "--no-deps", "--python", str(python),
                     "-e", str(ROOT / "deployments" / deployment)], check=True, env=uv_env())  # fmt: skip
     return python
 
 
+IMPOSTOR_SUMMARY = "impostor: not the platform's package"
+
+
+def impostor_wheels(out: Path, versions: tuple[str, ...]) -> list[Path]:
+    """For every platform package, a wheel of the same name at each of `versions` with other content (a module
+    of the same import name holding `IMPOSTOR = True`): what a stranger could publish on the public registry."""
+    out.mkdir(parents=True, exist_ok=True)
+    wheels = []
+    for folder in PACKAGES:
+        dist, _, module = package_meta(folder)
+        for version in versions:
+            stem = f"{dist.replace('-', '_')}-{version}"
+            files = {
+                f"{module}/__init__.py": b"IMPOSTOR = True\n",
+                f"{stem}.dist-info/METADATA": (
+                    f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\nSummary: {IMPOSTOR_SUMMARY}\n"
+                ).encode(),
+                f"{stem}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: impostor\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            }
+            record = [
+                f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},{len(data)}"
+                for path, data in files.items()
+            ]
+            files[f"{stem}.dist-info/RECORD"] = (
+                "\n".join([*record, f"{stem}.dist-info/RECORD,,"]) + "\n"
+            ).encode()
+            wheel = out / f"{stem}-py3-none-any.whl"
+            with zipfile.ZipFile(wheel, "w") as archive:
+                for path, data in files.items():
+                    archive.writestr(path, data)
+            wheels.append(wheel)
+    return wheels
+
+
+# Run in an installed venv: every platform distribution there, and any that is an impostor.
+PLATFORM_DISTS_PROBE = (
+    "import importlib.metadata as m, json; "
+    f"print(json.dumps({{d.metadata['Name']: [d.version, d.metadata['Summary'] == {IMPOSTOR_SUMMARY!r}] "
+    f"for d in m.distributions() if d.metadata['Name'].startswith({DIST_PREFIX!r})}}))"
+)
+
+
+def platform_dists(python: Path) -> dict[str, str]:
+    """{distribution: version} of the platform packages in `python`'s venv; refuses a venv holding an impostor."""
+    import json
+
+    out = subprocess.run(
+        [str(python), "-c", PLATFORM_DISTS_PROBE], check=True, capture_output=True, text=True
+    )
+    found = json.loads(out.stdout)
+    impostors = sorted(f"{name} {version}" for name, (version, bad) in found.items() if bad)
+    if impostors:
+        raise SystemExit(f"{python}: the public registry's impostor was installed: {', '.join(impostors)}")
+    return {name: version for name, (version, _) in found.items()}
+
+
+@contextmanager
+def hostile_public_index(tmp: Path):
+    """A stand-in for the public registry that a stranger has published `dataplat-*` names on: a pypiserver
+    serving an impostor of every platform package at the same version as ours and at a higher one, and the
+    real registry for every other name."""
+    versions = tuple(sorted({package_meta(f)[1] for f in PACKAGES})) + ("99.0.0",)
+    with serve(tmp / "public", proxy=PUBLIC_INDEX) as url:
+        publish(impostor_wheels(tmp / "impostors", versions), url)
+        yield url
+
+
 def check() -> int:
     with tempfile.TemporaryDirectory(prefix="dataplat-index-") as tmp:
         tmp_path = Path(tmp)
-        with serve(tmp_path / "index") as url:
-            files = build_all(tmp_path / "dist")
+        files = build_all(tmp_path / "dist")
+        stale = stale_pins(files)
+        if stale:
+            raise SystemExit(
+                "a released version's content changed since the deployments' locks were written:\n  "
+                + "\n  ".join(stale)
+                + "\nA released version is immutable: bump the package's version (docs/release.md); before its "
+                "first release, refresh the locks: `uv run --locked python tools/internal_index.py lock`."
+            )
+        with hostile_public_index(tmp_path) as public, serve(tmp_path / "index", proxy=public) as url:
             publish(files, url)
-            print(f"published {len(files)} files to {url}")
+            print(
+                f"published {len(files)} files to {url}; the public side ({public}) serves impostors of them"
+            )
             for folder in PACKAGES:
                 dist, version, module = package_meta(folder)
-                python = install_from_index(url, [f"{dist}=={version}"], tmp_path / f"venv-{folder}")
-                probe = (
-                    f"import importlib.metadata as m, sys; import {module}; "
-                    f"d = m.distribution({dist!r}); "
-                    "assert str(d.locate_file('')).startswith(sys.prefix), d.locate_file(''); "
-                    f"print({dist!r}, d.version)"
-                )
-                out = subprocess.run([str(python), "-c", probe], check=True, capture_output=True, text=True)
-                print(f"installed from the index in a fresh venv: {out.stdout.strip()}")
+                for wanted in (
+                    f"{dist}=={version}",
+                    dist,
+                ):  # pinned, and open to the impostor's higher version
+                    python = install_from_index(url, [wanted], tmp_path / f"venv-{folder}")
+                    probe = (
+                        f"import importlib.metadata as m, sys; import {module}; "
+                        f"d = m.distribution({dist!r}); "
+                        "assert str(d.locate_file('')).startswith(sys.prefix), d.locate_file(''); "
+                        f"assert not getattr({module}, 'IMPOSTOR', False); print({dist!r}, d.version)"
+                    )
+                    out = subprocess.run(
+                        [str(python), "-c", probe], check=True, capture_output=True, text=True
+                    )
+                    assert platform_dists(python)[dist] == version, (wanted, platform_dists(python))
+                print(f"installed from the index in a fresh venv, pinned and unpinned: {out.stdout.strip()}")
             pythons: dict[str, dict[str, Path]] = {}
             for deployment in RELEASED_DEPLOYMENTS:
                 env_name, location = deployment.split("/")
                 python = install_deployment(url, deployment, tmp_path / f"venv-{env_name}-{location}")
+                platform_dists(python)
                 pythons.setdefault(env_name, {})[location] = python
                 module = f"dataplat_{env_name}_{location}.definitions"
                 load = (
@@ -165,7 +316,9 @@ def check() -> int:
                                      capture_output=True, text=True)  # fmt: skip
                 if out.returncode != 0:
                     raise SystemExit(f"{deployment}: definitions failed to load:\n{out.stderr[-4000:]}")
-                print(f"{deployment}: installed from the index, definitions load: {out.stdout.strip()}")
+                print(
+                    f"{deployment}: installed from the index (hashed lock), definitions load: {out.stdout.strip()}"
+                )
                 if env_name == "prod":
                     run_tests(
                         python, ROOT / "deployments" / "prod" / "tests", {"DATAPLAT_LOCATION": location}
@@ -177,12 +330,11 @@ def check() -> int:
 def staging_topology(index_url: str, pythons: dict[str, Path], host_venv: Path) -> None:
     """The staging host (webserver, daemon, instance storage driver) from the index, at the code locations'
     own dagster version, then the staging topology test against the location venvs."""
-    lock = (ROOT / "deployments" / "staging" / "ingestion" / "requirements.lock").read_text().splitlines()
-    pins = [
-        line for line in lock if line.startswith(("dagster==", "dagster-postgres==", "dagster-graphql=="))
-    ]
+    locked = locked_hashes(ROOT / "deployments" / "staging" / "ingestion" / LOCK_NAME)
+    pins = [f"{name}=={locked[name][0]}" for name in ("dagster", "dagster-postgres") if name in locked]
     host = install_from_index(index_url, [*pins, "dagster-webserver", "dataplat-sandbox", "pytest", "pyyaml"],
                               host_venv)  # fmt: skip
+    platform_dists(host)
     locations = ",".join(f"{name}={python}" for name, python in pythons.items())
     run_tests(host, ROOT / "deployments" / "staging" / "tests", {"DATAPLAT_STAGING_PYTHONS": locations})
 
@@ -216,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
     if args.command == "lock":
         with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp) / "index") as url:
-            publish(build_all(Path(tmp) / "dist"), url)
+            files = build_all(Path(tmp) / "dist")
+            publish(files, url)
             for deployment in RELEASED_DEPLOYMENTS:
-                print(f"wrote {compile_lock(url, deployment).relative_to(ROOT)}")
+                print(f"wrote {compile_lock(url, deployment, files).relative_to(ROOT)}")
         return 0
     if args.command == "publish":
         with tempfile.TemporaryDirectory() as tmp:

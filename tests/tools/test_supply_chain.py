@@ -1,0 +1,128 @@
+"""Internal packages come only from the internal index (tools/internal_index.py), tested against a hostile
+public registry: a second local pypiserver serving an impostor of every `dataplat-*` name at the same version
+as ours and at a higher one (and the real registry for every other name).
+
+The impostors are installed by the pattern the platform used before (`--index-url <internal>
+--extra-index-url <public>`), which shows that the stand-in is hostile; the platform's install paths install
+the internal package or refuse. `nox -s release` runs the full paths (every package, every staging and prod
+location from its hashed lock, the staging host) with the same impostors present.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+import internal_index  # noqa: E402
+from repo import UV, uv_env  # noqa: E402
+
+CORE = "dataplat-core"
+
+
+@pytest.fixture(scope="module")
+def indexes(tmp_path_factory):
+    """(internal index URL, public index URL, our core wheel's sha256, our core version)."""
+    tmp = tmp_path_factory.mktemp("indexes")
+    subprocess.run([UV, "build", "--quiet", "--wheel", "--out-dir", str(tmp / "dist"), str(ROOT / "packages" / "core")],
+                   check=True, env=uv_env())  # fmt: skip
+    ours = sorted((tmp / "dist").glob("*.whl"))
+    version, sha256 = internal_index.wheel_hashes(ours)[CORE]
+    with (
+        internal_index.hostile_public_index(tmp) as public,
+        internal_index.serve(tmp / "internal", proxy=public + "simple/") as internal,
+    ):
+        internal_index.publish(ours, internal)
+        yield internal, public, sha256, version
+
+
+def _venv(path: Path, *, seed: bool = False) -> Path:
+    subprocess.run([UV, "venv", "--quiet", "-p", "3.11", *(["--seed"] if seed else []), str(path)],
+                   check=True, env=uv_env())  # fmt: skip
+    return path / "bin" / "python"
+
+
+def _installed(python: Path) -> tuple[str, bool]:
+    """(version, is the impostor) of dataplat-core in `python`'s venv."""
+    probe = (
+        "import importlib.metadata as m; d = m.distribution('dataplat-core'); "
+        f"print(d.version, d.metadata['Summary'] == {internal_index.IMPOSTOR_SUMMARY!r})"
+    )
+    version, impostor = subprocess.run([str(python), "-c", probe], check=True, capture_output=True,
+                                       text=True).stdout.split()  # fmt: skip
+    return version, impostor == "True"
+
+
+def test_the_old_extra_index_pattern_installs_the_impostor_which_shows_the_public_side_is_hostile(
+    indexes, tmp_path
+):
+    internal, public, _, version = indexes
+    python = _venv(tmp_path / "v")
+    subprocess.run(
+        [UV, "pip", "install", "--quiet", "--no-deps", "--python", str(python), "--index-url", internal + "simple/",
+         "--extra-index-url", public + "simple/", f"{CORE}=={version}"],
+        check=True, env=uv_env(),
+    )  # fmt: skip
+    assert _installed(python) == (version, True)
+
+
+@pytest.mark.parametrize("requirement", ["dataplat-core=={version}", "dataplat-core"])
+def test_the_release_checks_install_takes_ours_pinned_or_open_to_a_higher_impostor(
+    indexes, tmp_path, requirement
+):
+    internal, _, _, version = indexes
+    python = internal_index.install_from_index(
+        internal, [requirement.format(version=version)], tmp_path / "v", "--no-deps"
+    )
+    assert _installed(python) == (version, False)
+
+
+def test_a_hashed_lock_installs_ours_with_uv_and_with_pip_as_the_image_does(indexes, tmp_path):
+    internal, _, sha256, version = indexes
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(f"{CORE}=={version} \\\n    --hash=sha256:{sha256}\n")
+    assert internal_index.locked_hashes(lock) == {CORE: (version, {sha256})}
+    python = internal_index.install_from_index(internal, ["-r", str(lock)], tmp_path / "uv", "--require-hashes",
+                                               "--no-deps")  # fmt: skip
+    assert _installed(python) == (version, False)
+    python = _venv(tmp_path / "pip", seed=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--isolated", "--quiet", "--require-hashes", "--no-deps",
+         "--index-url", internal + "simple/", "-r", str(lock)],
+        check=True, env=uv_env(),
+    )  # fmt: skip
+    assert _installed(python) == (version, False)
+
+
+def test_a_hashed_lock_refuses_the_impostor_where_only_the_impostor_is_offered(indexes, tmp_path):
+    _, public, sha256, version = indexes
+    lock = tmp_path / "requirements.lock"
+    lock.write_text(f"{CORE}=={version} \\\n    --hash=sha256:{sha256}\n")
+    python = _venv(tmp_path / "v")
+    refused = subprocess.run(
+        [UV, "pip", "install", "--no-deps", "--require-hashes", "--python", str(python),
+         "--index-url", public + "simple/", "-r", str(lock)],
+        capture_output=True, text=True, env=uv_env(),
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "hash" in refused.stderr.lower(), refused.stderr
+    missing = subprocess.run([str(python), "-c", "import dataplat_core"], capture_output=True)
+    assert missing.returncode != 0  # nothing installed
+
+
+def test_a_lock_whose_platform_file_is_not_what_this_checkout_builds_is_named(indexes, tmp_path, monkeypatch):
+    _, _, sha256, version = indexes
+    wheel = tmp_path / f"dataplat_core-{version}-py3-none-any.whl"
+    wheel.write_bytes(b"not the locked file")
+    assert internal_index.stale_pins([wheel]) != []
+    assert any(f"{CORE} {version}" in line for line in internal_index.stale_pins([wheel]))
+    assert not any(CORE in line for line in internal_index.stale_pins([]))  # nothing built, nothing compared
+
+
+def test_every_platform_file_the_locks_pin_is_what_this_checkout_builds(tmp_path):
+    """A released version's content must not change: the staging and prod locks hold the hashes of the wheels
+    this checkout builds (reproducibly), else the release check would refuse them. Fix: bump the version, or
+    before a first release refresh the locks (`python tools/internal_index.py lock`)."""
+    assert internal_index.stale_pins(internal_index.build_all(tmp_path / "dist")) == []
