@@ -171,7 +171,10 @@ def compile_lock(index_url: str, deployment: str, files: list[Path]) -> Path:
     lock = project / LOCK_NAME
     subprocess.run(
         [UV, "pip", "compile", "--quiet", str(project / "pyproject.toml"), "-o", str(lock),
-         "--python-version", "3.11", "--index-url", index_url + "simple/", "--generate-hashes",
+         # Our names from the deployment's explicit index `internal` (its pyproject's sources), at this URL;
+         # every other name through the same index, which proxies the public registry.
+         "--python-version", "3.11", "--index", f"internal={index_url}simple/", "--index-url", index_url + "simple/",
+         "--generate-hashes",
          "--no-emit-index-url", "--custom-compile-command", "python tools/internal_index.py lock"],
         check=True, env=uv_env(),
     )  # fmt: skip

@@ -126,3 +126,23 @@ def test_every_platform_file_the_locks_pin_is_what_this_checkout_builds(tmp_path
     this checkout builds (reproducibly), else the release check would refuse them. Fix: bump the version, or
     before a first release refresh the locks (`python tools/internal_index.py lock`)."""
     assert internal_index.stale_pins(internal_index.build_all(tmp_path / "dist")) == []
+
+
+def test_every_platform_package_a_released_deployment_locks_is_its_direct_dependency_from_the_internal_index():
+    """uv applies a project's sources to its own dependencies: each `dataplat-*` name in a staging or prod lock
+    is one of the deployment's declared dependencies, bound to the explicit index `internal`."""
+    import tomllib
+
+    for deployment in internal_index.RELEASED_DEPLOYMENTS:
+        folder = ROOT / "deployments" / deployment
+        meta = tomllib.loads((folder / "pyproject.toml").read_text())
+        (index,) = meta["tool"]["uv"]["index"]
+        assert (index["name"], index["explicit"]) == ("internal", True)
+        sources = meta["tool"]["uv"]["sources"]
+        locked = {
+            n
+            for n in internal_index.locked_hashes(folder / internal_index.LOCK_NAME)
+            if n.startswith("dataplat-")
+        }
+        assert locked, deployment
+        assert {n: sources.get(n) for n in locked} == {n: {"index": "internal"} for n in locked}, deployment
