@@ -286,11 +286,9 @@ def check() -> int:
             )
             for folder in PACKAGES:
                 dist, version, module = package_meta(folder)
-                for wanted in (
-                    f"{dist}=={version}",
-                    dist,
-                ):  # pinned, and open to the impostor's higher version
-                    python = install_from_index(url, [wanted], tmp_path / f"venv-{folder}")
+                # pinned, and open to the impostor's higher version
+                for n, wanted in enumerate((f"{dist}=={version}", dist)):
+                    python = install_from_index(url, [wanted], tmp_path / f"venv-{folder}-{n}")
                     probe = (
                         f"import importlib.metadata as m, sys; import {module}; "
                         f"d = m.distribution({dist!r}); "
