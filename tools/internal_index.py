@@ -267,7 +267,34 @@ def hostile_public_index(tmp: Path):
         yield url
 
 
-def check() -> int:
+def write_sbom(python: Path, deployment: str, out: Path) -> Path:
+    """A CycloneDX SBOM (JSON) of a released location's installed venv, `out/sbom-<env>-<location>.cdx.json`,
+    checked to list every platform package at the version installed."""
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"sbom-{deployment.replace('/', '-')}.cdx.json"
+    subprocess.run(
+        [sys.executable, "-m", "cyclonedx_py", "environment", "--pyproject",
+         str(ROOT / "deployments" / deployment / "pyproject.toml"), "--of", "JSON", "--output-reproducible",
+         "-o", str(target), str(python)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    import json
+
+    listed = {c["name"]: c.get("version") for c in json.loads(target.read_text()).get("components", [])}
+    installed = platform_dists(python)
+    missing = {name: version for name, version in installed.items() if listed.get(name) != version}
+    # The deployment itself is the SBOM's subject (metadata.component), not one of its components.
+    missing.pop(
+        tomllib.loads((ROOT / "deployments" / deployment / "pyproject.toml").read_text())["project"]["name"],
+        None,
+    )
+    if missing:
+        raise SystemExit(f"{target}: the SBOM lacks {missing}")
+    return target
+
+
+def check(out: Path = ROOT / ".dataplat" / "release") -> int:
+    """The release path end to end (module docstring); the release output (an SBOM per location) in `out`."""
     with tempfile.TemporaryDirectory(prefix="dataplat-index-") as tmp:
         tmp_path = Path(tmp)
         files = build_all(tmp_path / "dist")
@@ -304,7 +331,7 @@ def check() -> int:
             for deployment in RELEASED_DEPLOYMENTS:
                 env_name, location = deployment.split("/")
                 python = install_deployment(url, deployment, tmp_path / f"venv-{env_name}-{location}")
-                platform_dists(python)
+                print(f"{deployment}: SBOM {write_sbom(python, deployment, out)}")
                 pythons.setdefault(env_name, {})[location] = python
                 module = f"dataplat_{env_name}_{location}.definitions"
                 load = (
