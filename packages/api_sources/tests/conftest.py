@@ -11,13 +11,12 @@ import dagster as dg
 import duckdb
 import pytest
 import requests
-from dagster.components.testing import create_defs_folder_sandbox
 from dagster_duckdb import DuckDBResource
 from dataplat_api_sources.components import PaymentsApiIngestionComponent
 from dataplat_core.resources import PaymentsApi
+from dataplat_core.testing import declared_component
 
 LOAD_ONLY, LOAD_AND_CHECK = "load_only", "load_and_check"
-COMPONENT_TYPE = "dataplat_api_sources.components.PaymentsApiIngestionComponent"
 ALL_RESOURCES = [
     {"name": "payments", "write_disposition": "merge", "primary_key": ["payment_id"]},
     {"name": "refunds", "write_disposition": "merge", "primary_key": ["refund_id"]},
@@ -39,13 +38,9 @@ def attributes(**overrides: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def component_defs(attrs: dict[str, Any]) -> Iterator[tuple[PaymentsApiIngestionComponent, dg.Definitions]]:
-    """The component loaded exactly as a deployment loads it: from a defs.yaml."""
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            PaymentsApiIngestionComponent, defs_yaml_contents={"type": COMPONENT_TYPE, "attributes": attrs}
-        )
-        with sandbox.load_component_and_build_defs(defs_path=path) as (component, defs):
-            yield component, defs
+    """The component loaded exactly as a deployment loads it: from a defs.yaml (resources bound by the test)."""
+    with declared_component(PaymentsApiIngestionComponent, attrs, platform_resources=False) as declared:
+        yield declared
 
 
 @dataclass

@@ -8,7 +8,6 @@ import socket
 import time
 
 import pytest
-import requests
 from dataplat_api_sources.http import (
     ApiRequestError,
     ApiRetriesExhausted,
@@ -18,29 +17,9 @@ from dataplat_api_sources.http import (
 )
 from dataplat_core.observability import is_transient
 from dataplat_sandbox.payments_api import FaultConfig, PaymentsApiServer
+from http_support import StubAdapter
 
 FAST = RetryPolicy(max_attempts=4, backoff_seconds=0.01, max_backoff_seconds=0.05, read_timeout_seconds=0.5)
-
-
-class StubAdapter(requests.adapters.BaseAdapter):
-    """Answers from a list of (status, headers, body) in order; records the timeout of each request."""
-
-    def __init__(self, answers):
-        super().__init__()
-        self.answers, self.timeouts = list(answers), []
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):
-        self.timeouts.append(timeout)
-        status, headers, body = self.answers.pop(0)
-        response = requests.Response()
-        response.status_code, response.url, response.request = status, request.url, request
-        response.headers.update({"Content-Type": "application/json", **headers})
-        response._content = body
-        response.reason = {200: "OK", 403: "Forbidden", 503: "Service Unavailable"}.get(status, "")
-        return response
-
-    def close(self):
-        pass
 
 
 def _stub_session(answers, policy=FAST):

@@ -15,9 +15,9 @@ from dataplat_api_sources.partitions import (
     partition_window,
     to_utc,
 )
+from http_support import StubAdapter
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_http import StubAdapter
 
 SETTINGS = settings(max_examples=100, deadline=None)
 

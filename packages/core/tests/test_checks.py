@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from dataplat_core.testing import checks_by_name
 import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
@@ -33,7 +34,7 @@ def _evaluate(warehouse, checks) -> dict[str, dg.AssetCheckEvaluation]:
     result = dg.materialize(
         [t, *checks_step("t_checks", checks)], resources={"warehouse": warehouse}, raise_on_error=False
     )
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+    return checks_by_name(result)
 
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

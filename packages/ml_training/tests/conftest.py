@@ -15,13 +15,10 @@ from datetime import date
 import dagster as dg
 import duckdb
 import pytest
-from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.binaries import duckdb_connection_config
-from dataplat_core.resources import build_resources
+from dataplat_core.testing import declared_component
 from dataplat_core.warehouse import copy_from_postgres
 from dataplat_ml_training.components import RefundModelComponent
-
-COMPONENT_TYPE = "dataplat_ml_training.components.RefundModelComponent"
 
 
 @pytest.fixture(scope="session")
@@ -83,13 +80,8 @@ def query(warehouse_path, sql: str) -> list[tuple]:
 @contextmanager
 def component_defs(attributes: dict | None = None):
     """The component declared in a defs.yaml (as a deployment declares it) plus the platform's resources."""
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            RefundModelComponent,
-            defs_yaml_contents={"type": COMPONENT_TYPE, "attributes": attributes or {}},
-        )
-        with sandbox.load_component_and_build_defs(defs_path=path) as (component, defs):
-            yield component, dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
+    with declared_component(RefundModelComponent, attributes or {}) as declared:
+        yield declared
 
 
 def run(defs: dg.Definitions, *keys: str, checks_only: bool = False) -> dg.ExecuteInProcessResult:
@@ -102,10 +94,6 @@ def run(defs: dg.Definitions, *keys: str, checks_only: bool = False) -> dg.Execu
     job = dg.define_asset_job("under_test", selection=selection)
     resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def("under_test")
     return resolved.execute_in_process(raise_on_error=False)
-
-
-def checks_by_name(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
 def materialization(result: dg.ExecuteInProcessResult, key: str):

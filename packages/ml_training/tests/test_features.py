@@ -4,8 +4,9 @@ import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
-from conftest import checks_by_name, component_defs, query, run
+from conftest import component_defs, query, run
 from dataplat_core.binaries import duckdb_connection_config
+from dataplat_core.testing import checks_by_name
 from dataplat_sandbox import data as truth
 
 

@@ -3,9 +3,10 @@
 import dagster as dg
 import duckdb
 import pytest
-from conftest import checks_by_name, component_defs, materialization, query, run
+from conftest import component_defs, materialization, query, run
 from dataplat_core.binaries import duckdb_connection_config
 from dataplat_core.resources import build_resources
+from dataplat_core.testing import checks_by_name
 from dataplat_ml_training.store import ModelStore
 
 # 45 days of data: a 7-day maturity leaves 38 days to train and test on.

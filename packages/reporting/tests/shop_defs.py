@@ -1,9 +1,11 @@
 """The shop's marts, pipeline health and report declared as in the analytics deployment's defs.yaml files."""
 
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_reporting.components import PipelineHealthComponent, ShopReportComponent, SqlMartsComponent
 
@@ -80,3 +82,17 @@ def materialize_all(
     defs: dg.Definitions, instance: dg.DagsterInstance | None = None
 ) -> dg.ExecuteInProcessResult:
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(instance=instance)
+
+
+REPORT_KEY = dg.AssetKey(["reports", "shop_report"])
+
+
+def add_model_metrics(warehouse_path: Path) -> None:
+    """A long-format metrics table, two trainings: the newest one's values must be shown."""
+    with duckdb.connect(str(warehouse_path)) as wh:
+        wh.execute(
+            "create schema ml; create table ml.model_metrics (trained_at timestamp, metric varchar, value double);"
+            "insert into ml.model_metrics values ('2026-01-10', 'roc_auc', 0.61), ('2026-01-10', 'precision', 0.2),"
+            " ('2026-01-15', 'roc_auc', 0.7312), ('2026-01-15', 'precision', 0.25), ('2026-01-15', 'recall', 0.41),"
+            " ('2026-01-15', 'training_rows', 1612)"
+        )

@@ -3,8 +3,7 @@ under packages/reporting/test-artifacts/ for a human to look at."""
 
 from pathlib import Path
 
-from shop_defs import materialize_all, report_yaml, shop_defs
-from test_report import REPORT_KEY, add_model_metrics
+from shop_defs import REPORT_KEY, add_model_metrics, materialize_all, report_yaml, shop_defs
 
 EXPECTED_CHARTS = {
     "revenue",

@@ -7,9 +7,8 @@ import duckdb
 import pytest
 from dataplat_core.observability import error_chain
 from dataplat_reporting.report import REPORT_PATH_KEY
-from shop_defs import materialize_all, report_yaml, shop_defs
+from shop_defs import REPORT_KEY, add_model_metrics, materialize_all, report_yaml, shop_defs
 
-REPORT_KEY = dg.AssetKey(["reports", "shop_report"])
 CHARTS = ("revenue", "refund_rate", "refund_rate_by_channel", "refund_rate_by_category", "top_products")
 
 
@@ -18,17 +17,6 @@ def _report(result: dg.ExecuteInProcessResult) -> dg.AssetMaterialization:
         e.materialization for e in result.get_asset_materialization_events() if e.asset_key == REPORT_KEY
     ]
     return mat
-
-
-def add_model_metrics(warehouse_path: Path) -> None:
-    """A long-format metrics table, two trainings: the newest one's values must be shown."""
-    with duckdb.connect(str(warehouse_path)) as wh:
-        wh.execute(
-            "create schema ml; create table ml.model_metrics (trained_at timestamp, metric varchar, value double);"
-            "insert into ml.model_metrics values ('2026-01-10', 'roc_auc', 0.61), ('2026-01-10', 'precision', 0.2),"
-            " ('2026-01-15', 'roc_auc', 0.7312), ('2026-01-15', 'precision', 0.25), ('2026-01-15', 'recall', 0.41),"
-            " ('2026-01-15', 'training_rows', 1612)"
-        )
 
 
 def test_report_is_written_beside_the_warehouse_with_path_and_preview(shop_warehouse):

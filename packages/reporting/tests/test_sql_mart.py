@@ -5,10 +5,9 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 import pytest
-from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.binaries import duckdb_connection_config
 from dataplat_core.observability import error_chain
-from dataplat_core.resources import build_resources
+from dataplat_core.testing import declared_component
 from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres
 from dataplat_reporting.components import SqlMartComponent
 
@@ -27,17 +26,11 @@ def warehouse_with_orders(platform_env, sandbox_postgres):
 
 
 def _mart_defs(attributes: dict):
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            SqlMartComponent,
-            defs_yaml_contents={
-                "type": "dataplat_reporting.components.SqlMartComponent",
-                "attributes": attributes,
-            },
-        )
-        (path / "daily_revenue.sql").write_text(DAILY_REVENUE)
-        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            yield dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
+    with declared_component(SqlMartComponent, attributes, files={"daily_revenue.sql": DAILY_REVENUE}) as (
+        _,
+        defs,
+    ):
+        yield defs
 
 
 @pytest.fixture

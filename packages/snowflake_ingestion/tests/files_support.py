@@ -6,9 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.observability import UNCHANGED_PARTITIONS
-from dataplat_core.resources import build_resources
+from dataplat_core.testing import declared_component
 from dataplat_sandbox.landing import SALES_COLUMN_TYPES
 from dataplat_snowflake_ingestion.components import FileIngestionComponent
 from dataplat_snowflake_ingestion.files.completeness import Completeness
@@ -37,16 +36,8 @@ ATTRIBUTES = {
 @contextmanager
 def file_defs(**overrides):
     """Definitions of one FileIngestionComponent declared through YAML, with the environment's resources."""
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            FileIngestionComponent,
-            defs_yaml_contents={
-                "type": "dataplat_snowflake_ingestion.components.FileIngestionComponent",
-                "attributes": {**ATTRIBUTES, **overrides},
-            },
-        )
-        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            yield dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
+    with declared_component(FileIngestionComponent, {**ATTRIBUTES, **overrides}) as (_, defs):
+        yield defs
 
 
 def run_range(
@@ -94,10 +85,6 @@ def duplicate_keys(env: dict) -> int:
 
 def data_lines(path: Path) -> int:
     return len(path.read_text().splitlines()) - 1
-
-
-def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
 def unchanged_partitions(result: dg.ExecuteInProcessResult) -> int:

@@ -12,6 +12,7 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 import pytest
+from dataplat_core.testing import checks_by_name
 from dataplat_snowflake_ingestion.files.audit import AuditLimits
 from dataplat_snowflake_ingestion.files.loader import DuckDBFileLoader
 from dataplat_snowflake_ingestion.files.model import FileSpec
@@ -19,7 +20,6 @@ from dataplat_snowflake_ingestion.files.schema import FileProblem, validate_colu
 from files_support import (
     SETTLED,
     TABLE,
-    checks,
     failure_message,
     file_defs,
     published,
@@ -168,7 +168,7 @@ def test_null_and_duplicate_keys_refuse_the_delivery_and_keep_the_published_day(
         day2.write_text("".join([lines[0], lines[1], lines[1], key_less, ",".join(from_day1), *lines[3:]]))
         result = run_range(defs, "2026-01-02", None, instance)
     assert not result.success
-    evaluations = checks(result)
+    evaluations = checks_by_name(result)
     unique, not_null = evaluations["primary_key_unique"], evaluations["keys_not_null"]
     assert not unique.passed and unique.severity == dg.AssetCheckSeverity.ERROR
     assert unique.metadata["duplicate_keys"].value == 1  # repeated within the file

@@ -2,65 +2,13 @@
 DuckDB warehouse in tmp_path."""
 
 import json
-import textwrap
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
-from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.resources import build_resources
-from dataplat_snowflake_ingestion.components import DatabaseReplicationComponent
-
-REPLICATION = textwrap.dedent(
-    """
-    source: SHOP_PG
-    target: WAREHOUSE
-    defaults:
-      mode: full-refresh
-      object: raw_shop.{stream_table}
-    streams:
-      shop.customers:
-        primary_key: [customer_id]
-      shop.orders:
-        mode: incremental
-        primary_key: [order_id]
-        update_key: updated_at
-      shop.order_items:
-        mode: incremental
-        primary_key: [order_id, line_no]
-        update_key: updated_at
-    """
-)
-TABLES = ("customers", "orders", "order_items")
-
-
-@contextmanager
-def component_defs(replication: str, attributes: dict | None = None, **spec):
-    """The component declared as a deployment would (defs.yaml + replication.yaml), with the platform's
-    resources. `spec`: the replication's keys; `attributes`: the component's other keys."""
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            DatabaseReplicationComponent,
-            defs_yaml_contents={
-                "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
-                "attributes": {
-                    "replications": [{"path": "replication.yaml", **spec}],
-                    # a Sling stall (sling_watchdog.py) fails the attempt within a minute and is retried,
-                    # instead of after the default 10 minutes
-                    "stall_timeout_seconds": 60,
-                    # The sandbox's orders are dated in its fixed window, so a data-age check would warn in
-                    # every test; it has its own test (test_freshness_...).
-                    "freshness_max_age_hours": None,
-                    **(attributes or {}),
-                },
-            },
-        )
-        (Path(path) / "replication.yaml").write_text(replication)
-        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            yield dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
+from replication_support import REPLICATION, TABLES, component_defs, order_statuses
 
 
 @pytest.fixture
@@ -72,22 +20,6 @@ def replication_defs(platform_env):
 
 def _materialize(defs: dg.Definitions) -> dg.ExecuteInProcessResult:
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(raise_on_error=False)
-
-
-def order_statuses(pg, warehouse_path: str, order_ids: list[int]) -> tuple[dict, dict]:
-    """Each order's status in the source and in the warehouse: equal when every update arrived, once."""
-    with pg.connect() as conn:
-        source = dict(
-            conn.execute(
-                "select order_id, status from shop.orders where order_id = any(%s)", (order_ids,)
-            ).fetchall()
-        )
-    with duckdb.connect(warehouse_path, read_only=True) as wh:
-        ids = ",".join(str(int(i)) for i in order_ids)
-        loaded = dict(
-            wh.execute(f"select order_id, status from raw_shop.orders where order_id in ({ids})").fetchall()
-        )
-    return source, loaded
 
 
 def _counts(platform_env, pg) -> tuple[dict, dict]:

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime
 import dagster as dg
 import pytest
 from dataplat_core.resources import LandingLocation
+from dataplat_core.testing import checks_by_name
 from dataplat_sandbox.landing import atomic_write, write_landing
 from files_support import (
     JOB,
     TABLE,
-    checks,
     data_lines,
     duplicate_keys,
     failure_message,
@@ -93,7 +93,7 @@ def test_backfill_of_a_date_range_is_one_run_with_one_materialization_per_partit
     assert {m["dagster/row_count"].value for m in mats.values()} == {sum(expected.values())}  # the table's
     assert all(m["rows_rejected"].value == 0 and m["bytes"].value > 0 for m in mats.values())
     assert partition_counts(platform_env) == expected
-    evaluations = checks(result)
+    evaluations = checks_by_name(result)
     assert all(e.passed for e in evaluations.values()), {n: e.passed for n, e in evaluations.items()}
     assert evaluations["file_row_count"].metadata["file_data_lines"].value == sum(expected.values())
 
@@ -115,16 +115,16 @@ def test_every_declared_check_is_evaluated_by_a_partitioned_load_also_when_no_fi
         again = run_range(defs, days[0], days[-1], instance)  # every file unchanged: nothing reloaded
     for result in (first, again):
         assert result.success
-        assert set(checks(result)) == declared
+        assert set(checks_by_name(result)) == declared
         skipped = [e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SKIPPED]
         assert skipped == []
     assert unchanged_partitions(again) == len(days)
     for result in (first, again):
-        assert checks(result)["row_count"].passed
-        assert checks(result)["row_count"].metadata["rows"].value == sum(
+        assert checks_by_name(result)["row_count"].passed
+        assert checks_by_name(result)["row_count"].metadata["rows"].value == sum(
             _expected(landing_folder, days).values()
         )
-        assert checks(result)["freshness"].passed, checks(result)["freshness"].metadata
+        assert checks_by_name(result)["freshness"].passed, checks_by_name(result)["freshness"].metadata
 
 
 def test_the_table_checks_fail_naming_the_missing_table_when_no_file_was_ever_published(
@@ -134,7 +134,7 @@ def test_the_table_checks_fail_naming_the_missing_table_when_no_file_was_ever_pu
     with file_defs() as defs:
         result = run_range(defs, "2026-01-03")
     assert not result.success
-    row_count = checks(result)["row_count"]
+    row_count = checks_by_name(result)["row_count"]
     assert not row_count.passed
     assert "raw_files.sales does not exist" in row_count.metadata["not_evaluated"].value
 
@@ -186,7 +186,7 @@ def test_defective_file_fails_naming_the_file_and_leaves_loaded_data_untouched(
     assert partition_counts(platform_env) == before
     assert result.get_asset_materialization_events() == []
     assert unchanged_partitions(result) == 1
-    drift = checks(result)["schema_drift"]
+    drift = checks_by_name(result)["schema_drift"]
     assert drift.passed is (defect not in ("missing_column", "extra_column", "retyped_column"))
 
 
@@ -203,10 +203,10 @@ def test_bad_types_above_the_fail_rate_refuse_the_delivery_into_quarantine(platf
         result = run_range(defs, "2026-01-02")
     # 13 of 256 lines (5.1 %) > fail threshold 5 %: refused before publishing, blocking ERROR check.
     assert not result.success
-    reject = checks(result)["reject_rate"]
+    reject = checks_by_name(result)["reject_rate"]
     assert not reject.passed and reject.severity == dg.AssetCheckSeverity.ERROR
     assert reject.metadata["rows_rejected"].value == bad
-    assert checks(result)["file_row_count"].passed
+    assert checks_by_name(result)["file_row_count"].passed
     message = failure_message(result)
     assert "2026-01-02.csv: not published" in message and "reject_rate: 13 of 256 (5.08%)" in message, message
     assert partition_counts(platform_env) == {}  # nothing published
@@ -239,7 +239,7 @@ def test_reject_rate_thresholds(platform_env, landing_folder, warn, fail, passed
     with file_defs(reject_rate={"warn": warn, "fail": fail}) as defs:
         result = run_range(defs, "2026-01-02")
     assert result.success  # below the fail threshold the run succeeds
-    reject = checks(result)["reject_rate"]
+    reject = checks_by_name(result)["reject_rate"]
     assert reject.passed is passed
     if severity:
         assert reject.severity == severity
@@ -264,7 +264,7 @@ def test_drift_policy_evolve_adds_new_columns_and_loads_missing_ones_as_null(pla
     with file_defs(schema_drift="evolve") as defs:
         result = run_range(defs, "2026-01-01", "2026-01-03")
     assert result.success, failure_message(result)
-    drift = checks(result)["schema_drift"]
+    drift = checks_by_name(result)["schema_drift"]
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.WARN
     assert drift.metadata["new_columns"].value == "coupon_code"
     assert drift.metadata["missing_columns"].value == "amount"
@@ -299,7 +299,7 @@ def test_drift_policy_evolve_still_refuses_a_retyped_column(platform_env, landin
         result = run_range(defs, "2026-01-02")
     assert not result.success
     assert "customer_id" in failure_message(result)
-    drift = checks(result)["schema_drift"]
+    drift = checks_by_name(result)["schema_drift"]
     assert not drift.passed and drift.severity == dg.AssetCheckSeverity.ERROR
 
 

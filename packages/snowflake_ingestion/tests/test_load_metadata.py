@@ -3,7 +3,7 @@ rejected, the source's newest timestamp and the duration, checked against the sa
 files, the source PostgreSQL); and its log lines name the run and the partition."""
 
 import csv
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import dagster as dg
 import pytest
@@ -19,13 +19,9 @@ from dataplat_core.observability import (
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.landing import write_landing
 from files_support import file_defs, partition_counts, run_range
-from test_database_replication import REPLICATION, TABLES, component_defs
+from replication_support import REPLICATION, TABLES, component_defs, epoch
 
 DAYS = ["2026-01-03", "2026-01-04", "2026-01-05"]
-
-
-def _epoch(value: datetime) -> float:
-    return value.replace(tzinfo=UTC).timestamp() if value.tzinfo is None else value.timestamp()
 
 
 def _parse(value: str) -> datetime | None:
@@ -70,7 +66,7 @@ def test_file_loads_record_rows_read_loaded_rejected_newest_and_duration(platfor
         assert "order_id" in {c.name for c in metadata[COLUMN_SCHEMA].value.columns}
         assert metadata[DURATION_S].value > 0
         assert isinstance(metadata[SOURCE_NEWEST_AT], dg.TimestampMetadataValue)
-        assert metadata[SOURCE_NEWEST_AT].value == _epoch(newest_in_file), day
+        assert metadata[SOURCE_NEWEST_AT].value == epoch(newest_in_file), day
     assert mats[bad_day.isoformat()][ROWS_REJECTED].value > 0  # the defect really produced rejects
 
 
@@ -94,7 +90,7 @@ def test_replication_records_the_uniform_metadata_per_stream(platform_env, sandb
             metadata = mats[table]
             assert metadata[ROWS_READ].value == metadata[ROWS_LOADED].value == count, table
             assert metadata[ROWS_REJECTED].value == 0
-            assert metadata[SOURCE_NEWEST_AT].value == pytest.approx(_epoch(newest), abs=1e-3), table
+            assert metadata[SOURCE_NEWEST_AT].value == pytest.approx(epoch(newest), abs=1e-3), table
             assert metadata[DURATION_S].value > 0
             assert metadata[ROW_COUNT].value == count  # the table's rows: a first load moves them all
             assert "updated_at" in {c.name for c in metadata[COLUMN_SCHEMA].value.columns}

@@ -6,6 +6,7 @@ The module runs its own PostgreSQL (30,000 orders, a fixed port so a restart kee
 tests stop, restart and grow it."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -19,13 +20,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster.components.testing import create_defs_folder_sandbox
 from dataplat_core.resources import SourceUnreachable, build_resources
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.postgres import SandboxPostgres
-from dataplat_snowflake_ingestion.components import DatabaseReplicationComponent
 from dataplat_snowflake_ingestion.sling_watchdog import descendants, processes
-from test_database_replication import REPLICATION, TABLES, order_statuses
+from replication_support import REPLICATION, TABLES, order_statuses, run_replication
 
 TESTS = Path(__file__).parent
 KEYS = {"customers": ("customer_id",), "orders": ("order_id",), "order_items": ("order_id", "line_no")}
@@ -36,11 +35,12 @@ TWO_TABLES, TWO = REPLICATION.split("  shop.order_items:")[0], ("customers", "or
 # The deployment's path in a process of its own: the component from YAML, the platform's resources.
 CHILD = textwrap.dedent(
     """
+    import json
     import sys
     sys.path.insert(0, sys.argv[1])
-    from test_replication_faults import materialize
+    from replication_support import run_replication
 
-    sys.exit(0 if materialize().success else 1)
+    sys.exit(0 if run_replication(attributes=json.loads(sys.argv[2])).success else 1)
     """
 )
 
@@ -96,24 +96,7 @@ FIRST_ATTEMPT = {"step_retry": {"max_retries": 0}}
 def materialize(replication: str = REPLICATION, **attributes) -> dg.ExecuteInProcessResult:
     """One run of the component declared as a deployment would (defs.yaml + replication.yaml, the platform's
     resources). `attributes`: the component's other keys (default: RECOVERING)."""
-    with create_defs_folder_sandbox() as sandbox:
-        path = sandbox.scaffold_component(
-            DatabaseReplicationComponent,
-            defs_yaml_contents={
-                "type": "dataplat_snowflake_ingestion.components.DatabaseReplicationComponent",
-                "attributes": {
-                    "replications": [{"path": "replication.yaml"}],
-                    # the sandbox's data age is not under test here (test_database_replication's freshness test)
-                    "freshness_max_age_hours": None,
-                    **RECOVERING,
-                    **attributes,
-                },
-            },
-        )
-        (Path(path) / "replication.yaml").write_text(replication)
-        with sandbox.load_component_and_build_defs(defs_path=path) as (_, defs):
-            defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
-            return defs.resolve_implicit_global_asset_job_def().execute_in_process(raise_on_error=False)
+    return run_replication(replication, {**RECOVERING, **attributes})
 
 
 def _source_counts(pg, tables=TABLES) -> dict[str, int]:
@@ -168,7 +151,10 @@ def _kill_mid_stream(tmp_path, stream: str) -> dict[int, str]:
     log = tmp_path / "child.log"
     with log.open("w") as out:
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(TESTS)], stdout=out, stderr=out, start_new_session=True
+            [sys.executable, "-c", CHILD, str(TESTS), json.dumps(RECOVERING)],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
     try:
         deadline = time.monotonic() + 120  # room for one stalled attempt (RECOVERING) and its retry

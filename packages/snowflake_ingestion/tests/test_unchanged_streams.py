@@ -9,8 +9,7 @@ import dagster as dg
 import duckdb
 from dataplat_core.observability import COLUMN_SCHEMA, ROW_COUNT, ROWS_LOADED, ROWS_READ, SOURCE_NEWEST_AT
 from dataplat_snowflake_ingestion.unchanged_streams import SKIPPED_UNCHANGED
-from test_database_replication import REPLICATION, component_defs
-from test_load_metadata import _epoch
+from replication_support import REPLICATION, component_defs, epoch
 
 # The deployment's replication: every stream incremental on updated_at.
 ALL_INCREMENTAL = textwrap.dedent(
@@ -121,7 +120,7 @@ def test_a_run_without_source_changes_starts_no_sling_and_reports_every_stream_u
             (newest,) = conn.execute(f"select max(updated_at) from shop.{table}").fetchone()
             metadata = second.metadata[table]
             assert metadata[ROWS_READ].value == metadata[ROWS_LOADED].value == 0, table
-            assert metadata[SOURCE_NEWEST_AT].value == _epoch(newest), table
+            assert metadata[SOURCE_NEWEST_AT].value == epoch(newest), table
             # Dagster's row count is the table's, also when Sling moved nothing (it showed 0 for a full table)
             assert metadata[ROW_COUNT].value == first.metadata[table][ROW_COUNT].value == target[table]
             assert metadata[COLUMN_SCHEMA] == first.metadata[table][COLUMN_SCHEMA]  # no schema change seen

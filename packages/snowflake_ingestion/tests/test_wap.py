@@ -10,10 +10,10 @@ import time
 
 import dagster as dg
 import pytest
+from dataplat_core.testing import checks_by_name
 from dataplat_sandbox.landing import atomic_write
 from files_support import (
     TABLE,
-    checks,
     failure_message,
     file_defs,
     partition_counts,
@@ -60,7 +60,7 @@ def test_a_cut_file_is_refused_as_incomplete_and_the_day_keeps_its_rows(platform
         result, before = _redeliver(defs, instance, landing_folder, platform_env, payload)
     assert not result.success
     assert f"{DAY}.csv: the last line has no line end" in failure_message(result)
-    completeness = checks(result)["completeness"]
+    completeness = checks_by_name(result)["completeness"]
     assert not completeness.passed and completeness.severity == dg.AssetCheckSeverity.ERROR
     assert published(platform_env) == before
     assert not result.get_asset_materialization_events()
@@ -123,7 +123,7 @@ def test_another_days_file_under_this_days_name_is_refused(platform_env, landing
     assert f"partition_dates: {rows} of {rows} (100.00%) rows have order_ts outside {DAY}" in failure_message(
         result
     )
-    dates = checks(result)["partition_dates"]
+    dates = checks_by_name(result)["partition_dates"]
     assert not dates.passed and dates.metadata["rows_outside"].value == rows
     assert published(platform_env) == before
 
@@ -144,7 +144,7 @@ def test_a_few_rows_of_another_day_are_rejects_with_their_reason(platform_env, l
         f"not in partition {DAY}" in r[3] for r in rejects
     )
     assert sorted(r[4].split(",")[0] for r in rejects) == sorted(o.split(",")[0] for o in other)
-    dates = checks(result)["partition_dates"]
+    dates = checks_by_name(result)["partition_dates"]
     assert not dates.passed and dates.severity == dg.AssetCheckSeverity.WARN
 
 
@@ -244,7 +244,7 @@ def test_manifest_rule_checks_every_stated_value(platform_env, landing_folder, m
         return
     assert not result.success and outcome in failure_message(result), failure_message(result)
     assert not result.get_asset_materialization_events()
-    assert not checks(result)["completeness"].passed
+    assert not checks_by_name(result)["completeness"].passed
 
 
 def test_an_upper_case_header_matches_the_declared_columns(platform_env, landing_folder):
@@ -281,7 +281,7 @@ def test_checks_report_the_audits_the_loader_decided_on(platform_env, landing_fo
     with file_defs() as defs:
         result = run_range(defs, "2026-01-01", DAY)
     assert result.success
-    evaluations = checks(result)
+    evaluations = checks_by_name(result)
     expected = sum(len(_lines(landing_folder, f"2026-01-0{i}")) - 1 for i in (1, 2, 3))
     assert evaluations["file_row_count"].metadata["file_data_lines"].value == expected
     assert evaluations["reject_rate"].metadata["partitions_audited"].value == 3
