@@ -81,6 +81,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("python", str(ROOT / "tools" / "scan_secrets.py"))  # no credential in any tracked file
+    # a released package's files changed without a version bump and a CHANGELOG heading
+    session.run("python", str(ROOT / "tools" / "release.py"), "check")
 
 
 @nox.session(python=PYTHON, tags=["tests"])

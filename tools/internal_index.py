@@ -105,8 +105,11 @@ def build_all(out: Path) -> list[Path]:
 
 
 def publish(files: list[Path], url: str) -> None:
+    """Upload `files`, skipping those the index already holds (`--check-url`): a re-run is a no-op, and a
+    released file is never replaced."""
     subprocess.run(
-        [UV, "publish", "--publish-url", url, "--username", "ci", "--password", "unused", *map(str, files)],
+        [UV, "publish", "--publish-url", url, "--check-url", url.rstrip("/") + "/simple/", "--username", "ci",
+         "--password", "unused", *map(str, files)],
         check=True, env=uv_env(), capture_output=True,
     )  # fmt: skip
 

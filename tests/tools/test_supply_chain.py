@@ -146,3 +146,19 @@ def test_every_platform_package_a_released_deployment_locks_is_its_direct_depend
         }
         assert locked, deployment
         assert {n: sources.get(n) for n in locked} == {n: {"index": "internal"} for n in locked}, deployment
+
+
+def test_publishing_again_is_a_no_op_and_never_replaces_a_released_file(tmp_path):
+    subprocess.run([UV, "build", "--quiet", "--wheel", "--out-dir", str(tmp_path / "dist"), str(ROOT / "packages" / "sandbox")],
+                   check=True, env=uv_env())  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    with internal_index.serve(tmp_path / "index", proxy=None) as url:
+        internal_index.publish([wheel], url)
+        stored = (tmp_path / "index" / wheel.name).read_bytes()
+        internal_index.publish([wheel], url)  # the same file again: skipped, no error
+        other = tmp_path / "other" / wheel.name
+        other.parent.mkdir()
+        other.write_bytes(wheel.read_bytes() + b"\0")  # same name, other bytes
+        with pytest.raises(subprocess.CalledProcessError):
+            internal_index.publish([other], url)
+        assert (tmp_path / "index" / wheel.name).read_bytes() == stored
