@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import tomllib
+import urllib.error
 import urllib.request
 import zipfile
 from contextlib import contextmanager
@@ -104,14 +105,46 @@ def build_all(out: Path) -> list[Path]:
     return sorted(out.glob("*"))
 
 
-def publish(files: list[Path], url: str) -> None:
-    """Upload `files`, skipping those the index already holds (`--check-url`): a re-run is a no-op, and a
-    released file is never replaced."""
-    subprocess.run(
-        [UV, "publish", "--publish-url", url, "--check-url", url.rstrip("/") + "/simple/", "--username", "ci",
-         "--password", "unused", *map(str, files)],
-        check=True, env=uv_env(), capture_output=True,
-    )  # fmt: skip
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is the index proxying a name it does not hold
+
+
+def held_files(url: str, dist: str) -> dict[str, str]:
+    """{file name: sha256} of `dist` that the index at `url` holds itself (a proxied listing is not its own)."""
+    name = re.sub(r"[-_.]+", "-", dist).lower()
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(f"{url.rstrip('/')}/simple/{name}/", timeout=30) as response:
+            page = response.read().decode()
+    except urllib.error.HTTPError as exc:
+        if exc.code in (301, 302, 303, 307, 308, 404):
+            return {}
+        raise
+    return dict(re.findall(r'href="[^"#]*/([^/"#]+)#sha256=([0-9a-f]{64})"', page))
+
+
+def publish(files: list[Path], url: str) -> list[Path]:
+    """Upload the files the index does not hold yet (a re-run is a no-op); refuse a file whose name the index
+    holds with other bytes: a released file is never replaced. Returns the uploaded files."""
+    new, clashes = [], []
+    for path in files:
+        dist = path.name.split("-")[0]
+        held = held_files(url, dist).get(path.name)
+        if held is None:
+            new.append(path)
+        elif held != hashlib.sha256(path.read_bytes()).hexdigest():
+            clashes.append(path.name)
+    if clashes:
+        raise SystemExit(
+            f"{url}: holds other files under these names, a released file is never replaced: {clashes}"
+        )
+    if new:
+        subprocess.run(
+            [UV, "publish", "--publish-url", url, "--username", "ci", "--password", "unused", *map(str, new)],
+            check=True, env=uv_env(), capture_output=True,
+        )  # fmt: skip
+    return new
 
 
 def install_from_index(index_url: str, requirements: list[str], venv: Path, *options: str) -> Path:
@@ -178,6 +211,8 @@ def compile_lock(index_url: str, deployment: str, files: list[Path]) -> Path:
          # every other name through the same index, which proxies the public registry.
          "--python-version", "3.11", "--index", f"internal={index_url}simple/", "--index-url", index_url + "simple/",
          "--generate-hashes",
+         # the existing lock's pins are kept for everything else; ours are read afresh (with their hashes)
+         *(f"--upgrade-package={package_meta(folder)[0]}" for folder in PACKAGES),
          "--no-emit-index-url", "--custom-compile-command", "python tools/internal_index.py lock"],
         check=True, env=uv_env(),
     )  # fmt: skip

@@ -153,12 +153,12 @@ def test_publishing_again_is_a_no_op_and_never_replaces_a_released_file(tmp_path
                    check=True, env=uv_env())  # fmt: skip
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     with internal_index.serve(tmp_path / "index", proxy=None) as url:
-        internal_index.publish([wheel], url)
+        assert internal_index.publish([wheel], url) == [wheel]
         stored = (tmp_path / "index" / wheel.name).read_bytes()
-        internal_index.publish([wheel], url)  # the same file again: skipped, no error
+        assert internal_index.publish([wheel], url) == []  # the same file again: skipped
         other = tmp_path / "other" / wheel.name
         other.parent.mkdir()
         other.write_bytes(wheel.read_bytes() + b"\0")  # same name, other bytes
-        with pytest.raises(subprocess.CalledProcessError):
+        with pytest.raises(SystemExit, match="a released file is never replaced"):
             internal_index.publish([other], url)
         assert (tmp_path / "index" / wheel.name).read_bytes() == stored
