@@ -1,7 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
-from dataplat_core.testing import checks_by_name
 import duckdb
 import pytest
 from dagster_duckdb import DuckDBResource
@@ -13,6 +12,7 @@ from dataplat_core.checks import (
     table_checks,
 )
 from dataplat_core.observability import table_metadata
+from dataplat_core.testing import checks_by_name
 from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres, quote_identifier, quote_table
 
 
