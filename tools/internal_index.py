@@ -98,11 +98,52 @@ def serve(directory: Path, port: int | None = None, *, proxy: str | None = PUBLI
 
 
 def build_all(out: Path) -> list[Path]:
+    """Every package as this checkout holds it, and every earlier release a staging or prod deployment still
+    pins (built from the commit that recorded it: the builds are reproducible, so the files are the released
+    ones), as a throwaway index serves what the real one holds."""
     out.mkdir(parents=True, exist_ok=True)
     for folder in PACKAGES:
         subprocess.run([UV, "build", "--quiet", "--out-dir", str(out), str(ROOT / "packages" / folder)],
                        check=True, env=uv_env())  # fmt: skip
+    for folder, source in earlier_releases(out.parent / "history"):
+        subprocess.run([UV, "build", "--quiet", "--out-dir", str(out), str(source / "packages" / folder)],
+                       check=True, env=uv_env())  # fmt: skip
     return sorted(out.glob("*"))
+
+
+def earlier_releases(work: Path) -> list[tuple[str, Path]]:
+    """(package folder, a checkout of it) for each release pinned by a released deployment at another version
+    than this checkout's, from the commit that added its record to releases.toml."""
+    import release
+
+    wanted = []
+    for folder in PACKAGES:
+        dist, version, _ = package_meta(folder)
+        versions = {release.pinned(ROOT / "deployments" / d, dist) for d in RELEASED_DEPLOYMENTS} - {
+            None,
+            version,
+        }
+        for old in sorted(versions):
+            entry = next(
+                (r for r in release.releases() if r["package"] == dist and r["version"] == old), None
+            )
+            if entry is None:
+                raise SystemExit(
+                    f"{dist} {old} is pinned by a deployment but was never released (releases.toml)"
+                )
+            commit = subprocess.run(
+                ["git", "log", "--format=%H", "--reverse", "-S", entry["contents"], "--", release.RECORD_NAME],
+                cwd=ROOT, capture_output=True, text=True, check=True,
+            ).stdout.split()  # fmt: skip
+            if not commit:
+                raise SystemExit(f"{dist} {old}: no commit records it (is this clone shallow?)")
+            target = work / f"{folder}-{old}"
+            target.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(["git", "archive", commit[0], f"packages/{folder}"], cwd=ROOT,
+                                     capture_output=True, check=True).stdout  # fmt: skip
+            subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+            wanted.append((folder, target))
+    return wanted
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -173,13 +214,13 @@ def locked_hashes(lock: Path) -> dict[str, tuple[str, set[str]]]:
     }
 
 
-def wheel_hashes(files: list[Path]) -> dict[str, tuple[str, str]]:
-    """{distribution: (version, sha256)} of the built wheels."""
+def wheel_hashes(files: list[Path]) -> dict[tuple[str, str], str]:
+    """{(distribution, version): sha256} of the built wheels."""
     found = {}
     for wheel in files:
         if wheel.suffix == ".whl":
             name, version = wheel.name.split("-")[:2]
-            found[name.replace("_", "-").lower()] = (version, hashlib.sha256(wheel.read_bytes()).hexdigest())
+            found[(name.replace("_", "-").lower(), version)] = hashlib.sha256(wheel.read_bytes()).hexdigest()
     return found
 
 
@@ -192,7 +233,7 @@ def stale_pins(files: list[Path]) -> list[str]:
     for deployment in RELEASED_DEPLOYMENTS:
         lock = ROOT / "deployments" / deployment / LOCK_NAME
         for name, (version, hashes) in sorted(locked_hashes(lock).items()):
-            if name in built and built[name][0] == version and built[name][1] not in hashes:
+            if (name, version) in built and built[(name, version)] not in hashes:
                 problems.append(
                     f"{lock.relative_to(ROOT)}: {name} {version} (this checkout builds another file)"
                 )
@@ -218,7 +259,9 @@ def compile_lock(index_url: str, deployment: str, files: list[Path]) -> Path:
     )  # fmt: skip
     built, locked = wheel_hashes(files), locked_hashes(lock)
     foreign = [
-        n for n in locked if n.startswith(DIST_PREFIX) and built.get(n, ("", ""))[1] not in locked[n][1]
+        f"{name} {version}"
+        for name, (version, hashes) in locked.items()
+        if name.startswith(DIST_PREFIX) and built.get((name, version)) not in hashes
     ]
     if foreign:
         raise SystemExit(
@@ -390,7 +433,83 @@ def check(out: Path = ROOT / ".dataplat" / "release") -> int:
                         python, ROOT / "deployments" / "prod" / "tests", {"DATAPLAT_LOCATION": location}
                     )
             staging_topology(url, pythons["staging"], tmp_path / "venv-staging-host")
+        versions = independent_versions(tmp_path / "mix")
+        mixed = [v for v in versions if "dataplat-reporting 0.2.0" in v and "dataplat-core 0.1.0" in v]
+        if not mixed or len(versions) != 1:
+            raise SystemExit(f"staging/analytics did not run the mix of versions: {versions}")
+        print(f"staging/analytics with reporting released on its own, every asset records: {versions[0]}")
     return 0
+
+
+# Run in an installed location's venv: its definitions load, and the platform versions every asset records.
+ASSET_VERSIONS_PROBE = """
+import json, sys
+import dagster as dg
+from dataplat_core.definitions import VERSIONS_METADATA_KEY
+from dataplat_core.runner import load_definitions
+defs = load_definitions(sys.argv[1])
+dg.Definitions.validate_loadable(defs)
+graph = defs.resolve_asset_graph()
+print(json.dumps(sorted({graph.get(k).metadata[VERSIONS_METADATA_KEY] for k in graph.materializable_asset_keys})))
+"""
+
+
+def install_location(deployment: str, venv: Path) -> list[str]:
+    """This checkout's packages and the releases its deployments pin, on a throwaway index; `deployment`
+    installed from its hashed lock into `venv`; the distinct `dataplat/versions` its assets record."""
+    import json
+
+    with tempfile.TemporaryDirectory(prefix="dataplat-index-") as tmp, serve(Path(tmp) / "index") as url:
+        publish(build_all(Path(tmp) / "dist"), url)
+        python = install_deployment(url, deployment, venv)
+    env_name, location = deployment.split("/")
+    out = subprocess.run(
+        [str(python), "-c", ASSET_VERSIONS_PROBE, f"dataplat_{env_name}_{location}.definitions"],
+        env=uv_env(placeholder_env(env_name)), capture_output=True, text=True,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"{deployment}: definitions failed to load:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def independent_versions(work: Path) -> list[str]:
+    """Proof that packages are versioned independently: in a clone of this checkout, reporting is released at its
+    next minor version (CHANGELOG entry, bump, record, commit) and promoted to staging while every other package
+    stays; the staging analytics location installs that mix from the index and its assets record it."""
+    import release
+
+    clone = work / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    folder = clone / "packages" / "reporting"
+    changelog = folder / "CHANGELOG.md"
+    changelog.write_text(
+        changelog.read_text().replace(
+            release.UNRELEASED + "\n", release.UNRELEASED + "\n\n- A release of its own.\n", 1
+        )
+    )
+    new = release.bump(folder, "minor")
+    release.record(folder, clone)
+    git = ["git", "-c", "user.name=release-check", "-c", "user.email=release-check@localhost"]
+    subprocess.run([*git, "commit", "--quiet", "-am", f"dataplat-reporting {new}"], cwd=clone, check=True)
+    tools = clone / "tools"
+    subprocess.run([sys.executable, str(tools / "release.py"), "promote", "reporting", "staging"], cwd=clone,
+                   check=True, env=uv_env(), capture_output=True)  # fmt: skip
+    problems = subprocess.run([sys.executable, str(tools / "release.py"), "check"], cwd=clone, capture_output=True,
+                              text=True)  # fmt: skip
+    if problems.returncode != 0:
+        raise SystemExit(f"the clone's release check failed:\n{problems.stderr}")
+    probe = (
+        f"import sys; sys.path.insert(0, {str(tools)!r}); import internal_index, json; "
+        f"print(json.dumps(internal_index.install_location('staging/analytics', __import__('pathlib').Path({str(work / 'venv')!r}))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=clone, capture_output=True, text=True, env=uv_env()
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"staging/analytics with {new}:\n{out.stderr[-4000:]}")
+    import json
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def staging_topology(index_url: str, pythons: dict[str, Path], host_venv: Path) -> None:
@@ -413,6 +532,15 @@ def run_tests(python: Path, tests: Path, env: dict[str, str]) -> None:
                    check=True, env=uv_env(env), cwd=tests)  # fmt: skip
 
 
+def lock() -> None:
+    """Every released deployment's requirements.lock, through a throwaway index holding what the real one holds."""
+    with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp) / "index") as url:
+        files = build_all(Path(tmp) / "dist")
+        publish(files, url)
+        for deployment in RELEASED_DEPLOYMENTS:
+            print(f"wrote {compile_lock(url, deployment, files).relative_to(ROOT)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -433,11 +561,7 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 return 0
     if args.command == "lock":
-        with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp) / "index") as url:
-            files = build_all(Path(tmp) / "dist")
-            publish(files, url)
-            for deployment in RELEASED_DEPLOYMENTS:
-                print(f"wrote {compile_lock(url, deployment, files).relative_to(ROOT)}")
+        lock()
         return 0
     if args.command == "publish":
         with tempfile.TemporaryDirectory() as tmp:

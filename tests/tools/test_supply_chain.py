@@ -29,7 +29,7 @@ def indexes(tmp_path_factory):
     subprocess.run([UV, "build", "--quiet", "--wheel", "--out-dir", str(tmp / "dist"), str(ROOT / "packages" / "core")],
                    check=True, env=uv_env())  # fmt: skip
     ours = sorted((tmp / "dist").glob("*.whl"))
-    version, sha256 = internal_index.wheel_hashes(ours)[CORE]
+    ((_, version), sha256), *_ = internal_index.wheel_hashes(ours).items()
     with (
         internal_index.hostile_public_index(tmp) as public,
         internal_index.serve(tmp / "internal", proxy=public + "simple/") as internal,
