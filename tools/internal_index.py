@@ -433,8 +433,9 @@ def check(out: Path = ROOT / ".dataplat" / "release") -> int:
                         python, ROOT / "deployments" / "prod" / "tests", {"DATAPLAT_LOCATION": location}
                     )
             staging_topology(url, pythons["staging"], tmp_path / "venv-staging-host")
-        versions = independent_versions(tmp_path / "mix")
-        mixed = [v for v in versions if "dataplat-reporting 0.2.0" in v and "dataplat-core 0.1.0" in v]
+        new, versions = independent_versions(tmp_path / "mix")
+        core = package_meta("core")[1]
+        mixed = [v for v in versions if f"dataplat-reporting {new}" in v and f"dataplat-core {core}" in v]
         if not mixed or len(versions) != 1:
             raise SystemExit(f"staging/analytics did not run the mix of versions: {versions}")
         print(f"staging/analytics with reporting released on its own, every asset records: {versions[0]}")
@@ -472,7 +473,7 @@ def install_location(deployment: str, venv: Path) -> list[str]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def independent_versions(work: Path) -> list[str]:
+def independent_versions(work: Path) -> tuple[str, list[str]]:
     """Proof that packages are versioned independently: in a clone of this checkout, reporting is released at its
     next minor version (CHANGELOG entry, bump, record, commit) and promoted to staging while every other package
     stays; the staging analytics location installs that mix from the index and its assets record it."""
@@ -509,7 +510,7 @@ def independent_versions(work: Path) -> list[str]:
         raise SystemExit(f"staging/analytics with {new}:\n{out.stderr[-4000:]}")
     import json
 
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return new, json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def staging_topology(index_url: str, pythons: dict[str, Path], host_venv: Path) -> None:

@@ -79,3 +79,34 @@ def test_every_package_of_this_repository_is_released_as_recorded_or_bumped_with
     assert release.problems() == []
     recorded = {r["package"] for r in release.releases()}
     assert recorded == {release.meta(f)[0] for f in release.package_folders()}
+
+
+def _deployment(root: Path, env: str, location: str, pin: str) -> Path:
+    folder = root / "deployments" / env / location
+    folder.mkdir(parents=True)
+    (folder / "pyproject.toml").write_text(
+        f'[project]\nname = "x-{env}-{location}"\ndependencies = [\n    "{pin}",\n]\n'
+    )
+    return folder
+
+
+def test_promote_pins_a_released_version_in_staging_then_prod_keeping_extras(tree):
+    folder = tree / "packages" / "demo"
+    release.record(folder, tree)
+    staging = _deployment(tree, "staging", "a", "dataplat-demo[extra]==0.0.1")
+    prod = _deployment(tree, "prod", "a", "dataplat-demo[extra]==0.0.1")
+    untouched = _deployment(tree, "staging", "b", "dataplat-other==1.0.0")
+    with pytest.raises(SystemExit, match="is not in staging yet"):
+        release.promote(folder, "prod", tree)
+    assert release.promote(folder, "staging", tree) == [staging]
+    assert release.pinned(staging, "dataplat-demo") == "0.1.0"
+    assert '"dataplat-demo[extra]==0.1.0"' in (staging / "pyproject.toml").read_text()
+    assert release.pinned(untouched, "dataplat-demo") is None
+    assert release.promote(folder, "prod", tree) == [prod]
+    assert release.promote(folder, "prod", tree) == []  # already there
+
+
+def test_an_unreleased_version_cannot_be_promoted(tree):
+    _deployment(tree, "staging", "a", "dataplat-demo==0.0.1")
+    with pytest.raises(SystemExit, match="is not released"):
+        release.promote(tree / "packages" / "demo", "staging", tree)
