@@ -94,7 +94,8 @@ def release(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def publish(session: nox.Session) -> None:
-    """Build every package and upload it: `nox -s publish -- http://127.0.0.1:8765/` (see docs/release.md)."""
+    """Build every package and upload the files the index lacks (a re-run is a no-op):
+    `nox -s publish -- http://127.0.0.1:8765/` (see docs/release.md)."""
     if not session.posargs:
         session.error("give the index's upload URL: nox -s publish -- URL")
     _sync(session, ".")
