@@ -374,8 +374,8 @@ def write_sbom(python: Path, deployment: str, out: Path) -> Path:
     return target
 
 
-def check(out: Path = ROOT / ".dataplat" / "release") -> int:
-    """The release path end to end (module docstring); the release output (an SBOM per location) in `out`."""
+def check(release_output: Path = ROOT / ".dataplat" / "release") -> int:
+    """The release path end to end (module docstring); its output (an SBOM per location) in `release_output`."""
     with tempfile.TemporaryDirectory(prefix="dataplat-index-") as tmp:
         tmp_path = Path(tmp)
         files = build_all(tmp_path / "dist")
@@ -412,7 +412,7 @@ def check(out: Path = ROOT / ".dataplat" / "release") -> int:
             for deployment in RELEASED_DEPLOYMENTS:
                 env_name, location = deployment.split("/")
                 python = install_deployment(url, deployment, tmp_path / f"venv-{env_name}-{location}")
-                print(f"{deployment}: SBOM {write_sbom(python, deployment, out)}")
+                print(f"{deployment}: SBOM {write_sbom(python, deployment, release_output)}")
                 pythons.setdefault(env_name, {})[location] = python
                 module = f"dataplat_{env_name}_{location}.definitions"
                 load = (
