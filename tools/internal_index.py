@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import re
 import socket
 import subprocess
@@ -325,8 +326,6 @@ PLATFORM_DISTS_PROBE = (
 
 def platform_dists(python: Path) -> dict[str, str]:
     """{distribution: version} of the platform packages in `python`'s venv; refuses a venv holding an impostor."""
-    import json
-
     out = subprocess.run(
         [str(python), "-c", PLATFORM_DISTS_PROBE], check=True, capture_output=True, text=True
     )
@@ -359,8 +358,6 @@ def write_sbom(python: Path, deployment: str, out: Path) -> Path:
          "-o", str(target), str(python)],
         check=True, capture_output=True,
     )  # fmt: skip
-    import json
-
     listed = {c["name"]: c.get("version") for c in json.loads(target.read_text()).get("components", [])}
     installed = platform_dists(python)
     missing = {name: version for name, version in installed.items() if listed.get(name) != version}
@@ -458,8 +455,6 @@ print(json.dumps(sorted({graph.get(k).metadata[VERSIONS_METADATA_KEY] for k in g
 def install_location(deployment: str, venv: Path) -> list[str]:
     """This checkout's packages and the releases its deployments pin, on a throwaway index; `deployment`
     installed from its hashed lock into `venv`; the distinct `dataplat/versions` its assets record."""
-    import json
-
     with tempfile.TemporaryDirectory(prefix="dataplat-index-") as tmp, serve(Path(tmp) / "index") as url:
         publish(build_all(Path(tmp) / "dist"), url)
         python = install_deployment(url, deployment, venv)
@@ -508,8 +503,6 @@ def independent_versions(work: Path) -> tuple[str, list[str]]:
     )
     if out.returncode != 0:
         raise SystemExit(f"staging/analytics with {new}:\n{out.stderr[-4000:]}")
-    import json
-
     return new, json.loads(out.stdout.strip().splitlines()[-1])
 
 
