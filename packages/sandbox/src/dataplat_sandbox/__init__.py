@@ -1,10 +1,12 @@
-"""Deterministic local fake sources (PostgreSQL, payments API, CSV landing folder) for the online shop."""
+"""Deterministic local fake sources (PostgreSQL, payments and shipments APIs, CSV landing folder) for the online shop."""
 
+from .api_server import FaultConfig
 from .config import SandboxConfig
 from .landing import DEFECTS, LandingFiles, write_landing, write_sales_csv
-from .payments_api import FaultConfig, PaymentsApiServer
+from .payments_api import PaymentsApiServer
 from .postgres import SandboxPostgres
 from .sandbox import ENV_KEYS, Sandbox
+from .shipments_api import ShipmentsApiServer
 
 __version__ = "0.1.0"
 __all__ = [
@@ -16,6 +18,7 @@ __all__ = [
     "Sandbox",
     "SandboxConfig",
     "SandboxPostgres",
+    "ShipmentsApiServer",
     "write_landing",
     "write_sales_csv",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import SandboxConfig
 from .landing import DEFECTS, write_landing, write_sales_csv
-from .payments_api import FaultConfig
+from .api_server import FaultConfig
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:

@@ -42,6 +42,10 @@ PAYMENT_STATUSES = ("pending", "succeeded", "canceled", "refunded", "partially_r
 REFUND_REASONS = ("damaged", "not_as_described", "changed_mind", "late_delivery", "wrong_size")
 EVENT_TYPES = ("payment.created", "payment.canceled", "refund.created", "payment.updated")
 
+CARRIERS = ("DHL", "UPS", "DPD", "GLS")
+SHIPMENT_STATUSES = ("label_created", "in_transit", "delivered", "returned")
+HUBS = ("Berlin", "Paris", "Amsterdam", "London", "Madrid", "Milan", "Warsaw", "Stockholm", "Vienna", "Chicago")
+
 FIRST_NAMES = (
     "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hugo", "Ida", "Jonas", "Klara", "Leon",
     "Mia", "Noah", "Olivia", "Paul", "Rosa", "Sofia", "Tom", "Vera", "Lukas", "Marie", "Elias", "Lea",
@@ -69,7 +73,7 @@ HOUR_WEIGHT = np.array(
     [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 4, 4, 4.5, 4.5, 4, 4, 4.2, 4.8, 5.5, 6.5, 7, 6, 4, 2]
 )
 
-STREAM_CUSTOMERS, STREAM_PRODUCTS, STREAM_ORDERS, STREAM_ITEMS, STREAM_PAYMENTS = 1, 2, 3, 4, 5
+STREAM_CUSTOMERS, STREAM_PRODUCTS, STREAM_ORDERS, STREAM_ITEMS, STREAM_PAYMENTS, STREAM_SHIPMENTS = 1, 2, 3, 4, 5, 6
 
 
 def rng_for(config: SandboxConfig, *stream: int) -> np.random.Generator:
@@ -388,6 +392,51 @@ def generate_payments(config: SandboxConfig) -> PaymentsData:
         "created_at": ev_ts[ev_order],
     }
     return PaymentsData(payments, refunds, events)
+
+
+@dataclass(frozen=True)
+class ShipmentsData:
+    """Columns for the carrier's API: one shipment per order that left the warehouse, and its tracking scans."""
+
+    shipments: dict[str, np.ndarray]
+    tracking_events: dict[str, np.ndarray]
+
+
+def generate_shipments(config: SandboxConfig) -> ShipmentsData:
+    """Orders ship a day after they are placed and arrive two days later; cancelled orders never ship."""
+    o = generate_cached(config).orders
+    rng = rng_for(config, STREAM_SHIPMENTS)
+    shipped_at = o.order_ts + STATUS_AFTER[2] + rng.integers(0, 3600, len(o.order_id))
+    sent = np.flatnonzero((o.status != CANCELLED) & (shipped_at < config.end_ts))
+    sent = sent[np.argsort(shipped_at[sent], kind="stable")]  # ids follow shipping time
+    n = len(sent)
+    shipped_at = shipped_at[sent]
+    delivered_at = shipped_at + 2 * 86_400 + rng.integers(0, 86_400, n)
+    delivered = delivered_at < config.end_ts
+    shipment_id = np.arange(1, n + 1, dtype=np.int64)
+    shipments = {
+        "shipment_id": shipment_id,
+        "order_id": o.order_id[sent],
+        "carrier": rng.choice(len(CARRIERS), n),
+        "status": np.where(delivered, SHIPMENT_STATUSES.index("delivered"), SHIPMENT_STATUSES.index("in_transit")),
+        "weight_grams": rng.integers(100, 20_000, n),
+        "shipped_at": shipped_at,
+        "last_modified": np.where(delivered, delivered_at, shipped_at),
+    }
+    # Scans: label created an hour before pick-up, picked up (in transit), delivered where it arrived.
+    d_idx = np.flatnonzero(delivered)
+    ev_shipment = np.concatenate([shipment_id, shipment_id, shipment_id[d_idx]])
+    ev_status = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64), np.full(len(d_idx), 2, np.int64)])
+    ev_ts = np.concatenate([shipped_at - 3600, shipped_at, delivered_at[d_idx]])
+    order = np.lexsort((ev_status, ev_shipment, ev_ts))
+    tracking_events = {
+        "event_id": np.arange(1, len(ev_ts) + 1, dtype=np.int64),
+        "shipment_id": ev_shipment[order],
+        "status": ev_status[order],
+        "hub": rng.choice(len(HUBS), len(ev_ts)),
+        "occurred_at": ev_ts[order],
+    }
+    return ShipmentsData(shipments, tracking_events)
 
 
 # --- fast text formatting shared by the PostgreSQL COPY and the CSV writers ---------------------------

@@ -76,6 +76,15 @@ def payments_api(sandbox_config):
 
 
 @pytest.fixture
+def shipments_api(sandbox_config):
+    """A fresh shipping carrier's API server (API key, page numbers; no faults) for each test."""
+    from dataplat_sandbox.shipments_api import ShipmentsApiServer
+
+    with ShipmentsApiServer(sandbox_config) as api:
+        yield api
+
+
+@pytest.fixture
 def sandbox_env(sandbox_postgres, landing_folder, payments_api):
     """The same keys as ``Sandbox.env()``, pointing at the fixtures above."""
     from dataplat_sandbox.sandbox import make_env

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from .config import SandboxConfig
 from .landing import write_landing
-from .payments_api import FaultConfig, PaymentsApiServer
+from .api_server import FaultConfig
+from .payments_api import PaymentsApiServer
 from .postgres import SandboxPostgres
 
 ENV_KEYS = (
