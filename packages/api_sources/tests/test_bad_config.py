@@ -1,11 +1,12 @@
-"""Bad PaymentsApiIngestionComponent configuration is refused when the YAML loads, naming the key or the value.
+"""Bad RestApiIngestionComponent configuration is refused when the YAML loads, naming the key or the value.
 (`merge` without a primary key and a key that is not a column: test_component.py.) Catalogue: docs/bad-inputs.md."""
 
 import pytest
-from conftest import attributes, component_defs
+from conftest import attributes, component_defs, declared
 from dataplat_core.observability import error_chain_text
 
-PAYMENTS = {"name": "payments", "write_disposition": "merge", "primary_key": ["payment_id"]}
+PAYMENTS = declared("payments")["resources"][0]
+CLIENT = declared("payments")["client"]
 
 
 def _load_error(attrs) -> str:
@@ -26,7 +27,16 @@ CASES = {
     "invalid_initial_value": ({"initial_value": "yesterday", "resources": [PAYMENTS]}, ["Invalid isoformat string: 'yesterday'"]),
     "unknown_disposition": ({"resources": [{**PAYMENTS, "write_disposition": "upsert"}]}, ["write_disposition", "'upsert'"]),
     "no_retry": ({"retry": {"max_attempts": 0}}, ["max_attempts must be at least 1"]),
-    "page_size": ({"page_size": 50_000}, ["page_size must be between 1 and 10000"]),
+    "unknown_paginator": ({"client": {**CLIENT, "paginator": {"type": "next_token"}}}, ["paginator", "next_token"]),
+    "paginator_field_typo": ({"client": {**CLIENT, "paginator": {"type": "cursor", "cursor_pth": "x"}}}, ["cursor_pth", "Extra inputs are not permitted"]),
+    "unknown_auth": ({"client": {**CLIENT, "auth": {"type": "oauth3"}}}, ["auth", "'oauth3'"]),
+    "no_data_selector": ({"client": {k: v for k, v in CLIENT.items() if k != "data_selector"}}, ["data_selector", "Field required"]),
+    "no_columns": ({"resources": [{**PAYMENTS, "columns": {}}]}, ["resource 'payments': declare its columns"]),
+    "unknown_column_type": ({"resources": [{**PAYMENTS, "columns": {**PAYMENTS["columns"], "amount": "money"}}]}, ["'money'"]),
+    "column_injection": ({"resources": [{**PAYMENTS, "columns": {**PAYMENTS["columns"], "a b": "text"}}]}, ["resources[payments].columns.a b: not a valid SQL identifier"]),
+    "cursor_not_a_column": ({"resources": [{**PAYMENTS, "endpoint": {**PAYMENTS["endpoint"], "incremental": {"cursor_path": "modified", "start_param": "since"}}}]}, ["resource 'payments': incremental cursor_path 'modified' is not one of its columns"]),
+    "cursor_not_a_time": ({"resources": [{**PAYMENTS, "endpoint": {**PAYMENTS["endpoint"], "incremental": {"cursor_path": "order_id", "start_param": "since"}}}]}, ["resource 'payments': the incremental cursor 'order_id' must be a timestamp"]),
+    "same_table_twice": ({"resources": [PAYMENTS, {**PAYMENTS, "name": "payments2", "table_name": "payments"}]}, ["two resources load the same table: ['payments']"]),
 }  # fmt: skip
 
 

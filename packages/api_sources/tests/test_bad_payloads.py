@@ -17,9 +17,8 @@ import duckdb
 import pytest
 from conftest import attributes, component_defs
 from dagster_duckdb import DuckDBResource
-from dataplat_core.resources import PaymentsApi
+from dataplat_api_sources.declaration import RestApiConnection
 
-PAYMENTS = {"name": "payments", "write_disposition": "merge", "primary_key": ["payment_id"]}
 TOKEN = "scripted-token"
 
 
@@ -79,9 +78,9 @@ def scripted(tmp_path):
     def make(pages):
         api = stack.enter_context(ScriptedApi(pages))
         retry = {"max_attempts": 3, "backoff_seconds": 0.01, "max_backoff_seconds": 0.02}
-        _, defs = stack.enter_context(component_defs(attributes(resources=[PAYMENTS], retry=retry)))
+        _, defs = stack.enter_context(component_defs(attributes(only=["payments"], retry=retry)))
         resources = {
-            "payments_api": PaymentsApi(base_url=api.url, token=TOKEN),
+            "payments_api": RestApiConnection(base_url=api.url, token=TOKEN),
             "warehouse": DuckDBResource(database=str(path)),
         }
         job = dg.define_asset_job(
@@ -187,7 +186,7 @@ def test_page_without_the_data_envelope_fails_naming_what_came(scripted):
     result, message = run()
     assert not result.success and api.requests == 2  # refused at once: retrying cannot change the shape
     assert (
-        "GET /payments: the page is not the API's envelope (a 'data' list): got ['items', 'next_cursor']"
+        "GET /payments: the page is not the API's envelope (no list at 'data'): got ['items', 'next_cursor']"
         in message
     )
     assert scripted.rows() == [(1, 10.5, "succeeded"), (2, 10.5, "succeeded")]

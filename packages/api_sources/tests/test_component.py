@@ -5,11 +5,10 @@ from types import SimpleNamespace
 import dagster as dg
 import dlt
 import pytest
-from conftest import ALL_RESOURCES, api_rows, attributes, component_defs, iso
+from conftest import api_rows, attributes, component_defs, declared
 from dataplat_api_sources.destination import make_pipeline, warehouse_destination
-from dataplat_api_sources.source import InvalidResourceConfig, ResourceSpec
 from dataplat_core.observability import error_chain
-from dataplat_sandbox.payments_api import FaultConfig, PaymentsApiServer
+from dataplat_sandbox.payments_api import PaymentsApiServer
 from dlt.common.exceptions import MissingDependencyException
 
 
@@ -35,26 +34,30 @@ class PaymentsApiWithNewField(PaymentsApiServer):
 # --- configuration ------------------------------------------------------------------------------------------
 
 
-def test_merge_without_primary_key_is_rejected_when_the_yaml_loads():
-    bad = attributes(resources=[{"name": "payments", "write_disposition": "merge"}])
+def _refused(attrs) -> str:
     with pytest.raises(Exception) as err:
-        with component_defs(bad):
+        with component_defs(attrs):
             pass
-    assert any("'merge' needs a primary_key" in str(cause) for cause in error_chain(err.value))
+    return "\n".join(str(cause) for cause in error_chain(err.value))
 
 
-def test_unknown_resource_and_unknown_key_column_are_rejected():
-    with pytest.raises(InvalidResourceConfig, match="unknown payments API resource 'payouts'"):
-        ResourceSpec("payouts")
-    with pytest.raises(InvalidResourceConfig, match=r"unknown columns \['id'\]"):
-        ResourceSpec("payments", "merge", ("id",))
+def test_merge_without_primary_key_is_rejected_when_the_yaml_loads():
+    payments = {**declared()["resources"][0], "primary_key": []}
+    assert "'merge' needs a primary_key" in _refused({**attributes(), "resources": [payments]})
+
+
+def test_a_key_that_is_not_a_declared_column_is_rejected():
+    payments = {**declared()["resources"][0], "primary_key": ["id"]}
+    assert "resource 'payments': primary_key names unknown columns ['id']" in _refused(
+        {**attributes(), "resources": [payments]}
+    )
 
 
 def test_assets_checks_pool_and_partitions_as_declared():
     with component_defs(attributes(partition_start="2026-01-01")) as (_, defs):
         (assets_def,) = defs.assets
         keys = {k.to_user_string() for k in assets_def.keys}
-        assert keys == {f"payments_api/{r['name']}" for r in ALL_RESOURCES}
+        assert keys == {f"payments_api/{r['name']}" for r in declared()["resources"]}
         assert assets_def.op.pool == "warehouse"
         assert isinstance(assets_def.partitions_def, dg.DailyPartitionsDefinition)
         checks = {(k.asset_key.path[-1], k.name) for c in defs.asset_checks for k in c.check_keys}
@@ -77,42 +80,6 @@ def test_schema_contract_defaults_to_freeze_in_prod_and_evolve_locally(monkeypat
 
 
 # --- running ------------------------------------------------------------------------------------------------
-
-
-def test_thirty_percent_faults_of_every_kind_still_load_exactly_the_right_rows(make_platform, payments_api):
-    # 0.3 s read timeout against 1 s 'slow' answers: slow faults become timeouts, which are retried too.
-    platform = make_platform(retry={"backoff_seconds": 0.01, "max_backoff_seconds": 0.1, "read_timeout_seconds": 0.3,
-                                    "max_attempts": 15}, page_size=200)  # fmt: skip
-    payments_api.set_faults(FaultConfig(rate=0.3, slow_seconds=1.0, seed=11))
-    result = platform.run()
-    assert result.success
-    faulty = payments_api.stats  # before the reference client below adds its own requests
-    faulty_total = faulty["total"]
-    payments_api.set_faults(FaultConfig(rate=0.0))
-    rows = platform.query("select payment_id, status, amount, updated_at from payments_api.payments")
-    loaded = sorted((r[0], r[1], round(r[2], 2), iso(r[3])) for r in rows)
-    expected = sorted(
-        (r["payment_id"], r["status"], r["amount"], r["updated_at"])
-        for r in api_rows(payments_api, "payments")
-    )
-    assert loaded == expected
-    assert sorted(r[0] for r in platform.query("select event_id from payments_api.events")) == sorted(
-        r["event_id"] for r in api_rows(payments_api, "events")
-    )
-    # Each asset's metadata counts its own endpoint's requests: what the simulator served at that path,
-    # i.e. its pages plus the retries we made (every failed attempt of a successful run was retried).
-    served = faulty["paths"]
-    mats = {
-        e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()
-    }
-    for table, metadata in mats.items():
-        requests, retries = metadata["http_requests"].value, metadata["http_retries"].value
-        failures = metadata["http_failures"].value
-        pages = max(1, -(-platform.count(table) // 200))  # an empty answer is one page too
-        assert requests == served[f"/{table}"] == pages + retries, table
-        assert sum(failures.values()) == retries, (table, failures)
-    assert sum(m["http_requests"].value for m in mats.values()) == faulty_total
-    assert sum(m["http_retries"].value for m in mats.values()) > 0
 
 
 def test_wrong_token_fails_the_run_at_once_with_endpoint_and_status(make_platform, payments_api):

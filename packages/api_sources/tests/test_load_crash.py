@@ -1,4 +1,4 @@
-"""SIGKILL during a dlt load of the payments API, then a re-run in a fresh process: the warehouse holds exactly
+"""SIGKILL during a dlt load of a declared API (payments; the carrier's shipments too mid-extract), then a re-run in a fresh process: the warehouse holds exactly
 the simulator's rows of the partition, for the merge resources (payments, refunds), the replace resource
 (payment_methods) and the append resource (events), nothing lost and nothing twice. dlt's working folder of the
 killed run is left in the platform's working root (never in the system temp folder) and the re-run removes it.
@@ -18,16 +18,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import api_rows
+from conftest import api_rows, attributes, expected_keys, loaded_keys
 from dataplat_sandbox.payments_api import FaultConfig, PaymentsApiServer
+from dataplat_sandbox.shipments_api import ShipmentsApiServer
 
 TESTS = Path(__file__).parent
-DAY, NEXT_DAY = "2026-01-03", "2026-01-04"
-TABLES = {  # table: (key, cursor parameters of the window)
-    "payments": ("payment_id", "updated"),
-    "refunds": ("refund_id", "updated"),
-    "events": ("event_id", "created"),
-}
+DAY = "2026-01-06"  # a day on which every resource of both APIs has rows
 
 CHILD = textwrap.dedent(
     """
@@ -36,6 +32,7 @@ CHILD = textwrap.dedent(
 
     sys.path.insert(0, sys.argv[1])
     mode, marker, partition, page_size = sys.argv[2], Path(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+    api = sys.argv[6]
 
     if mode == "pause-mid-load":
         # A pause point, not a fake: dlt's real load runs; once the merge of payments and the insert-only
@@ -65,6 +62,7 @@ CHILD = textwrap.dedent(
 
     import dagster as dg
     from conftest import attributes, component_defs
+    from dataplat_api_sources.declaration import RestApiConnection
     from dataplat_core.resources import build_resources
 
     # DAGSTER_HOME set: the deployment's persistent instance; unset: execute_in_process's ephemeral one.
@@ -75,8 +73,11 @@ CHILD = textwrap.dedent(
     )
     # partition "-": unpartitioned, the cursor state stored in the warehouse drives the window
     window = {"initial_value": "2026-01-01"} if partition == "-" else {"partition_start": "2026-01-01"}
-    with component_defs(attributes(page_size=page_size, **window)) as (_, defs):
-        defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources(), jobs=[load_only]))
+    # The carrier's API is no platform resource: bound here, from its variables, as a deployment would.
+    carrier = RestApiConnection(base_url=dg.EnvVar("SHIPMENTS_API_URL"), api_key=dg.EnvVar("SHIPMENTS_API_KEY"))
+    resources = {**build_resources(), **({"shipments_api": carrier} if api == "shipments" else {})}
+    with component_defs(attributes(api, page_size=page_size, **window)) as (_, defs):
+        defs = dg.Definitions.merge(defs, dg.Definitions(resources=resources, jobs=[load_only]))
         result = defs.resolve_job_def("load").execute_in_process(
             partition_key=None if partition == "-" else partition, raise_on_error=False, instance=instance
         )
@@ -105,17 +106,27 @@ def env(tmp_path, monkeypatch):
     return values
 
 
-def _start(api: PaymentsApiServer, monkeypatch) -> PaymentsApiServer:
+def _start(api, monkeypatch):
     api.start()
+    if isinstance(api, ShipmentsApiServer):
+        monkeypatch.setenv("SHIPMENTS_API_URL", api.url)
+        monkeypatch.setenv("SHIPMENTS_API_KEY", api.api_key)
+    # the platform's resources need the payments API's variables; a shipments run does not call it
     monkeypatch.setenv("PAYMENTS_API_URL", api.url)
-    monkeypatch.setenv("PAYMENTS_API_TOKEN", api.token)
+    monkeypatch.setenv("PAYMENTS_API_TOKEN", getattr(api, "token", "unused"))
     return api
 
 
-def _run(tmp_path, mode: str, page_size: int, log_name: str, partition: str = DAY) -> subprocess.Popen:
+def _name(api) -> str:
+    return "shipments" if isinstance(api, ShipmentsApiServer) else "payments"
+
+
+def _run(
+    tmp_path, mode: str, page_size: int, log_name: str, partition: str = DAY, api: str = "payments"
+) -> subprocess.Popen:
     log = (tmp_path / log_name).open("w")
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(TESTS), mode, str(tmp_path / "marker"), partition, str(page_size)],
+        [sys.executable, "-c", CHILD, str(TESTS), mode, str(tmp_path / "marker"), partition, str(page_size), api],
         stdout=log, stderr=log, start_new_session=True,
     )  # fmt: skip
 
@@ -156,28 +167,17 @@ def _wait_for(child: subprocess.Popen, condition, what: str, log: Path, timeout:
 
 def _expected(api) -> dict[str, set]:
     """The simulator's truth for the partition, read with a plain client."""
-    window = lambda kind: {f"{kind}_since": f"{DAY}T00:00:00Z", f"{kind}_until": f"{NEXT_DAY}T00:00:00Z"}  # noqa: E731
-    truth = {t: {r[k] for r in api_rows(api, t, **window(kind))} for t, (k, kind) in TABLES.items()}
-    truth["payment_methods"] = {r["code"] for r in api_rows(api, "payment_methods")}
-    return truth
+    return expected_keys(api, attributes(_name(api)), DAY)
 
 
-def _loaded(path) -> dict[str, list]:
-    keys = {**{t: k for t, (k, _) in TABLES.items()}, "payment_methods": "code"}
-    with duckdb.connect(str(path), read_only=True) as wh:
-        present = {
-            r[0]
-            for r in wh.execute(
-                "select table_name from duckdb_tables() where schema_name = 'payments_api'"
-            ).fetchall()
-        }
-        return {t: [r[0] for r in wh.execute(f"select {k} from payments_api.{t}").fetchall()] if t in present else [] for t, k in keys.items()}  # fmt: skip
+def _loaded(path, api="payments") -> dict[str, list]:
+    return loaded_keys(path, attributes(api))
 
 
 def _rerun_is_exact(tmp_path, env, api) -> None:
-    rerun = _run(tmp_path, "plain", 500, "rerun.log")
+    rerun = _run(tmp_path, "plain", 500, "rerun.log", api=_name(api))
     assert rerun.wait(timeout=180) == 0, (tmp_path / "rerun.log").read_text()[-3000:]
-    loaded, expected = _loaded(env["WAREHOUSE_DUCKDB_PATH"]), _expected(api)
+    loaded, expected = _loaded(env["WAREHOUSE_DUCKDB_PATH"], _name(api)), _expected(api)
     for table, keys in loaded.items():
         assert len(keys) == len(set(keys)), f"{table}: duplicated keys"  # nothing twice
         assert set(keys) == expected[table], table  # nothing lost, nothing from outside the window
@@ -211,16 +211,27 @@ def test_kill_9_mid_load_after_merge_and_append_commits_then_rerun_is_exact(
         api.stop()
 
 
-@pytest.mark.parametrize("instance", INSTANCES)
-def test_kill_9_mid_extract_then_rerun_is_exact(env, tmp_path, monkeypatch, sandbox_config, instance):
+@pytest.mark.parametrize(
+    ("api", "instance"),
+    [("payments", "ephemeral"), ("payments", "dagster_home"), ("shipments", "dagster_home")],
+)
+def test_kill_9_mid_extract_then_rerun_is_exact(env, tmp_path, monkeypatch, sandbox_config, api, instance):
     """Killed while dlt is still paging through the API (slow pages, small page size): the simulator's own
     request counter says the run is under way. The killed run's dlt working folder stays in the working root
     (the instance's storage, or beside the warehouse for an ephemeral instance); the re-run removes it."""
     root = _use_instance(instance, tmp_path, monkeypatch)
     slow = FaultConfig(rate=1.0, kinds=("slow",), slow_seconds=0.05)
-    api = _start(PaymentsApiServer(sandbox_config, faults=slow), monkeypatch)
+    name, api = (
+        api,
+        _start(
+            {"payments": PaymentsApiServer, "shipments": ShipmentsApiServer}[api](
+                sandbox_config, faults=slow
+            ),
+            monkeypatch,
+        ),
+    )
     try:
-        child = _run(tmp_path, "plain", 10, "killed.log")
+        child = _run(tmp_path, "plain", 10, "killed.log", api=name)
         try:
             _wait_for(child, lambda: api.stats["total"] >= 10, "ten API requests", tmp_path / "killed.log")
         finally:
@@ -235,7 +246,8 @@ def test_kill_9_mid_extract_then_rerun_is_exact(env, tmp_path, monkeypatch, sand
         assert _dlt_leftovers_in_temp(env) == []
         killed = [p for p in root.iterdir() if p.is_dir()]
         assert len(killed) == 1 and (root / f"{killed[0].name}.lock").exists(), sorted(root.iterdir())
-        assert (killed[0] / f"payments_api__{DAY.replace('-', '')}").is_dir()  # dlt's pipeline folder
+        dataset = attributes(name)["dataset"]
+        assert (killed[0] / f"{dataset}__{DAY.replace('-', '')}").is_dir()  # dlt's pipeline folder
 
         api.set_faults(FaultConfig())
         _rerun_is_exact(tmp_path, env, api)

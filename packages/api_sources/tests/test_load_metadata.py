@@ -160,9 +160,10 @@ def test_a_401_is_not_retried(make_platform, payments_api):
 def test_an_assets_endpoint_path_includes_the_base_urls_own_path():
     """A provider's API under `/v1`: the session sees `/v1/payments`, and rows and HTTP counts are looked up
     there (not at `/payments`, which would report 0 for every asset)."""
+    from conftest import declared
+    from dataplat_api_sources.declaration import ApiResource
     from dataplat_api_sources.load import _endpoint_path
-    from dataplat_api_sources.source import ResourceSpec
 
-    spec = ResourceSpec("payments", "merge", ("payment_id",))
+    spec = ApiResource(**declared("payments")["resources"][0])
     assert _endpoint_path("https://api.example.com/v1/", spec) == "/v1/payments"
     assert _endpoint_path("http://127.0.0.1:8080", spec) == "/payments"

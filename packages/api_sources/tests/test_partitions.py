@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 import pytest
-from conftest import api_rows, iso
+from conftest import api_rows
 from dataplat_api_sources.partitions import Window, incremental_window_config, iso_utc, partition_window
 
 DAY3, DAY4, DAY6 = "2026-01-03", "2026-01-04", "2026-01-06"
@@ -52,45 +52,6 @@ def test_partition_window_of_unpartitioned_context_is_none():
         has_partition_key_range = False
 
     assert partition_window(Unpartitioned()) is None
-
-
-def test_one_partition_loads_exactly_its_day(make_platform, payments_api):
-    platform = make_platform(partition_start="2026-01-01")
-    result = platform.run(DAY3, checks=True)
-    assert result.success
-    assert set(_loaded(platform, "payments", "payment_id")) == _expected(
-        payments_api, "payments", "payment_id", "updated_at", DAY3, DAY4
-    )
-    assert set(_loaded(platform, "events", "event_id")) == _expected(
-        payments_api, "events", "event_id", "created_at", DAY3, DAY4
-    )
-    counts = {
-        e.asset_key.path[-1]: e.metadata["rows"].value
-        for e in result.get_asset_check_evaluations()
-        if e.check_name == "partition_row_count"
-    }
-    assert counts["payments"] == platform.count("payments") > 0
-    window = {m.materialization.metadata["window"].value for m in result.get_asset_materialization_events()}
-    assert window == {"2026-01-03T00:00:00+00:00 .. 2026-01-04T00:00:00+00:00"}
-
-
-def test_single_run_backfill_loads_exactly_those_days(make_platform, payments_api):
-    platform = make_platform(partition_start="2026-01-01")
-    result = platform.backfill(DAY3, "2026-01-05")  # three days: 3rd, 4th, 5th
-    assert result.success
-    for table, key, cursor in (
-        ("payments", "payment_id", "updated_at"),
-        ("events", "event_id", "created_at"),
-    ):
-        loaded = _loaded(platform, table, key)
-        assert len(loaded) == len(set(loaded))
-        assert set(loaded) == _expected(payments_api, table, key, cursor, DAY3, DAY6)
-    bounds = platform.query("select min(updated_at), max(updated_at) from payments_api.payments")[0]
-    assert iso(bounds[0]) >= "2026-01-03" and iso(bounds[1]) < "2026-01-06"
-    names = {
-        m.materialization.metadata["dlt_pipeline"].value for m in result.get_asset_materialization_events()
-    }
-    assert names == {"payments_api__20260103_20260106"}
 
 
 def test_rerunning_a_day_is_idempotent_for_merge_and_append(make_platform, payments_api):

@@ -1,34 +1,81 @@
-"""The rest_api configuration and the page -> Arrow step, without a server."""
+"""The rest_api configuration built from a declaration, and the page -> Arrow step, without a server."""
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pytest
+from conftest import declared
 from dataplat_api_sources.arrow import SchemaContractViolation, page_to_table
+from dataplat_api_sources.declaration import ApiResource, Auth, Client, auth_config
 from dataplat_api_sources.partitions import Window
-from dataplat_api_sources.source import PAYMENTS_ENDPOINTS, ResourceSpec, payments_source, rest_api_config
+from dataplat_api_sources.source import declared_source, rest_api_config
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = Window(datetime(2026, 1, 3, tzinfo=UTC), datetime(2026, 1, 4, tzinfo=UTC))
-SPECS = [
-    ResourceSpec("payments", "merge", ("payment_id",)),
-    ResourceSpec("events", "append", ("event_id",)),
-    ResourceSpec("payment_methods", "replace", ("code",)),
-]
+PAYMENTS = declared("payments")
+CLIENT = Client(**PAYMENTS["client"])
+SPECS = [ApiResource(**r) for r in PAYMENTS["resources"] if r["name"] != "refunds"]
+COLUMNS = SPECS[0].columns
 ROW = {"payment_id": 1, "order_id": 2, "amount": 9.99, "currency": "EUR", "method": "card", "status": "succeeded",
        "created_at": "2026-01-03T10:00:00Z", "updated_at": "2026-01-03T11:00:00Z"}  # fmt: skip
 
 
 def _config(window=None):
     return rest_api_config(
-        base_url="http://api/", token="t0ken", resources=SPECS, window=window, initial_value=START
-    )
+        base_url="http://api/", auth={"type": "bearer", "token": "t0ken"}, client=CLIENT, resources=SPECS,
+        window=window, initial_value=START,
+    )  # fmt: skip
 
 
-def test_client_uses_bearer_auth_and_the_apis_cursor_pagination():
-    client = _config()["client"]
-    assert client["auth"] == {"type": "bearer", "token": "t0ken"}
-    assert client["paginator"] == {"type": "cursor", "cursor_path": "next_cursor", "cursor_param": "cursor"}
+def test_client_carries_the_declared_auth_and_paginator_and_every_endpoint_the_declared_envelope():
+    config = _config()
+    assert config["client"]["auth"] == {"type": "bearer", "token": "t0ken"}
+    assert config["client"]["paginator"] == {
+        "type": "cursor",
+        "cursor_path": "next_cursor",
+        "cursor_param": "cursor",
+    }
+    for resource in config["resources"]:
+        assert resource["endpoint"]["data_selector"] == "data"
+        assert resource["endpoint"]["params"] == {"limit": 500}
+
+
+def test_a_page_number_api_keeps_its_own_paginator_selector_and_parameters():
+    shipments = declared("shipments")
+    config = rest_api_config(
+        base_url="http://carrier/v2", auth=None, client=Client(**shipments["client"]),
+        resources=[ApiResource(**r) for r in shipments["resources"]], window=DAY, initial_value=START,
+    )  # fmt: skip
+    assert config["client"]["paginator"] == {
+        "type": "page_number", "page_param": "page", "base_page": 1, "total_path": "meta.total_pages"
+    }  # fmt: skip
+    endpoint = config["resources"][0]["endpoint"]
+    assert (endpoint["data_selector"], endpoint["params"]) == ("results", {"per_page": 100})
+    incremental = endpoint["incremental"]
+    assert (incremental["start_param"], incremental["end_param"]) == ("modified_after", "modified_before")
+
+
+@pytest.mark.parametrize(
+    ("auth", "secrets", "expected"),
+    [
+        (Auth(type="bearer"), {"token": "t"}, {"type": "bearer", "token": "t"}),
+        (Auth(type="api_key", name="X-Api-Key"), {"api_key": "k"},
+         {"type": "api_key", "name": "X-Api-Key", "location": "header", "api_key": "k"}),
+        (Auth(type="api_key", name="key", location="query"), {"api_key": "k"},
+         {"type": "api_key", "name": "key", "location": "query", "api_key": "k"}),
+        (Auth(type="http_basic"), {"username": "u", "password": "p"},
+         {"type": "http_basic", "username": "u", "password": "p"}),
+        (Auth(type="none"), {}, None),
+    ],
+)  # fmt: skip
+def test_each_auth_scheme_takes_its_secret_from_the_connection_resource(auth, secrets, expected):
+    assert auth_config(auth, SimpleNamespace(base_url="http://api", **secrets), "some_api") == expected
+
+
+def test_a_missing_secret_names_the_resource_and_the_field():
+    with pytest.raises(ValueError, match="auth type 'api_key' needs api_key on resource 'carrier_api'"):
+        auth_config(Auth(type="api_key"), SimpleNamespace(base_url="http://api", api_key=None), "carrier_api")
 
 
 def test_resources_carry_dispositions_keys_and_windows():
@@ -56,12 +103,15 @@ def test_unpartitioned_append_with_a_key_is_insert_only_merge_from_initial_value
 
 def test_building_the_source_does_no_io():
     # Nothing listens on port 9: building must not connect (only extraction does).
-    source = payments_source(base_url="http://127.0.0.1:9", token="t", resources=SPECS, initial_value=START)
+    source = declared_source(
+        name="payments_api", base_url="http://127.0.0.1:9", auth=None, client=CLIENT, resources=SPECS,
+        initial_value=START,
+    )  # fmt: skip
     assert set(source.resources) == {"payments", "events", "payment_methods"}
 
 
 def test_page_becomes_a_typed_arrow_table():
-    table = page_to_table([ROW, {**ROW, "payment_id": 2}], PAYMENTS_ENDPOINTS["payments"].columns)
+    table = page_to_table([ROW, {**ROW, "payment_id": 2}], COLUMNS)
     assert table.num_rows == 2
     assert table.schema.field("payment_id").type == pa.int64()
     assert table.schema.field("updated_at").type == pa.timestamp("us", tz="UTC")
@@ -74,11 +124,11 @@ def test_page_becomes_a_typed_arrow_table():
 )
 def test_new_fields_follow_the_contract(contract, columns, rows):
     page = [ROW, {**ROW, "payment_id": 2, "risk_score": 0.3}]
-    table = page_to_table(page, PAYMENTS_ENDPOINTS["payments"].columns, contract)
+    table = page_to_table(page, COLUMNS, contract)
     assert ("risk_score" in table.column_names) is columns and table.num_rows == rows
 
 
 def test_new_field_under_freeze_names_the_column():
     page = [ROW, {**ROW, "risk_score": 0.3}]  # only the second row carries it
     with pytest.raises(SchemaContractViolation, match=r"'payments' sent new field\(s\) \['risk_score'\]"):
-        page_to_table(page, PAYMENTS_ENDPOINTS["payments"].columns, "freeze", "payments")
+        page_to_table(page, COLUMNS, "freeze", "payments")

@@ -1,11 +1,10 @@
 """The shipping carrier's API over real HTTP: API key, page numbers, its envelope and filters, faults, mutations."""
 
-from datetime import UTC, datetime
-
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 
@@ -24,7 +23,9 @@ class Response:
 
 def request(url, *, headers=None, body=None):
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as response:
             return Response(response.status, response.headers, response.read())
@@ -61,7 +62,9 @@ def test_pages_return_every_shipment_once_in_time_order(shipments_api, sandbox_c
     assert sorted(r["id"] for r in rows) == expected["shipment_id"].tolist()
     stamps = [(r["last_modified"], r["id"]) for r in rows]
     assert stamps == sorted(stamps)
-    assert rows[0]["last_modified"].endswith("+00:00") and rows[0]["tracking_number"].startswith(rows[0]["carrier"])
+    assert rows[0]["last_modified"].endswith("+00:00") and rows[0]["tracking_number"].startswith(
+        rows[0]["carrier"]
+    )
     # past the last page: an empty page, not an error
     beyond = get(shipments_api, "shipments", per_page=77, page=total_pages + 1).json()
     assert beyond["results"] == [] and beyond["meta"]["total_pages"] == total_pages
@@ -71,7 +74,11 @@ def test_filters_match_brute_force(shipments_api):
     everything = fetch_all_shipments(shipments_api.url, shipments_api.api_key, "tracking_events")
     since, until = "2026-01-05T00:00:00Z", "2026-01-07T12:00:00+00:00"
     window = fetch_all_shipments(
-        shipments_api.url, shipments_api.api_key, "tracking_events", occurred_after=since, occurred_before=until
+        shipments_api.url,
+        shipments_api.api_key,
+        "tracking_events",
+        occurred_after=since,
+        occurred_before=until,
     )
 
     def at(row):
@@ -82,7 +89,8 @@ def test_filters_match_brute_force(shipments_api):
 
 
 @pytest.mark.parametrize(
-    "params", [{"per_page": MAX_PER_PAGE + 1}, {"per_page": "x"}, {"page": 0}, {"modified_after": "yesterday"}]
+    "params",
+    [{"per_page": MAX_PER_PAGE + 1}, {"per_page": "x"}, {"page": 0}, {"modified_after": "yesterday"}],
 )
 def test_bad_parameters_are_refused(shipments_api, params):
     response = get(shipments_api, "shipments", **params)
@@ -100,7 +108,9 @@ def test_updates_and_new_events_come_after_everything_else(shipments_api):
     after = fetch_all_shipments(shipments_api.url, shipments_api.api_key, "shipments", modified_after=newest)
     assert sorted(r["id"] for r in after if r["last_modified"] > newest) == sorted(changed)
     assert {r["status"] for r in after if r["id"] in changed} <= {"delivered", "returned"}
-    events = fetch_all_shipments(shipments_api.url, shipments_api.api_key, "tracking_events", occurred_after=newest)
+    events = fetch_all_shipments(
+        shipments_api.url, shipments_api.api_key, "tracking_events", occurred_after=newest
+    )
     assert len([e for e in events if e["occurred_at"] > newest]) == 5 + 3
 
 

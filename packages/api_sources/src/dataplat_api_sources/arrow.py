@@ -47,7 +47,7 @@ def page_to_table(
     extra = sorted(set().union(*page) - columns.keys())
     if extra and contract == "freeze":
         raise SchemaContractViolation(
-            f"payments API resource {resource!r} sent new field(s) {extra} that are not in its declared columns; "
+            f"API resource {resource!r} sent new field(s) {extra} that are not in its declared columns; "
             "schema contract mode 'freeze' forbids new columns (set schema_contract: evolve to accept them)"
         )
     if extra and contract == "discard_row":
@@ -86,7 +86,7 @@ def _check_keys(table: pa.Table, wire: pa.Schema, resource: str) -> None:
         if nulls:
             first = table[field.name].is_null().to_pylist().index(True)
             raise SchemaContractViolation(
-                f"payments API resource {resource!r} sent {nulls} row(s) with a missing or null key field "
+                f"API resource {resource!r} sent {nulls} row(s) with a missing or null key field "
                 f"{field.name!r} (first: row {first} of the page); nothing of this load was written"
             )
 
@@ -99,7 +99,7 @@ def _explain_bad_value(page: list[dict[str, Any]], wire: pa.Schema, resource: st
                 pa.array([row.get(field.name)], type=field.type)
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 raise SchemaContractViolation(
-                    f"payments API resource {resource!r} sent {row.get(field.name)!r} for field {field.name!r} "
+                    f"API resource {resource!r} sent {row.get(field.name)!r} for field {field.name!r} "
                     f"(row {i} of the page), which is not a declared {field.type}; nothing of this load was written"
                 ) from None
 

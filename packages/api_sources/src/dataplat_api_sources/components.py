@@ -1,5 +1,5 @@
 """Component types of this package, listed by `dg list components` through the registry entry point."""
 
-from dataplat_api_sources.component import PaymentsApiIngestionComponent
+from dataplat_api_sources.component import RestApiIngestionComponent
 
-__all__ = ["PaymentsApiIngestionComponent"]
+__all__ = ["RestApiIngestionComponent"]

@@ -1,4 +1,4 @@
-"""Run time of `PaymentsApiIngestionComponent`: build the dlt source and pipeline for the run's window, load,
+"""Run time of `RestApiIngestionComponent`: build the dlt source and pipeline for the run's window, load,
 and report the uniform load metadata. Imported by runs only (dlt and pyarrow are slow to import)."""
 
 import time
@@ -10,6 +10,7 @@ import dagster as dg
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 from dataplat_core.observability import (
+    ROW_COUNT,
     ROWS_LOADED,
     ROWS_READ,
     error_chain,
@@ -18,8 +19,8 @@ from dataplat_core.observability import (
     load_metadata,
     table_metadata,
 )
-from dataplat_core.resources import PaymentsApi
-from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table, table_version
+from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table, table_exists, table_version
+from dlt.common import jsonpath
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from dataplat_api_sources.arrow import SchemaContractViolation
@@ -29,13 +30,13 @@ from dataplat_api_sources.partitions import partition_window
 from dataplat_api_sources.workdir import folder_name, owned_folder, remove_stale, working_root
 
 if TYPE_CHECKING:
-    from dataplat_api_sources.component import PaymentsApiIngestionComponent
+    from dataplat_api_sources.component import RestApiIngestionComponent
 
 
 class _DatasetTranslator(DagsterDltTranslator):
     """Each dlt resource to the component's asset for it (`<dataset>/<table>`), whatever the run's pipeline."""
 
-    def __init__(self, component: "PaymentsApiIngestionComponent"):
+    def __init__(self, component: "RestApiIngestionComponent"):
         self.component = component
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
@@ -43,22 +44,20 @@ class _DatasetTranslator(DagsterDltTranslator):
 
 
 def run_load(
-    component: "PaymentsApiIngestionComponent",
+    component: "RestApiIngestionComponent",
     context: dg.AssetExecutionContext,
-    payments_api: PaymentsApi,
+    connection: Any,
     warehouse: Any,
 ) -> Iterator[Any]:
     """One run of the component's multi-asset: the API resources of the run's window into the warehouse."""
     log = load_logger(context)
     step_key = context.get_step_execution_context().step.key
-    session = _CountingSession(component._policy, logger=log)
+    session = _CountingSession(_selectors(component, connection.base_url), component._policy, logger=log)
     try:
-        results = _load(component, context, payments_api, warehouse, session, step_key)
+        results = _load(component, context, connection, warehouse, session, step_key)
     except Exception:
         try:
-            _record_failed_attempt(
-                context, step_key, _http_by_asset(component, payments_api.base_url, session)
-            )
+            _record_failed_attempt(context, step_key, _http_by_asset(component, connection.base_url, session))
         except Exception as exc:  # noqa: BLE001 - the load's own error is the one to report
             log.warning(f"could not record this attempt's HTTP counts: {type(exc).__name__}: {exc}")
         raise
@@ -66,9 +65,9 @@ def run_load(
 
 
 def _load(
-    component: "PaymentsApiIngestionComponent",
+    component: "RestApiIngestionComponent",
     context: dg.AssetExecutionContext,
-    payments_api: PaymentsApi,
+    connection: Any,
     warehouse: Any,
     session: "_CountingSession",
     step_key: str,
@@ -77,7 +76,7 @@ def _load(
     started = time.perf_counter()
     log = load_logger(context)
     window = partition_window(context)
-    source = component.build_source(payments_api.base_url, payments_api.token, window, session)
+    source = component.build_source(connection, window, session)
     root = working_root(context.instance, warehouse)
     stale = remove_stale(root)
     if stale:
@@ -111,7 +110,7 @@ def _load(
             raise _failure(exc) from exc
         normalized = dict(pipeline.last_trace.last_normalize_info.row_counts)
     duration = time.perf_counter() - started
-    http = _http_by_asset(component, payments_api.base_url, session)
+    http = _http_by_asset(component, connection.base_url, session)
     for key, earlier in _earlier_attempts(context, step_key).items():
         http[key] = earlier.add(http.get(key, HttpCounts()))
     extra = {
@@ -130,7 +129,7 @@ def _load(
                 warehouse,
                 window,
                 duration,
-                payments_api.base_url,
+                connection.base_url,
             )
             log.info(
                 f"{event.asset_key.to_user_string()}: {uniform[ROWS_READ].value} rows read, "
@@ -169,7 +168,7 @@ def _endpoint_path(base_url: str, spec: Any) -> str:
 
 
 def _http_by_asset(
-    component: "PaymentsApiIngestionComponent", base_url: str, session: RetryingSession
+    component: "RestApiIngestionComponent", base_url: str, session: RetryingSession
 ) -> dict[str, HttpCounts]:
     """This attempt's HTTP counts per asset (`<dataset>/<table>`): each resource's endpoint's requests."""
     by_path = session.counts_by_path()
@@ -218,7 +217,7 @@ def _earlier_attempts(context: dg.AssetExecutionContext, step_key: str) -> dict[
 
 
 def _load_metadata(
-    component: "PaymentsApiIngestionComponent",
+    component: "RestApiIngestionComponent",
     key,
     session,
     normalized,
@@ -229,66 +228,85 @@ def _load_metadata(
 ) -> dict[str, Any]:
     """Rows the API served for the resource (counted in the session), rows dlt normalized and loaded
     into its table (a row dlt's incremental cursor had already loaded is read, not loaded), and the
-    newest cursor value (updated_at / created_at) of the loaded table within the run's window."""
+    newest cursor value of the loaded table within the run's window (none for a resource without a cursor)."""
     spec = _spec_of(component, key)
+    table = f"{component.dataset}.{spec.table}"
     rows_read = session.rows_by_path.get(_endpoint_path(base_url, spec), 0)
     rows_loaded = int(normalized.get(spec.table, 0))
-    cursor = quote_identifier(spec.endpoint.cursor)
-    where = ""
-    if window is not None and spec.is_incremental:
-        where = f" where {cursor} >= '{window.start.isoformat()}' and {cursor} < '{window.end.isoformat()}'"
-    (newest,) = fetch_one(
-        warehouse, f"select max({cursor}) from {quote_table(f'{component.dataset}.{spec.table}')}{where}"
-    ) or (None,)
-    return {
-        **load_metadata(
-            rows_read=rows_read,
-            rows_loaded=rows_loaded,
-            rows_rejected=0,  # dlt rejects no rows: a row that breaks the schema contract fails the load
-            source_newest_at=newest,
-            duration_s=duration,
-        ),
-        **table_metadata(warehouse, f"{component.dataset}.{spec.table}"),
+    uniform = {
+        "rows_read": rows_read,
+        "rows_loaded": rows_loaded,
+        "rows_rejected": 0,  # dlt rejects no rows: a row that breaks the schema contract fails the load
+        "duration_s": duration,
     }
+    if not table_exists(warehouse, table):
+        # dlt creates a table with its first rows: a first load whose window held none leaves no table yet.
+        return {**load_metadata(source_newest_at=None, **uniform), ROW_COUNT: dg.MetadataValue.int(0)}
+    newest = None
+    if spec.cursor:
+        cursor = quote_identifier(spec.cursor)
+        where = ""
+        if window is not None and spec.is_incremental:
+            where = (
+                f" where {cursor} >= '{window.start.isoformat()}' and {cursor} < '{window.end.isoformat()}'"
+            )
+        (newest,) = fetch_one(warehouse, f"select max({cursor}) from {quote_table(table)}{where}") or (None,)
+    return {**load_metadata(source_newest_at=newest, **uniform), **table_metadata(warehouse, table)}
 
 
-def _spec_of(component: "PaymentsApiIngestionComponent", key) -> Any:
+def _spec_of(component: "RestApiIngestionComponent", key) -> Any:
     """The component's resource spec behind an asset key (`<dataset>/<table>`)."""
     return next(s for s in component._specs.values() if s.table == key.path[-1])
 
 
-def _data_version(component: "PaymentsApiIngestionComponent", key, warehouse) -> dg.DataVersion:
+def _data_version(component: "RestApiIngestionComponent", key, warehouse) -> dg.DataVersion | None:
     """The whole table's version by its cursor column (`table_version`): a no-change run, which loads no row,
-    reports the version of the previous load, so automation downstream does not run for it."""
+    reports the version of the previous load, so automation downstream does not run for it. A resource without
+    a time column reports none (Dagster records a new version per materialization)."""
     spec = _spec_of(component, key)
-    version, _ = table_version(warehouse, f"{component.dataset}.{spec.table}", spec.endpoint.cursor)
+    if not spec.cursor or not table_exists(warehouse, f"{component.dataset}.{spec.table}"):
+        return None
+    version, _ = table_version(warehouse, f"{component.dataset}.{spec.table}", spec.cursor)
     return dg.DataVersion(version)
+
+
+def _selectors(component: "RestApiIngestionComponent", base_url: str) -> dict[str, str]:
+    """Where each endpoint's records sit in its pages, by the URL path the session sees."""
+    return {
+        _endpoint_path(base_url, spec).rstrip("/"): spec.endpoint.data_selector
+        or component.client.data_selector
+        for spec in component._specs.values()
+    }
 
 
 class _CountingSession(RetryingSession):
     """Counts the records of every successful page by path (`rows_by_path`): the rows read from the API.
 
-    It also holds the API to its envelope, `{"data": [...], "next_cursor": ...}`: dlt's data selector finds no
-    rows in any other shape, so a changed envelope would load nothing and succeed."""
+    It also holds the API to its declared envelope: dlt's data selector finds no rows in any other shape, so a
+    changed envelope would load nothing and succeed. dlt's own `jsonpath` reads the selector, as dlt does."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, selectors: dict[str, str], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.selectors = selectors
         self.rows_by_path: dict[str, int] = {}
 
     def send(self, request, **kwargs):
         response = super().send(request, **kwargs)
-        if response.ok and not kwargs.get("stream", False):
+        path = urlsplit(response.url).path.rstrip("/")
+        selector = self.selectors.get(path)
+        if response.ok and selector and not kwargs.get("stream", False):
             body = response.json()
-            path = urlsplit(response.url).path.rstrip("/")
-            data = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(data, list):
+            found = jsonpath.find_values(selector, body)
+            records = found[0] if len(found) == 1 else None
+            if not isinstance(records, list):
                 shape = sorted(body) if isinstance(body, dict) else type(body).__name__
                 raise ApiRequestError(
                     path,
                     response.status_code,
-                    f"GET {path}: the page is not the API's envelope (a 'data' list): got {shape}",
+                    f"GET {path}: the page is not the API's envelope (no list at {selector!r}): got {shape}",
                 )
-            self.rows_by_path[path] = self.rows_by_path.get(path, 0) + len(data)
+            with self._counts_lock:
+                self.rows_by_path[path] = self.rows_by_path.get(path, 0) + len(records)
         return response
 
 

@@ -1,9 +1,9 @@
-"""Dagster time partitions -> dlt's incremental window -> the API's `*_since` / `*_until` query parameters.
+"""Dagster time partitions -> dlt's incremental window -> the API's start / end query parameters.
 
 dlt and Dagster do not connect these out of the box. Here a run's partition (or the whole range of a single-run
 backfill) becomes a half-open window `[start, end)`, which becomes
 `dlt.sources.incremental(cursor, initial_value=start, end_value=end, range_end="open")`, which `rest_api` sends
-as `since=start&until=end` (the API's own semantics: since inclusive, until exclusive). With an `end_value`
+as `<start_param>=start&<end_param>=end` (the API's own semantics: since inclusive, until exclusive). With an `end_value`
 dlt keeps no cursor state for the run, so re-running a day reads exactly that day again; with `merge` the load
 is idempotent.
 
@@ -76,7 +76,7 @@ def partition_window(context: Any) -> Window | None:
 def incremental_window_config(
     cursor: str,
     since_param: str,
-    until_param: str,
+    until_param: str | None,
     window: Window | None,
     initial_value: datetime,
 ) -> dict[str, Any]:
@@ -94,6 +94,7 @@ def incremental_window_config(
         "convert": iso_utc,
     }
     if window is not None:
-        config["end_param"] = until_param
+        if until_param:  # else the API serves everything after the start and dlt drops what lies past the end
+            config["end_param"] = until_param
         config["end_value"] = window.end
     return config

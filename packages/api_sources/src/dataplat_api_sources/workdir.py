@@ -1,7 +1,7 @@
 """dlt's working folders: one per step attempt, under storage the platform owns, removed after the attempt and,
 after a crash, by the next run.
 
-dlt writes each load's extracted and normalized files (Parquet pages of payments) into its `pipelines_dir`. A
+dlt writes each load's extracted and normalized files (Parquet pages of API records) into its `pipelines_dir`. A
 process that is SIGKILLed (OOM killer, a node drained, `kill -9`) runs no `finally`: its folder stays. So the
 folders live in one root that every run of the component looks at (not the system temp folder, where no one
 would ever look), and the first thing a run does is remove the folders whose owner is gone.

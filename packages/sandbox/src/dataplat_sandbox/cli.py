@@ -10,9 +10,9 @@ import threading
 from datetime import date, timedelta
 from pathlib import Path
 
+from .api_server import FaultConfig
 from .config import SandboxConfig
 from .landing import DEFECTS, write_landing, write_sales_csv
-from .api_server import FaultConfig
 
 
 def write_env_file(path: Path, env: dict[str, str]) -> None:

@@ -44,7 +44,18 @@ EVENT_TYPES = ("payment.created", "payment.canceled", "refund.created", "payment
 
 CARRIERS = ("DHL", "UPS", "DPD", "GLS")
 SHIPMENT_STATUSES = ("label_created", "in_transit", "delivered", "returned")
-HUBS = ("Berlin", "Paris", "Amsterdam", "London", "Madrid", "Milan", "Warsaw", "Stockholm", "Vienna", "Chicago")
+HUBS = (
+    "Berlin",
+    "Paris",
+    "Amsterdam",
+    "London",
+    "Madrid",
+    "Milan",
+    "Warsaw",
+    "Stockholm",
+    "Vienna",
+    "Chicago",
+)
 
 FIRST_NAMES = (
     "Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hugo", "Ida", "Jonas", "Klara", "Leon",
@@ -73,7 +84,14 @@ HOUR_WEIGHT = np.array(
     [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 4, 4, 4.5, 4.5, 4, 4, 4.2, 4.8, 5.5, 6.5, 7, 6, 4, 2]
 )
 
-STREAM_CUSTOMERS, STREAM_PRODUCTS, STREAM_ORDERS, STREAM_ITEMS, STREAM_PAYMENTS, STREAM_SHIPMENTS = 1, 2, 3, 4, 5, 6
+STREAM_CUSTOMERS, STREAM_PRODUCTS, STREAM_ORDERS, STREAM_ITEMS, STREAM_PAYMENTS, STREAM_SHIPMENTS = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+)
 
 
 def rng_for(config: SandboxConfig, *stream: int) -> np.random.Generator:
@@ -418,7 +436,9 @@ def generate_shipments(config: SandboxConfig) -> ShipmentsData:
         "shipment_id": shipment_id,
         "order_id": o.order_id[sent],
         "carrier": rng.choice(len(CARRIERS), n),
-        "status": np.where(delivered, SHIPMENT_STATUSES.index("delivered"), SHIPMENT_STATUSES.index("in_transit")),
+        "status": np.where(
+            delivered, SHIPMENT_STATUSES.index("delivered"), SHIPMENT_STATUSES.index("in_transit")
+        ),
         "weight_grams": rng.integers(100, 20_000, n),
         "shipped_at": shipped_at,
         "last_modified": np.where(delivered, delivered_at, shipped_at),
@@ -426,7 +446,9 @@ def generate_shipments(config: SandboxConfig) -> ShipmentsData:
     # Scans: label created an hour before pick-up, picked up (in transit), delivered where it arrived.
     d_idx = np.flatnonzero(delivered)
     ev_shipment = np.concatenate([shipment_id, shipment_id, shipment_id[d_idx]])
-    ev_status = np.concatenate([np.zeros(n, np.int64), np.ones(n, np.int64), np.full(len(d_idx), 2, np.int64)])
+    ev_status = np.concatenate(
+        [np.zeros(n, np.int64), np.ones(n, np.int64), np.full(len(d_idx), 2, np.int64)]
+    )
     ev_ts = np.concatenate([shipped_at - 3600, shipped_at, delivered_at[d_idx]])
     order = np.lexsort((ev_status, ev_shipment, ev_ts))
     tracking_events = {

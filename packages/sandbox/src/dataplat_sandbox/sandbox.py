@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .api_server import FaultConfig
 from .config import SandboxConfig
 from .landing import write_landing
-from .api_server import FaultConfig
 from .payments_api import PaymentsApiServer
 from .postgres import SandboxPostgres
 

@@ -38,7 +38,16 @@ def _ts(values: np.ndarray) -> list[str]:
 
 
 def _render_shipments(c, idx) -> list[dict]:
-    keys = ("id", "order_ref", "carrier", "tracking_number", "status", "weight_kg", "shipped_at", "last_modified")
+    keys = (
+        "id",
+        "order_ref",
+        "carrier",
+        "tracking_number",
+        "status",
+        "weight_kg",
+        "shipped_at",
+        "last_modified",
+    )
     ids = c["shipment_id"][idx]
     carriers = _CARRIERS[c["carrier"][idx]].tolist()
     cols = (ids.tolist(), [f"ORD-{i}" for i in c["order_id"][idx].tolist()], carriers,
@@ -107,7 +116,9 @@ class ShipmentsApiServer(SimulatedApi):
             ts, rng = self._tick(MUTATION_STREAM)
             t = self.tables["/v2/shipments"]
             cols = {k: v.copy() for k, v in t.snapshot[0].items()}
-            pick = np.sort(rng.choice(len(cols["shipment_id"]), min(n, len(cols["shipment_id"])), replace=False))
+            pick = np.sort(
+                rng.choice(len(cols["shipment_id"]), min(n, len(cols["shipment_id"])), replace=False)
+            )
             in_transit = cols["status"][pick] == d.SHIPMENT_STATUSES.index("in_transit")
             cols["status"][pick] = np.where(
                 in_transit, d.SHIPMENT_STATUSES.index("delivered"), d.SHIPMENT_STATUSES.index("returned")
@@ -148,7 +159,9 @@ def fetch_all_shipments(url: str, api_key: str, path: str, **params: str) -> lis
     page = 1
     while True:
         query = urllib.parse.urlencode({"per_page": MAX_PER_PAGE, **params, "page": page})
-        request = urllib.request.Request(f"{url}/{path.strip('/')}?{query}", headers={API_KEY_HEADER: api_key})
+        request = urllib.request.Request(
+            f"{url}/{path.strip('/')}?{query}", headers={API_KEY_HEADER: api_key}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.load(response)
         rows += body["results"]
