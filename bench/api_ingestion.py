@@ -7,8 +7,9 @@ the client's GIL) and, in the same session:
 
 1. baseline - the raw paging speed of the simulator: a bare `requests` loop over `/payments` (cursor pages of
    `--page-size`, JSON parsed), the ceiling any client can reach;
-2. dlt merge - the production path: `payments_source` (rest_api, retrying session, pages as Arrow tables) with
-   `merge` on `payment_id`, Parquet loader files, into a fresh DuckDB file;
+2. dlt merge - the production path: the deployment's declaration of the payments API (its `payments` resource)
+   through `declared_source` (rest_api, retrying session, pages as Arrow tables) with `merge` on `payment_id`,
+   Parquet loader files, into a fresh DuckDB file;
 3. dlt append - the same with `append`, to show what the merge costs;
 4. incremental - 1% of the payments change in the simulator (`update_payments`: a new `updated_at`), then the
    last merge pipeline runs again: its dlt cursor asks only for `updated_since` its previous run.
@@ -30,6 +31,11 @@ from pathlib import Path
 from benchlib import GIB_MIB, median, report, table, target, timed
 
 TARGET = 50_000  # records/s on 2 cores
+# What the local ingestion location declares: the bench loads the API the way the platform does.
+DECLARATION = (
+    Path(__file__).resolve().parents[1]
+    / "deployments/local/ingestion/src/dataplat_local_ingestion/defs/payments_api/defs.yaml"
+)
 
 
 def _serve(orders: int, conn) -> None:
@@ -60,12 +66,17 @@ def dlt_load(url: str, token: str, page_size: int, disposition: str, workdir: Pa
     import dlt
     from dataplat_api_sources.destination import make_pipeline
     from dataplat_api_sources.http import RetryingSession
-    from dataplat_api_sources.source import ResourceSpec, payments_source
+    import yaml
+    from dataplat_api_sources.declaration import ApiResource, Client
+    from dataplat_api_sources.source import declared_source
 
-    spec = ResourceSpec("payments", disposition, ("payment_id",))  # type: ignore[arg-type]
-    source = payments_source(
-        base_url=url, token=token, resources=[spec], initial_value=datetime(2000, 1, 1, tzinfo=UTC),
-        session=RetryingSession(), page_size=page_size,
+    declared = yaml.safe_load(DECLARATION.read_text())["attributes"]
+    client = Client(**{**declared["client"], "params": {"limit": page_size}})
+    payments = next(r for r in declared["resources"] if r["name"] == "payments")
+    spec = ApiResource(**{**payments, "write_disposition": disposition})
+    source = declared_source(
+        name="bench", base_url=url, auth={"type": "bearer", "token": token}, client=client, resources=[spec],
+        initial_value=datetime(2000, 1, 1, tzinfo=UTC), session=RetryingSession(),
     )  # fmt: skip
     pipeline = make_pipeline(
         "bench", dataset="payments_api", destination=dlt.destinations.duckdb(str(workdir / "warehouse.duckdb")),

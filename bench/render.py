@@ -36,7 +36,7 @@ PARTS = {
               "Peak = summed RSS of each method's process tree (the run worker, Sling and the DuckDB CLI it drives)."),
     "api": ("Payments API into the warehouse (dlt) vs paging the simulator",
             "Sized by payments (one per order). The simulator runs in its own process. Baseline: a bare "
-            "`requests` loop paging `/payments`. Path: `payments_source` (rest_api, Arrow pages) with `merge` on "
+            "`requests` loop paging `/payments`. Path: the deployment's declared payments API through `declared_source` (rest_api, Arrow pages) with `merge` on "
             "`payment_id`, Parquet loader files, into a fresh DuckDB file; `append` shows what merge costs. "
             "Incremental: 1% of payments changed in the simulator (new `updated_at`), then the same merge "
             "pipeline again: its cursor asks only for `updated_since` the previous run. Peak = the client's "

@@ -15,7 +15,7 @@ the Dagster instance's storage) holds dlt's working state for this step attempt 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 import dagster as dg
 from dataplat_core.checks import checks_step, column_schema_change_checks
@@ -24,13 +24,10 @@ from dataplat_core.observability import StepRetry, with_retry_policy
 from dataplat_core.warehouse import InvalidIdentifier, quote_identifier
 
 from dataplat_api_sources.checks import partition_row_count_check, resource_checks
-from dataplat_api_sources.declaration import ApiResource, Client, SchemaContractMode, auth_config
-from dataplat_api_sources.http import RetryingSession, RetryPolicy
+from dataplat_api_sources.declaration import ApiResource, Client, SchemaContractMode
+from dataplat_api_sources.http import RetryPolicy
 from dataplat_api_sources.partitions import to_utc
-from dataplat_api_sources.source import declared_source
-
-if TYPE_CHECKING:
-    from dlt.extract.source import DltSource
+from dataplat_api_sources.source import LoadPlan
 
 WAREHOUSE_POOL = "warehouse"
 
@@ -118,20 +115,18 @@ class RestApiIngestionComponent(dg.Component, dg.Resolvable):
             return self.schema_contract
         return "freeze" if current_environment() == PlatformEnv.PROD else "evolve"
 
-    def build_source(
-        self, connection: Any, window=None, session: RetryingSession | None = None
-    ) -> "DltSource":
-        """The dlt source for one run, with the base URL and the secret of the client's connection resource."""
-        return declared_source(
-            name=self.pipeline_name,
-            base_url=connection.base_url,
-            auth=auth_config(self.client.auth, connection, self.client.resource),
+    def load_plan(self) -> LoadPlan:
+        """What a run loads, resolved now (the schema contract follows the run's environment)."""
+        return LoadPlan(
+            dataset=self.dataset,
+            pipeline_name=self.pipeline_name,
             client=self.client,
-            resources=list(self._specs.values()),
-            window=window,
+            resources=tuple(self._specs.values()),
+            asset_specs={name: self.asset_spec(spec) for name, spec in self._specs.items()},
             initial_value=self.start_value,
             schema_contract=self.effective_schema_contract(),
-            session=session,
+            policy=self._policy,
+            loader_file_format=self.loader_file_format,
         )
 
     # --- Dagster ------------------------------------------------------------------------------------------
@@ -165,7 +160,7 @@ class RestApiIngestionComponent(dg.Component, dg.Resolvable):
             from dataplat_api_sources.load import run_load  # dlt is imported by runs only
 
             connection = getattr(context.resources, component.client.resource)
-            yield from run_load(component, context, connection, context.resources.warehouse)
+            yield from run_load(component.load_plan(), context, connection, context.resources.warehouse)
 
         table_checks, partition_checks = [], []
         for spec in self._specs.values():

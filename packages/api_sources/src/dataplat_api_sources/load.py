@@ -3,7 +3,7 @@ and report the uniform load metadata. Imported by runs only (dlt and pyarrow are
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import dagster as dg
@@ -27,24 +27,22 @@ from dataplat_api_sources.arrow import SchemaContractViolation
 from dataplat_api_sources.destination import make_pipeline, warehouse_destination
 from dataplat_api_sources.http import ApiRequestError, HttpCounts, RetryingSession
 from dataplat_api_sources.partitions import partition_window
+from dataplat_api_sources.source import LoadPlan
 from dataplat_api_sources.workdir import folder_name, owned_folder, remove_stale, working_root
-
-if TYPE_CHECKING:
-    from dataplat_api_sources.component import RestApiIngestionComponent
 
 
 class _DatasetTranslator(DagsterDltTranslator):
     """Each dlt resource to the component's asset for it (`<dataset>/<table>`), whatever the run's pipeline."""
 
-    def __init__(self, component: "RestApiIngestionComponent"):
-        self.component = component
+    def __init__(self, plan: LoadPlan):
+        self.plan = plan
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
-        return self.component.asset_spec(self.component.resource_spec(data.resource.name))
+        return self.plan.asset_specs[data.resource.name]
 
 
 def run_load(
-    component: "RestApiIngestionComponent",
+    plan: LoadPlan,
     context: dg.AssetExecutionContext,
     connection: Any,
     warehouse: Any,
@@ -52,12 +50,12 @@ def run_load(
     """One run of the component's multi-asset: the API resources of the run's window into the warehouse."""
     log = load_logger(context)
     step_key = context.get_step_execution_context().step.key
-    session = _CountingSession(_selectors(component, connection.base_url), component._policy, logger=log)
+    session = _CountingSession(_selectors(plan, connection.base_url), plan.policy, logger=log)
     try:
-        results = _load(component, context, connection, warehouse, session, step_key)
+        results = _load(plan, context, connection, warehouse, session, step_key)
     except Exception:
         try:
-            _record_failed_attempt(context, step_key, _http_by_asset(component, connection.base_url, session))
+            _record_failed_attempt(context, step_key, _http_by_asset(plan, connection.base_url, session))
         except Exception as exc:  # noqa: BLE001 - the load's own error is the one to report
             log.warning(f"could not record this attempt's HTTP counts: {type(exc).__name__}: {exc}")
         raise
@@ -65,7 +63,7 @@ def run_load(
 
 
 def _load(
-    component: "RestApiIngestionComponent",
+    plan: LoadPlan,
     context: dg.AssetExecutionContext,
     connection: Any,
     warehouse: Any,
@@ -76,7 +74,7 @@ def _load(
     started = time.perf_counter()
     log = load_logger(context)
     window = partition_window(context)
-    source = component.build_source(connection, window, session)
+    source = plan.build_source(connection, window, session)
     root = working_root(context.instance, warehouse)
     stale = remove_stale(root)
     if stale:
@@ -86,8 +84,8 @@ def _load(
         )
     with owned_folder(root, folder_name(context.run.run_id, step_key, context.retry_number)) as workdir:
         pipeline = make_pipeline(
-            component.pipeline_name,
-            dataset=component.dataset,
+            plan.pipeline_name,
+            dataset=plan.dataset,
             destination=warehouse_destination(warehouse),
             pipelines_dir=workdir,
             window=window,
@@ -102,15 +100,15 @@ def _load(
                     context=context,
                     dlt_source=source,
                     dlt_pipeline=pipeline,
-                    dagster_dlt_translator=_DatasetTranslator(component),
-                    loader_file_format=component.loader_file_format,
+                    dagster_dlt_translator=_DatasetTranslator(plan),
+                    loader_file_format=plan.loader_file_format,
                 )
             )
         except PipelineStepFailed as exc:
             raise _failure(exc) from exc
         normalized = dict(pipeline.last_trace.last_normalize_info.row_counts)
     duration = time.perf_counter() - started
-    http = _http_by_asset(component, connection.base_url, session)
+    http = _http_by_asset(plan, connection.base_url, session)
     for key, earlier in _earlier_attempts(context, step_key).items():
         http[key] = earlier.add(http.get(key, HttpCounts()))
     extra = {
@@ -122,7 +120,7 @@ def _load(
     for event in events:
         if isinstance(event, dg.MaterializeResult):
             uniform = _load_metadata(
-                component,
+                plan,
                 event.asset_key,
                 session,
                 normalized,
@@ -145,7 +143,7 @@ def _load(
                 dg.MaterializeResult(
                     asset_key=event.asset_key,
                     metadata={**(event.metadata or {}), **own, **extra, **uniform},
-                    data_version=_data_version(component, event.asset_key, warehouse),
+                    data_version=_data_version(plan, event.asset_key, warehouse),
                 )
             )
         else:
@@ -167,16 +165,14 @@ def _endpoint_path(base_url: str, spec: Any) -> str:
     return f"{urlsplit(base_url).path.rstrip('/')}/{spec.endpoint.path.strip('/')}"
 
 
-def _http_by_asset(
-    component: "RestApiIngestionComponent", base_url: str, session: RetryingSession
-) -> dict[str, HttpCounts]:
+def _http_by_asset(plan: LoadPlan, base_url: str, session: RetryingSession) -> dict[str, HttpCounts]:
     """This attempt's HTTP counts per asset (`<dataset>/<table>`): each resource's endpoint's requests."""
     by_path = session.counts_by_path()
     return {
-        dg.AssetKey([component.dataset, spec.table]).to_user_string(): by_path.get(
+        dg.AssetKey([plan.dataset, spec.table]).to_user_string(): by_path.get(
             _endpoint_path(base_url, spec), HttpCounts()
         )
-        for spec in component._specs.values()
+        for spec in plan.resources
     }
 
 
@@ -217,7 +213,7 @@ def _earlier_attempts(context: dg.AssetExecutionContext, step_key: str) -> dict[
 
 
 def _load_metadata(
-    component: "RestApiIngestionComponent",
+    plan: LoadPlan,
     key,
     session,
     normalized,
@@ -229,8 +225,8 @@ def _load_metadata(
     """Rows the API served for the resource (counted in the session), rows dlt normalized and loaded
     into its table (a row dlt's incremental cursor had already loaded is read, not loaded), and the
     newest cursor value of the loaded table within the run's window (none for a resource without a cursor)."""
-    spec = _spec_of(component, key)
-    table = f"{component.dataset}.{spec.table}"
+    spec = _spec_of(plan, key)
+    table = f"{plan.dataset}.{spec.table}"
     rows_read = session.rows_by_path.get(_endpoint_path(base_url, spec), 0)
     rows_loaded = int(normalized.get(spec.table, 0))
     uniform = {
@@ -254,28 +250,27 @@ def _load_metadata(
     return {**load_metadata(source_newest_at=newest, **uniform), **table_metadata(warehouse, table)}
 
 
-def _spec_of(component: "RestApiIngestionComponent", key) -> Any:
-    """The component's resource spec behind an asset key (`<dataset>/<table>`)."""
-    return next(s for s in component._specs.values() if s.table == key.path[-1])
+def _spec_of(plan: LoadPlan, key) -> Any:
+    """The declared resource behind an asset key (`<dataset>/<table>`)."""
+    return plan.by_table(key.path[-1])
 
 
-def _data_version(component: "RestApiIngestionComponent", key, warehouse) -> dg.DataVersion | None:
+def _data_version(plan: LoadPlan, key, warehouse) -> dg.DataVersion | None:
     """The whole table's version by its cursor column (`table_version`): a no-change run, which loads no row,
     reports the version of the previous load, so automation downstream does not run for it. A resource without
     a time column reports none (Dagster records a new version per materialization)."""
-    spec = _spec_of(component, key)
-    if not spec.cursor or not table_exists(warehouse, f"{component.dataset}.{spec.table}"):
+    spec = _spec_of(plan, key)
+    if not spec.cursor or not table_exists(warehouse, f"{plan.dataset}.{spec.table}"):
         return None
-    version, _ = table_version(warehouse, f"{component.dataset}.{spec.table}", spec.cursor)
+    version, _ = table_version(warehouse, f"{plan.dataset}.{spec.table}", spec.cursor)
     return dg.DataVersion(version)
 
 
-def _selectors(component: "RestApiIngestionComponent", base_url: str) -> dict[str, str]:
+def _selectors(plan: LoadPlan, base_url: str) -> dict[str, str]:
     """Where each endpoint's records sit in its pages, by the URL path the session sees."""
     return {
-        _endpoint_path(base_url, spec).rstrip("/"): spec.endpoint.data_selector
-        or component.client.data_selector
-        for spec in component._specs.values()
+        _endpoint_path(base_url, spec).rstrip("/"): spec.endpoint.data_selector or plan.client.data_selector
+        for spec in plan.resources
     }
 
 

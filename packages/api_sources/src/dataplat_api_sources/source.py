@@ -12,16 +12,56 @@ request loop.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from dataplat_api_sources.declaration import ApiResource, Client, SchemaContractMode
-from dataplat_api_sources.http import RetryingSession
+from dataplat_api_sources.declaration import ApiResource, Client, SchemaContractMode, auth_config
+from dataplat_api_sources.http import RetryingSession, RetryPolicy
 from dataplat_api_sources.partitions import Window, incremental_window_config
 
 if TYPE_CHECKING:  # dlt and pyarrow cost ~1 s to import: only runs need them, not definitions loading
+    import dagster as dg
     from dlt.extract.source import DltSource
     from dlt.sources.rest_api.typing import RESTAPIConfig
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Everything one run of a declared API needs, resolved from the component when the run starts: the run
+    (`load.py`) reads this, never the component, so the two modules do not know each other."""
+
+    dataset: str
+    pipeline_name: str
+    client: Client
+    resources: tuple[ApiResource, ...]
+    asset_specs: Mapping[str, dg.AssetSpec]  # by resource name: what each dlt resource materializes
+    initial_value: datetime
+    schema_contract: SchemaContractMode
+    policy: RetryPolicy
+    loader_file_format: str
+
+    def table(self, spec: ApiResource) -> str:
+        return f"{self.dataset}.{spec.table}"
+
+    def by_table(self, table: str) -> ApiResource:
+        return next(s for s in self.resources if s.table == table)
+
+    def build_source(
+        self, connection: Any, window: Window | None = None, session: RetryingSession | None = None
+    ) -> DltSource:
+        """The dlt source for one run, with the base URL and the secret of the client's connection resource."""
+        return declared_source(
+            name=self.pipeline_name,
+            base_url=connection.base_url,
+            auth=auth_config(self.client.auth, connection, self.client.resource),
+            client=self.client,
+            resources=self.resources,
+            window=window,
+            initial_value=self.initial_value,
+            schema_contract=self.schema_contract,
+            session=session,
+        )
 
 
 def rest_api_config(
