@@ -64,10 +64,10 @@ def baseline(url: str, token: str, page_size: int) -> int:
 
 def dlt_load(url: str, token: str, page_size: int, disposition: str, workdir: Path) -> int:
     import dlt
-    from dataplat_api_sources.destination import make_pipeline
-    from dataplat_api_sources.http import RetryingSession
     import yaml
     from dataplat_api_sources.declaration import ApiResource, Client
+    from dataplat_api_sources.destination import make_pipeline
+    from dataplat_api_sources.http import RetryingSession
     from dataplat_api_sources.source import declared_source
 
     declared = yaml.safe_load(DECLARATION.read_text())["attributes"]

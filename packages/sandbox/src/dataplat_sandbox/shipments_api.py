@@ -25,7 +25,7 @@ from .api_server import ApiError, SimulatedApi, Table, int_param, render_rows
 from .config import SandboxConfig
 
 DEFAULT_PER_PAGE, MAX_PER_PAGE = 50, 500
-API_KEY_HEADER = "X-Api-Key"
+AUTH_HEADER = "X-Api-Key"
 MUTATION_STREAM = 600
 
 _CARRIERS = np.array(d.CARRIERS, dtype=object)
@@ -83,9 +83,9 @@ class ShipmentsApiServer(SimulatedApi):
         self._start_clock()
 
     def authorize(self, headers) -> None:
-        key = headers.get(API_KEY_HEADER, "")
+        key = headers.get(AUTH_HEADER, "")
         if not hmac.compare_digest(key.encode(), self.api_key.encode()):
-            raise ApiError(401, f"missing or invalid {API_KEY_HEADER} header")
+            raise ApiError(401, f"missing or invalid {AUTH_HEADER} header")
 
     def page(self, table: Table, params: dict) -> dict:
         cols, order, sorted_ts, _ = table.snapshot
@@ -160,7 +160,7 @@ def fetch_all_shipments(url: str, api_key: str, path: str, **params: str) -> lis
     while True:
         query = urllib.parse.urlencode({"per_page": MAX_PER_PAGE, **params, "page": page})
         request = urllib.request.Request(
-            f"{url}/{path.strip('/')}?{query}", headers={API_KEY_HEADER: api_key}
+            f"{url}/{path.strip('/')}?{query}", headers={AUTH_HEADER: api_key}
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.load(response)
