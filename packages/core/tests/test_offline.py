@@ -107,7 +107,7 @@ def _offline_replication(
 def test_sling_replicates_postgres_into_duckdb_offline(server_tmp_path):
     """Sling 1.4.11 can deadlock with the DuckDB CLI it drives (both idle, forever; seen here under load, once
     in a loaded two-clone run). The platform's replication component kills a stalled Sling and runs the step
-    again (snowflake_ingestion's `sling_watchdog.py`); this test of the offline setup does the same: an attempt
+    again (snowflake_ingestion's `sling_workarounds/watchdog.py`); this test of the offline setup does the same: an attempt
     that has not finished in 150 s (a clean one takes seconds) is stopped and run once more."""
     env = {k: v for k, v in os.environ.items() if k not in ("SLING_BINARY", "DUCKDB_PATH")}
     for attempt in (1, 2):

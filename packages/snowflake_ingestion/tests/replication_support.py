@@ -39,7 +39,7 @@ def component_defs(replication: str, attributes: dict | None = None, **spec):
     resources. `spec`: the replication's keys; `attributes`: the component's other keys."""
     declared = {
         "replications": [{"path": "replication.yaml", **spec}],
-        # a Sling stall (sling_watchdog.py) fails the attempt within a minute and is retried, instead of after
+        # a Sling stall (sling_workarounds/watchdog.py) fails the attempt within a minute and is retried, instead of after
         # the default 10 minutes
         "stall_timeout_seconds": 60,
         # The sandbox's orders are dated in its fixed window, so a data-age check would warn in every test; it

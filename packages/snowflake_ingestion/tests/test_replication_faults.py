@@ -23,7 +23,7 @@ import pytest
 from dataplat_core.resources import SourceUnreachable, build_resources
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.postgres import SandboxPostgres
-from dataplat_snowflake_ingestion.sling_watchdog import descendants, processes
+from dataplat_snowflake_ingestion.sling_workarounds.watchdog import descendants, processes
 from replication_support import REPLICATION, TABLES, order_statuses, run_replication
 
 TESTS = Path(__file__).parent

@@ -8,7 +8,7 @@ import textwrap
 import dagster as dg
 import duckdb
 from dataplat_core.observability import COLUMN_SCHEMA, ROW_COUNT, ROWS_LOADED, ROWS_READ, SOURCE_NEWEST_AT
-from dataplat_snowflake_ingestion.unchanged_streams import SKIPPED_UNCHANGED
+from dataplat_snowflake_ingestion.sling_workarounds.unchanged_streams import SKIPPED_UNCHANGED
 from replication_support import REPLICATION, component_defs, epoch
 
 # The deployment's replication: every stream incremental on updated_at.

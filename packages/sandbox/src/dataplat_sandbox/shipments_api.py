@@ -159,9 +159,7 @@ def fetch_all_shipments(url: str, api_key: str, path: str, **params: str) -> lis
     page = 1
     while True:
         query = urllib.parse.urlencode({"per_page": MAX_PER_PAGE, **params, "page": page})
-        request = urllib.request.Request(
-            f"{url}/{path.strip('/')}?{query}", headers={AUTH_HEADER: api_key}
-        )
+        request = urllib.request.Request(f"{url}/{path.strip('/')}?{query}", headers={AUTH_HEADER: api_key})
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.load(response)
         rows += body["results"]

@@ -1,17 +1,22 @@
 """Sling database replication as a component that uses the platform's shared `sling` resource.
 
-Differences from `dagster_sling.SlingReplicationCollectionComponent`, which it extends:
-- connections come from the core's resource factory (environment variables), never from YAML;
-- Sling runs in streaming mode, so one failing stream does not mark every other stream failed;
-- the replication runs in the `warehouse` concurrency pool: DuckDB allows one writer per file;
-- an asset's key is its warehouse table (`raw_shop/orders` for `raw_shop.orders`), without Sling's `target`
-  prefix, with a description of what Sling does for it; every stream with a primary key gets the core's
-  table checks, freshness on its update_key, and Dagster's column schema change check;
-- incremental streams whose source has nothing newer than the warehouse are not passed to Sling
-  (`skip_unchanged_streams`, see `unchanged_streams.py`); when no stream is left, Sling is not started.
+It extends `dagster_sling.SlingReplicationCollectionComponent` through its documented hooks:
+- `get_asset_spec` (the translator hook): an asset's key is its warehouse table (`raw_shop/orders` for
+  `raw_shop.orders`), without Sling's `target` prefix, with a description of what Sling does for it;
+- `execute`: Sling runs in streaming mode (one failing stream does not mark every other stream failed), through
+  the Sling 1.4.11 workarounds (`sling_workarounds/`: unchanged streams skipped, a stalled Sling killed, its
+  failures explained), and each materialization gets the platform's load metadata and data version;
+- `build_defs`: every stream with a primary key gets the core's table checks, freshness on its update_key and
+  Dagster's column schema change check.
+
+`build_asset` is replaced only for what dagster-sling 0.29's own lacks (it passes neither a pool nor resources to
+`@sling_assets`, and names assets from each stream's own config): the replication runs in the `warehouse`
+concurrency pool (DuckDB allows one writer per file), with the platform's `sling`, `warehouse` and
+`source_postgres` resources (connections from environment variables, never from YAML), on the replication with
+its defaults spelled out per stream.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -44,15 +49,15 @@ from dataplat_core.observability import (
 )
 from dataplat_core.warehouse import table_version
 
-from dataplat_snowflake_ingestion.sling_errors import explain_failures
-from dataplat_snowflake_ingestion.sling_watchdog import SlingWatchdog
-from dataplat_snowflake_ingestion.unchanged_streams import (
+from dataplat_snowflake_ingestion.sling_workarounds.errors import explain_failures
+from dataplat_snowflake_ingestion.sling_workarounds.unchanged_streams import (
     SlingSubsetContext,
     StreamCheck,
     check_streams,
     context_streams_in_run_config,
     skipped_result,
 )
+from dataplat_snowflake_ingestion.sling_workarounds.watchdog import SlingWatchdog
 
 WAREHOUSE_POOL = "warehouse"
 
@@ -118,6 +123,9 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     # (sling_watchdog.py). Null turns it off; a Snowflake target whose COPY waits longer needs more.
     stall_timeout_seconds: float | None = 600.0
 
+    def __post_init__(self) -> None:
+        self._replications: dict[int, _Replication] = {}
+
     def get_asset_spec(self, stream_definition: Mapping[str, Any]) -> dg.AssetSpec:
         spec = super().get_asset_spec(stream_definition)
         key = dg.AssetKey(spec.key.path[1:]) if spec.key.path[0] == "target" else spec.key
@@ -159,101 +167,124 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         self, context: dg.ComponentLoadContext, replication_spec_model: SlingReplicationSpecModel
     ) -> dg.AssetsDefinition:
         op_spec = replication_spec_model.op or OpSpec()
-        translator = SlingComponentTranslator(self, replication_spec_model, context.path)
-        config = expand_replication(context.path / replication_spec_model.path)
-        newest_columns = {
-            self.get_asset_spec(stream).key: stream["config"].get("update_key")
-            or (config.get("defaults") or {}).get("update_key")
-            for stream in get_streams_from_replication(config)
-        }
-        stream_keys = {
-            stream["name"]: self.get_asset_spec(stream).key for stream in get_streams_from_replication(config)
-        }
-        component = self
+        replication = self._replication(context.path, replication_spec_model)
 
         @sling_assets(
             name=_op_name(replication_spec_model),
             op_tags=op_spec.tags,
-            replication_config=config,
-            dagster_sling_translator=translator,
+            replication_config=replication.config,
+            dagster_sling_translator=replication.translator,
             backfill_policy=op_spec.backfill_policy,
             pool=op_spec.pool or WAREHOUSE_POOL,
         )
         def _replication(
             context: dg.AssetExecutionContext,
             sling: SlingResource,
+            # required here (`@sling_assets` takes no resource keys); `execute` reads them from the context
             warehouse: dg.ResourceParam[Any],
             source_postgres: dg.ResourceParam[Any],
         ):
-            log = load_logger(context)
-            if isinstance(warehouse, WarehouseDuckDB):
-                # Sling's DuckDB CLI does not wait for another process's lock on the file, and Sling 1.4.11 can
-                # hang when its CLI fails to open a locked file. The platform's warehouse resource waits for the
-                # lock (WAREHOUSE_LOCK_TIMEOUT_S), then fails naming the holder: take and release it first.
-                try:
-                    with warehouse.get_connection():
-                        pass
-                except WarehouseLocked as exc:  # the cause first, as the UI shows it; a lock is worth a retry
-                    raise dg.Failure(description=str(exc), allow_retries=True) from exc
-            selected = {n: k for n, k in stream_keys.items() if k in context.selected_asset_keys}
-            skipped: list[StreamCheck] = []
-            if component.skip_unchanged_streams:
-                if context_streams_in_run_config(context):
-                    log.info("the run config selects Sling's streams (context_streams): no stream is skipped")
-                else:
-                    checks = check_streams(config, selected, warehouse, source_postgres)
-                    for check in checks:
-                        log.info(check.log_line())
-                    skipped = [c for c in checks if c.unchanged]
-            for check in skipped:
-                table = table_metadata(warehouse, check.table)
-                version, _ = component._version(warehouse, check.table, check.update_key, table, log)
-                yield skipped_result(check, version, table)
-            to_run = {n: k for n, k in selected.items() if n not in {c.stream for c in skipped}}
-            if skipped and not to_run:
-                log.info(f"every selected stream ({len(selected)}) is unchanged: Sling not started")
-                return
-            if skipped:
-                log.info(f"Sling runs {len(to_run)} of {len(selected)} streams: {', '.join(to_run)}")
-                subset = {**config, "streams": {n: config["streams"][n] for n in to_run}}
-                iterator = sling.replicate(
-                    context=SlingSubsetContext(context, set(to_run.values())),
-                    replication_config=subset,
-                    dagster_sling_translator=translator,
-                    stream=True,
-                )
-            else:
-                iterator = sling.replicate(context=context, stream=True)
-            if "column_metadata" in replication_spec_model.include_metadata:
-                iterator = iterator.fetch_column_metadata()
-            if "row_count" in replication_spec_model.include_metadata:
-                iterator = iterator.fetch_row_count()
-            iterator = explain_failures(iterator, sling)  # names a down source, a locked file
-            # The warehouse is read (newest timestamps) only once Sling has let go of it: DuckDB has one
-            # writer. A failing stream still leaves the others' materializations recorded, then fails the step
-            # (retried only if the error is transient: a connection refused, a lock).
-            results, error = [], None
-            with SlingWatchdog(component.stall_timeout_seconds, log) as watchdog:
-                try:
-                    for event in iterator:
-                        results.append(event)
-                except Exception as exc:
-                    error = exc
-            if watchdog.killed:  # what Sling printed about being killed says nothing of why
-                stalled = dg.Failure(description=watchdog.killed, allow_retries=True)
-                stalled.__cause__ = error
-                error = stalled
-            for event in results:
-                if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
-                    event = component._with_load_metadata(
-                        event, warehouse, newest_columns.get(event.asset_key), log
-                    )
-                yield event
-            if error is not None:
-                with fail_fast_unless_transient():
-                    raise error
+            yield from self.execute(
+                context=context, sling=sling, replication_spec_model=replication_spec_model
+            )
 
         return with_retry_policy(_replication, self.step_retry.policy())
+
+    def _replication(self, base: Path, model: SlingReplicationSpecModel) -> "_Replication":
+        """The replication of a spec as this component runs it, built once when the location loads."""
+        config = expand_replication(base / model.path)
+        streams = get_streams_from_replication(config)
+        defaults = config.get("defaults") or {}
+        replication = _Replication(
+            config=config,
+            translator=SlingComponentTranslator(self, model, base),
+            keys={stream["name"]: self.get_asset_spec(stream).key for stream in streams},
+            update_keys={
+                self.get_asset_spec(stream).key: stream["config"].get("update_key")
+                or defaults.get("update_key")
+                for stream in streams
+            },
+        )
+        self._replications[id(model)] = replication
+        return replication
+
+    def execute(
+        self,
+        context: dg.AssetExecutionContext,
+        sling: SlingResource,
+        replication_spec_model: SlingReplicationSpecModel,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+        """The selected streams through Sling: the unchanged ones reported without it, the others replicated
+        under the watchdog, each materialization with the platform's load metadata; a failing stream still
+        leaves the others' materializations recorded, then fails the step (retried only if transient)."""
+        replication = self._replications[id(replication_spec_model)]
+        warehouse, source_postgres = context.resources.warehouse, context.resources.source_postgres
+        log = load_logger(context)
+        _wait_for_the_warehouse_lock(warehouse)
+        selected = {n: k for n, k in replication.keys.items() if k in context.selected_asset_keys}
+        skipped = self._unchanged_streams(context, replication, selected, warehouse, source_postgres, log)
+        for check in skipped:
+            table = table_metadata(warehouse, check.table)
+            version, _ = self._version(warehouse, check.table, check.update_key, table, log)
+            yield skipped_result(check, version, table)
+        to_run = {n: k for n, k in selected.items() if n not in {c.stream for c in skipped}}
+        if skipped and not to_run:
+            log.info(f"every selected stream ({len(selected)}) is unchanged: Sling not started")
+            return
+        if skipped:
+            log.info(f"Sling runs {len(to_run)} of {len(selected)} streams: {', '.join(to_run)}")
+            subset = {**replication.config, "streams": {n: replication.config["streams"][n] for n in to_run}}
+            iterator = sling.replicate(
+                context=SlingSubsetContext(context, set(to_run.values())),
+                replication_config=subset,
+                dagster_sling_translator=replication.translator,
+                stream=True,
+            )
+        else:
+            iterator = sling.replicate(context=context, stream=True)
+        if "column_metadata" in replication_spec_model.include_metadata:
+            iterator = iterator.fetch_column_metadata()
+        if "row_count" in replication_spec_model.include_metadata:
+            iterator = iterator.fetch_row_count()
+        # The warehouse is read (newest timestamps) only once Sling has let go of it: DuckDB has one writer.
+        results, error = self._replicate(explain_failures(iterator, sling), log)
+        for event in results:
+            if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
+                event = self._with_load_metadata(
+                    event, warehouse, replication.update_keys.get(event.asset_key), log
+                )
+            yield event
+        if error is not None:
+            with fail_fast_unless_transient():
+                raise error
+
+    def _unchanged_streams(
+        self, context, replication: "_Replication", selected, warehouse, source_postgres, log
+    ) -> list[StreamCheck]:
+        if not self.skip_unchanged_streams:
+            return []
+        if context_streams_in_run_config(context):
+            log.info("the run config selects Sling's streams (context_streams): no stream is skipped")
+            return []
+        checks = check_streams(replication.config, selected, warehouse, source_postgres)
+        for check in checks:
+            log.info(check.log_line())
+        return [c for c in checks if c.unchanged]
+
+    def _replicate(self, iterator, log) -> tuple[list[Any], BaseException | None]:
+        """Every event Sling yields, under the watchdog, and the error that ended it (if any)."""
+        results, error = [], None
+        with SlingWatchdog(self.stall_timeout_seconds, log) as watchdog:
+            try:
+                for event in iterator:
+                    results.append(event)
+            except Exception as exc:
+                error = exc
+        if watchdog.killed:  # what Sling printed about being killed says nothing of why
+            stalled = dg.Failure(description=watchdog.killed, allow_retries=True)
+            stalled.__cause__ = error
+            error = stalled
+        return results, error
 
     def _with_load_metadata(
         self, event: dg.MaterializeResult, warehouse: Any, update_key: str | None, log: Any
@@ -301,6 +332,30 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         except Exception as exc:  # the metadata must not fail a load that succeeded
             log.warning(f"newest {column} of {table} not read: {exc}")
             return None, None
+
+
+@dataclass(frozen=True)
+class _Replication:
+    """One replication as the component runs it: the config with defaults per stream, the translator, each
+    stream's asset key and each asset's update_key."""
+
+    config: dict[str, Any]
+    translator: SlingComponentTranslator
+    keys: dict[str, dg.AssetKey]
+    update_keys: dict[dg.AssetKey, str | None]
+
+
+def _wait_for_the_warehouse_lock(warehouse: Any) -> None:
+    """Sling's DuckDB CLI does not wait for another process's lock on the file, and Sling 1.4.11 can hang when its
+    CLI fails to open a locked file. The platform's warehouse resource waits for the lock
+    (WAREHOUSE_LOCK_TIMEOUT_S), then fails naming the holder: take and release it before Sling starts."""
+    if not isinstance(warehouse, WarehouseDuckDB):
+        return
+    try:
+        with warehouse.get_connection():
+            pass
+    except WarehouseLocked as exc:  # the cause first, as the UI shows it; a lock is worth a retry
+        raise dg.Failure(description=str(exc), allow_retries=True) from exc
 
 
 def _op_name(replication: SlingReplicationSpecModel) -> str:
