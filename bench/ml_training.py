@@ -7,8 +7,9 @@ For each scale (orders over 90 days, the sandbox's defaults otherwise):
 1. setup (not measured): the sandbox's PostgreSQL is started and loaded, its tables are copied into a fresh
    DuckDB warehouse by the postgres scanner (as the tests do), the refunds from `generate_payments`;
 2. each phase runs in its own fresh Python process (so its peak memory is its own), calling exactly what the
-   assets call (`RefundModelComponent` methods on a `DuckDBResource`):
-   - features: `ml.order_features` rebuilt in DuckDB by the feature SQL;
+   assets call (the analytics deployment's `refund_model` declaration, `ModelTrainingComponent` methods on a
+   `DuckDBResource`):
+   - features: `ml.order_features` rebuilt in DuckDB by the declared features SQL;
    - train <estimator>: read the feature table into pandas, split, fit, evaluate, store (per `--estimators`);
    - score: score the recent open orders with the model in service and write `ml.refund_predictions`.
 
@@ -28,6 +29,12 @@ import time
 from pathlib import Path
 
 from benchlib import GIB_MIB, report, table, target
+
+# What the local analytics location declares: the bench trains the model the way the platform does.
+DECLARATION = (
+    Path(__file__).resolve().parents[1]
+    / "deployments/local/analytics/src/dataplat_local_analytics/defs/refund_model/defs.yaml"
+)
 
 
 def _rss_kib(field: str) -> int:
@@ -81,18 +88,21 @@ def phase(warehouse: str, name: str, estimator: str) -> dict:
     import pandas  # noqa: F401
     import sklearn.ensemble  # noqa: F401
     import sklearn.linear_model  # noqa: F401
+    import yaml
     from dagster_duckdb import DuckDBResource
     from dataplat_core.binaries import duckdb_connection_config
-    from dataplat_ml_training.component import RefundModelComponent
+    from dataplat_ml_training.component import ModelTrainingComponent
     from dataplat_ml_training.features import build_feature_table
 
     resource = DuckDBResource(database=warehouse, connection_config=duckdb_connection_config())
-    component = RefundModelComponent.resolve_from_dict({"model": {"estimator": estimator}})
+    declared = yaml.safe_load(DECLARATION.read_text())["attributes"]
+    component = ModelTrainingComponent.resolve_from_dict({**declared, "model": {"estimator": estimator}})
+    component.validate(DECLARATION.parent)
     baseline = _rss_kib("VmRSS")
     started = time.perf_counter()
     out: dict = {}
     if name == "features":
-        out["rows"] = build_feature_table(resource, "ml.order_features", component.sources.tables())
+        out["rows"] = build_feature_table(resource, "ml.order_features", component.feature_select())
     elif name == "train":
         result: dg.MaterializeResult = component.train(resource)
         meta = {k: getattr(v, "value", v) for k, v in result.metadata.items()}

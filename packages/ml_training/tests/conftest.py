@@ -11,6 +11,7 @@ rebuild or alter tables never see each other's changes.
 import shutil
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -18,7 +19,8 @@ import pytest
 from dataplat_core.binaries import duckdb_connection_config
 from dataplat_core.testing import declared_component
 from dataplat_core.warehouse import copy_from_postgres
-from dataplat_ml_training.components import RefundModelComponent
+from dataplat_ml_training.components import ModelTrainingComponent
+from dataplat_ml_training.features import FeatureRoles
 
 
 @pytest.fixture(scope="session")
@@ -77,10 +79,50 @@ def query(warehouse_path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+# The sandbox shop's refund model, declared as the analytics deployment declares it: the features SELECT
+# (`refund_features.sql`) over the ingestion location's tables, and the roles of its columns.
+FEATURES_SQL = (Path(__file__).parent / "refund_features.sql").read_text()
+ROLES = FeatureRoles(
+    key="order_id",
+    time="order_ts",
+    label="refunded",
+    categorical=("channel", "category", "country"),
+    numeric=("total_amount", "discount_pct", "tenure_days", "n_lines", "n_units"),
+    log_scaled=("total_amount",),
+)
+REFUND_MODEL = {
+    "model_name": "refund_model",
+    "features_table": "order_features",
+    "predictions_table": "refund_predictions",
+    "predictions_column": "refund_probability",
+    "sources": {
+        name: {"table": table, "asset_key": table.replace(".", "/")}
+        for name, table in {
+            "orders": "raw_shop.orders",
+            "order_items": "raw_shop.order_items",
+            "customers": "raw_shop.customers",
+            "products": "raw_shop.products",
+            "refunds": "payments_api.refunds",
+        }.items()
+    },
+    "features": {
+        "sql": "features.sql",
+        "key": ROLES.key,
+        "time": ROLES.time,
+        "label": ROLES.label,
+        "categorical": list(ROLES.categorical),
+        "numeric": list(ROLES.numeric),
+        "log_scaled": list(ROLES.log_scaled),
+    },
+}
+
+
 @contextmanager
-def component_defs(attributes: dict | None = None):
-    """The component declared in a defs.yaml (as a deployment declares it) plus the platform's resources."""
-    with declared_component(RefundModelComponent, attributes or {}) as declared:
+def component_defs(attributes: dict | None = None, *, features_sql: str = FEATURES_SQL):
+    """The refund model declared in a defs.yaml with its features SQL beside it (as a deployment declares it),
+    `attributes` replacing top-level keys, plus the platform's resources."""
+    attrs = {**REFUND_MODEL, **(attributes or {})}
+    with declared_component(ModelTrainingComponent, attrs, files={"features.sql": features_sql}) as declared:
         yield declared
 
 

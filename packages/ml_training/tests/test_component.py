@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 import pytest
-from conftest import component_defs
+from conftest import ROLES, component_defs
 from dataplat_core.automation import upstream_changed
 from dataplat_core.observability import error_chain
 from dataplat_core.warehouse import InvalidIdentifier
@@ -91,19 +91,19 @@ def _frame(days: int, refund_every: int = 5) -> pd.DataFrame:
 
 def test_time_split_trains_on_the_past_and_tests_on_the_future():
     frame = _frame(10)
-    split = time_split(frame, test_fraction=0.25)
+    split = time_split(frame, ROLES, test_fraction=0.25)
     assert len(split.test) == 10 and len(split.train) == 30
     assert split.train["order_ts"].max() < split.cutoff <= split.test["order_ts"].min()
-    fixed = time_split(frame, cutoff="2026-01-08")  # naive: UTC
+    fixed = time_split(frame, ROLES, cutoff="2026-01-08")  # naive: UTC
     assert fixed.test["order_ts"].min() == pd.Timestamp("2026-01-08", tz="UTC") and len(fixed.test) == 12
     with pytest.raises(NotEnoughData):
-        time_split(frame, cutoff="2027-01-01")
+        time_split(frame, ROLES, cutoff="2027-01-01")
     with pytest.raises(ValueError):
-        time_split(frame, test_fraction=1.0)
+        time_split(frame, ROLES, test_fraction=1.0)
 
 
 def test_orders_younger_than_the_maturity_window_are_not_trained_on():
     frame = _frame(10)
-    kept = labeled(frame, maturity_days=3)
+    kept = labeled(frame, ROLES, maturity_days=3)
     assert kept["order_ts"].max() == frame["order_ts"].max() - pd.Timedelta(days=3)
     assert len(kept) == len(frame) - 12

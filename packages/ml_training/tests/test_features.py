@@ -4,7 +4,7 @@ import dagster as dg
 import duckdb
 import numpy as np
 import pandas as pd
-from conftest import component_defs, query, run
+from conftest import REFUND_MODEL, component_defs, query, run
 from dataplat_core.binaries import duckdb_connection_config
 from dataplat_core.testing import checks_by_name
 from dataplat_sandbox import data as truth
@@ -75,9 +75,8 @@ def test_source_tables_are_configurable(warehouse):
             "create schema payments; create table payments.refund_rows as select * from payments_api.refunds"
         )
         conn.execute("drop table payments_api.refunds")
-    attributes = {
-        "sources": {"refunds": {"table": "payments.refund_rows", "asset_key": "payments/refund_rows"}}
-    }
+    refunds = {"table": "payments.refund_rows", "asset_key": "payments/refund_rows"}
+    attributes = {"sources": {**REFUND_MODEL["sources"], "refunds": refunds}}
     with component_defs(attributes) as (_, defs):
         parents = (
             defs.resolve_asset_graph().get(dg.AssetKey.from_user_string("ml/order_features")).parent_keys

@@ -4,11 +4,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import component_defs, run
+from conftest import ROLES, component_defs, run
 from dagster_duckdb import DuckDBResource
 from dataplat_core.binaries import duckdb_connection_config
 from dataplat_core.resources import build_resources
-from dataplat_ml_training.features import CATEGORICAL, FEATURES, KEY, LABEL, NUMERIC, TIME
 from dataplat_ml_training.frames import read_table
 from dataplat_ml_training.model import ModelParams, labeled, model_input, predict, time_split, train
 
@@ -59,18 +58,18 @@ def _compact_and_text_frames(warehouse):
         assert run(defs, "ml/order_features").success
         compact = component._read_features(build_resources()["warehouse"])
     with duckdb.connect(warehouse, read_only=True, config=duckdb_connection_config()) as conn:
-        columns = ", ".join([KEY, TIME, *FEATURES, LABEL])
-        text = conn.execute(f"select {columns} from ml.order_features order by {KEY}").df()
+        columns = ", ".join(list(ROLES.columns))
+        text = conn.execute(f"select {columns} from ml.order_features order by {ROLES.key}").df()
     return compact, text
 
 
 def test_model_input_of_a_compact_frame_equals_that_of_the_text_frame(warehouse):
     compact, text = _compact_and_text_frames(warehouse)
-    a, b = model_input(compact), model_input(text)
-    for c in CATEGORICAL:
+    a, b = model_input(compact, ROLES), model_input(text, ROLES)
+    for c in ROLES.categorical:
         assert isinstance(compact[c].dtype, pd.CategoricalDtype)
         assert a[c].tolist() == b[c].tolist(), c
-    for c in NUMERIC:
+    for c in ROLES.numeric:
         assert a[c].dtype == np.float32 and b[c].dtype == np.float64
         assert np.allclose(a[c], b[c], rtol=1e-6, equal_nan=True), c
 
@@ -82,39 +81,44 @@ def test_float32_features_predict_like_float64_features(warehouse, estimator):
     then runs in float32; 0 for boosting, whose bins do not see the rounding)."""
     compact, text = _compact_and_text_frames(warehouse)
     params = ModelParams(estimator=estimator)
-    narrow, wide = train(labeled(compact, 7), params), train(labeled(text, 7), params)
+    narrow, wide = (
+        train(labeled(compact, ROLES, 7), ROLES, params),
+        train(labeled(text, ROLES, 7), ROLES, params),
+    )
     assert narrow.metrics["train_rows"] == wide.metrics["train_rows"] and narrow.cutoff == wide.cutoff
     assert narrow.metrics["roc_auc"] == pytest.approx(wide.metrics["roc_auc"], abs=1e-3)
-    a, b = predict(narrow.pipeline, narrow.test), predict(wide.pipeline, wide.test)
+    a, b = predict(narrow.pipeline, narrow.test, ROLES), predict(wide.pipeline, wide.test, ROLES)
     assert np.abs(a - b).max() < 2e-3, np.abs(a - b).max()
 
 
 def _orders(n: int, seed: int = 3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     ts = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.sort(rng.integers(0, 30 * 24, n)), "h")
-    return pd.DataFrame({KEY: np.arange(1, n + 1), TIME: ts, LABEL: (rng.random(n) < 0.3).astype("int32")})
+    return pd.DataFrame(
+        {ROLES.key: np.arange(1, n + 1), ROLES.time: ts, ROLES.label: (rng.random(n) < 0.3).astype("int32")}
+    )
 
 
 def test_time_split_is_the_split_of_the_sorted_frame_and_takes_views_when_it_can():
     frame = _orders(500)
     shuffled = frame.sample(frac=1.0, random_state=1)
-    expected = frame.sort_values([TIME, KEY], kind="stable")
+    expected = frame.sort_values([ROLES.time, ROLES.key], kind="stable")
     for source in (frame, shuffled):
-        split = time_split(source, test_fraction=0.2)
+        split = time_split(source, ROLES, test_fraction=0.2)
         at = pd.Timestamp(split.cutoff)
-        assert split.train[KEY].tolist() == expected[expected[TIME] < at][KEY].tolist()
-        assert split.test[KEY].tolist() == expected[expected[TIME] >= at][KEY].tolist()
-        assert split.train.index.tolist() == split.train[KEY].sub(1).tolist()  # rows keep their labels
+        assert split.train[ROLES.key].tolist() == expected[expected[ROLES.time] < at][ROLES.key].tolist()
+        assert split.test[ROLES.key].tolist() == expected[expected[ROLES.time] >= at][ROLES.key].tolist()
+        assert split.train.index.tolist() == split.train[ROLES.key].sub(1).tolist()  # rows keep their labels
     # In time order already (the usual case): both parts are views of the frame, not copies.
-    split = time_split(frame, test_fraction=0.2)
-    assert np.shares_memory(split.train[KEY].to_numpy(), frame[KEY].to_numpy())
-    assert np.shares_memory(split.test[KEY].to_numpy(), frame[KEY].to_numpy())
+    split = time_split(frame, ROLES, test_fraction=0.2)
+    assert np.shares_memory(split.train[ROLES.key].to_numpy(), frame[ROLES.key].to_numpy())
+    assert np.shares_memory(split.test[ROLES.key].to_numpy(), frame[ROLES.key].to_numpy())
 
 
 def test_labeled_keeps_the_same_rows_in_any_order():
     frame = _orders(300)
     shuffled = frame.sample(frac=1.0, random_state=2)
-    as_of = frame[TIME].max() - pd.Timedelta(days=5)
+    as_of = frame[ROLES.time].max() - pd.Timedelta(days=5)
     for source in (frame, shuffled):
-        kept = labeled(source, 5)
-        assert kept[KEY].tolist() == source[source[TIME] <= as_of][KEY].tolist()
+        kept = labeled(source, ROLES, 5)
+        assert kept[ROLES.key].tolist() == source[source[ROLES.time] <= as_of][ROLES.key].tolist()

@@ -7,6 +7,7 @@ from conftest import component_defs, materialization, query, run
 from dataplat_core.binaries import duckdb_connection_config
 from dataplat_core.resources import build_resources
 from dataplat_core.testing import checks_by_name
+from dataplat_ml_training import __version__
 from dataplat_ml_training.store import ModelStore
 
 # 45 days of data: a 7-day maturity leaves 38 days to train and test on.
@@ -52,7 +53,7 @@ def test_the_refund_signal_is_learned_and_the_metrics_are_recorded(warehouse):
     )
     assert before == meta["train_rows"]
     version = meta["model_version"]
-    assert version.startswith("0.1.0-") and meta["content_hash"].startswith(version.split("-")[1])
+    assert version.startswith(f"{__version__}-") and meta["content_hash"].startswith(version.split("-")[1])
     assert [v.version for v in store_of(warehouse).list_versions("refund_model")] == [version]
 
 

@@ -1,20 +1,26 @@
-"""RefundModelComponent: features, training, checks and batch scoring of the refund model, declared in YAML.
+"""ModelTrainingComponent: a binary classifier declared in YAML and SQL - its feature table, time-split training
+with stored versions, quality gates and batch scoring.
 
 ```yaml
-type: dataplat_ml_training.components.RefundModelComponent
+type: dataplat_ml_training.components.ModelTrainingComponent
 attributes:
-  schema_name: ml                      # -> ml.order_features, ml.refund_predictions, asset ml/refund_model
-  sources:
-    refunds: {table: payments_api.refunds, asset_key: payments_api/refunds}
-  split: {test_fraction: 0.2}
-  checks: {min_roc_auc: 0.6, max_auc_drop: 0.02}
+  model_name: churn_model             # asset <schema>/churn_model; <model>_features, <model>_predictions
+  sources:                            # what `$customers` etc. in the SQL stand for; their assets are upstream
+    customers: {table: raw_crm.customers, asset_key: raw_crm/customers}
+  features:
+    sql: features.sql                 # a SELECT beside this file
+    key: customer_id
+    time: observed_at
+    label: churned
+    categorical: [plan, country]
+    numeric: [tenure_days, monthly_spend]
 ```
 Assets (all in the `warehouse` pool: DuckDB allows one writer per file, and reading takes the same lock):
 
-- `<schema>/<features_table>`: the feature table, rebuilt in the warehouse with one SELECT.
-- `<schema>/<model_name>`: trains on matured orders, evaluates on the latest ones, stores the model in the
+- `<schema>/<features_table>`: the feature table, rebuilt in the warehouse from the declared SELECT.
+- `<schema>/<model_name>`: trains on matured rows, evaluates on the latest ones, stores the model in the
   model store and records the metrics as materialization metadata.
-- `<schema>/<predictions_table>`: scores recent open orders with the model in service.
+- `<schema>/<predictions_table>`: scores recent rows whose label is not yet 1 with the model in service.
 
 Upstream tables are depended on by asset key only (the ingestion code location materializes them).
 """
@@ -29,53 +35,60 @@ import dagster as dg
 from dataplat_core.automation import upstream_changed
 from dataplat_core.checks import checks_step, not_null_check, primary_key_check, table_checks
 from dataplat_core.observability import table_metadata
-from dataplat_core.warehouse import quote_table
+from dataplat_core.warehouse import quote_identifier, quote_table
 
 from dataplat_ml_training.checks import auc_floor_gate, model_checks, regression_gate, schema_check
-from dataplat_ml_training.features import CATEGORICAL, FEATURES, KEY, LABEL, NUMERIC, TIME, Tables
+from dataplat_ml_training.features import FeatureRoles, check_features_sql, features_select
 from dataplat_ml_training.model import Estimator, ModelParams
 from dataplat_ml_training.store import ModelStore
 
 
-@dataclass
-class SourceTable(dg.Resolvable):
+class SourceTable(dg.Model):
+    """An upstream table the features SQL reads (as `$<name>`) and the asset that materializes it."""
+
     table: str
     asset_key: str
 
 
 @dataclass
-class Sources(dg.Resolvable):
-    orders: SourceTable = field(default_factory=lambda: SourceTable("raw_shop.orders", "raw_shop/orders"))
-    order_items: SourceTable = field(
-        default_factory=lambda: SourceTable("raw_shop.order_items", "raw_shop/order_items")
-    )
-    customers: SourceTable = field(
-        default_factory=lambda: SourceTable("raw_shop.customers", "raw_shop/customers")
-    )
-    products: SourceTable = field(
-        default_factory=lambda: SourceTable("raw_shop.products", "raw_shop/products")
-    )
-    refunds: SourceTable = field(
-        default_factory=lambda: SourceTable("payments_api.refunds", "payments_api/refunds")
-    )
+class FeaturesConfig(dg.Resolvable):
+    """The feature table: a SELECT and the roles of its columns."""
 
-    def tables(self) -> Tables:
-        return Tables(*(getattr(self, name).table for name in Tables.__dataclass_fields__))
+    # A `.sql` file beside defs.yaml, or the SELECT itself; `$name` stands for `sources[name].table`.
+    sql: str
+    key: str
+    time: str
+    label: str  # 0/1
+    categorical: list[str] = field(default_factory=list)
+    numeric: list[str] = field(default_factory=list)
+    log_scaled: list[str] = field(default_factory=list)  # numerics a linear model sees as log1p
 
-    def keys(self) -> list[dg.AssetKey]:
-        return [
-            dg.AssetKey.from_user_string(getattr(self, name).asset_key)
-            for name in Tables.__dataclass_fields__
-        ]
+    def roles(self) -> FeatureRoles:
+        return FeatureRoles(
+            self.key,
+            self.time,
+            self.label,
+            tuple(self.categorical),
+            tuple(self.numeric),
+            tuple(self.log_scaled),
+        )
+
+    def text(self, base: Path) -> str:
+        path = base / self.sql
+        if self.sql.endswith(".sql"):
+            if not path.is_file():
+                raise ValueError(f"features.sql: no file {path}")
+            return path.read_text()
+        return self.sql
 
 
 @dataclass
 class SplitConfig(dg.Resolvable):
-    # The newest `test_fraction` of labeled orders (by order_ts) is the test set ...
+    # The newest `test_fraction` of labeled rows (by the time column) is the test set ...
     test_fraction: float = 0.2
     # ... unless a fixed cutoff (ISO timestamp, UTC if naive) is given: train before it, test from it.
     cutoff: str | None = None
-    # Orders younger than this (relative to the newest order) may still get a refund: not trained on.
+    # Rows younger than this (relative to the newest row) may still get a positive label: not trained on.
     label_maturity_days: int = 14
 
 
@@ -91,7 +104,7 @@ class ModelConfig(dg.Resolvable):
     min_samples_leaf: int = ModelParams.min_samples_leaf
     l2_regularization: float = ModelParams.l2_regularization
     early_stopping: bool = ModelParams.early_stopping
-    # Probability at which an order counts as "predicted refund" for precision and recall.
+    # Probability at which a row counts as predicted positive for precision and recall.
     threshold: float = ModelParams.threshold
 
     def params(self) -> ModelParams:
@@ -136,22 +149,31 @@ class RetrainingConfig(dg.Resolvable):
 
 
 @dataclass
-class RefundModelComponent(dg.Component, dg.Resolvable):
-    """Refund-risk model: feature table, time-split training with stored versions, quality checks, scoring."""
+class ModelTrainingComponent(dg.Component, dg.Resolvable):
+    """A binary classifier: feature table, time-split training with stored versions, quality checks, scoring."""
 
+    model_name: str
+    features: FeaturesConfig
+    sources: dict[str, SourceTable] = field(default_factory=dict)
     schema_name: str = "ml"
-    features_table: str = "order_features"
-    model_name: str = "refund_model"
-    predictions_table: str = "refund_predictions"
+    features_table: str | None = None  # default: <model_name>_features
+    predictions_table: str | None = None  # default: <model_name>_predictions
+    # The score's column in the predictions table.
+    predictions_column: str = "probability"
     group_name: str = "ml"
-    sources: Sources = field(default_factory=Sources)
     split: SplitConfig = field(default_factory=SplitConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     checks: ChecksConfig = field(default_factory=ChecksConfig)
     retraining: RetrainingConfig = field(default_factory=RetrainingConfig)
-    # Scoring covers orders of the last N days (relative to the newest order) without a refund yet.
+    # Scoring covers rows of the last N days (relative to the newest row) whose label is not 1 yet.
     scoring_window_days: int = 14
+
+    def __post_init__(self) -> None:
+        self.features_table = self.features_table or f"{self.model_name}_features"
+        self.predictions_table = self.predictions_table or f"{self.model_name}_predictions"
+        self.roles = self.features.roles()
+        self._select: str | None = None
 
     # --- names -------------------------------------------------------------------------------------------
     def _table(self, name: str) -> str:
@@ -173,12 +195,18 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             url = str(Path(database).expanduser().resolve().parent / "models")
         return ModelStore(url)
 
-    def _validate(self) -> None:
-        # Reject bad names when the code location loads, not when a run starts.
+    def validate(self, base: Path) -> None:
+        """Check names and read the features SQL (relative to `base`, the defs.yaml's folder): bad names and
+        SQL are refused when the code location loads, not when a run starts. `build_defs` calls it."""
         for table in (self.features_table, self.predictions_table, self.model_name):
             quote_table(self._table(table))
-        for name in Tables.__dataclass_fields__:
-            quote_table(getattr(self.sources, name).table)
+        quote_identifier(self.predictions_column)
+        tables = {name: source.table for name, source in self.sources.items()}
+        for table in tables.values():
+            quote_table(table)
+        text = self.features.text(base)
+        check_features_sql(text, tables)
+        self._select = features_select(text, tables)
         if not 0.0 < self.split.test_fraction < 1.0:
             raise ValueError(f"split.test_fraction must be between 0 and 1, got {self.split.test_fraction}")
 
@@ -191,8 +219,13 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
         return None
 
     # --- definitions ---------------------------------------------------------------------------------------
+    def feature_select(self) -> str:
+        """The feature table's SELECT with its source tables filled in (read when the location loaded)."""
+        assert self._select is not None, "validate() reads the features SQL"
+        return self._select
+
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
-        self._validate()
+        self.validate(context.path)
         features_table = self._table(self.features_table)
         predictions_table = self._table(self.predictions_table)
         features_key = self._key(self.features_table)
@@ -202,9 +235,10 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
 
         @dg.asset(
             key=features_key,
-            deps=self.sources.keys(),
+            deps=[dg.AssetKey.from_user_string(s.asset_key) for s in self.sources.values()],
             group_name=self.group_name,
-            description=f"One row per not-cancelled order: refund features and label, in {features_table}.",
+            description=f"Features and label ({self.roles.label}) of {self.model_name}, one row per "
+            f"{self.roles.key}, in {features_table}: the declared SELECT ({self.features.sql if self.features.sql.endswith('.sql') else 'inline'}).",
             required_resource_keys={"warehouse"},
             pool="warehouse",
             kinds={"sql"},
@@ -215,7 +249,7 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             from dataplat_ml_training.features import build_feature_table
 
             warehouse = context.resources.warehouse
-            build_feature_table(warehouse, features_table, component.sources.tables())
+            build_feature_table(warehouse, features_table, component.feature_select())
             return dg.MaterializeResult(
                 metadata={**table_metadata(warehouse, features_table), "table": features_table}
             )
@@ -224,7 +258,8 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             key=model_key,
             deps=[features_key],
             group_name=self.group_name,
-            description="Refund-risk classifier trained on matured orders, evaluated on the newest ones.",
+            description=f"Classifier of {self.roles.label} trained on matured rows of {features_table}, evaluated "
+            "on the newest ones.",
             required_resource_keys={"warehouse"},
             pool="warehouse",
             kinds={"scikitlearn"},
@@ -237,7 +272,8 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             key=predictions_key,
             deps=[features_key, model_key],
             group_name=self.group_name,
-            description=f"Refund probability of recent open orders, in {predictions_table}.",
+            description=f"Probability of {self.roles.label} for recent rows whose label is not 1 yet, in "
+            f"{predictions_table}.{self.predictions_column}.",
             required_resource_keys={"warehouse"},
             pool="warehouse",
             kinds={"sql"},
@@ -250,7 +286,7 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
         checks = [
             *checks_step(
                 f"{features_key.to_python_identifier()}_checks",
-                table_checks(features_key, features_table, primary_key=[KEY]),
+                table_checks(features_key, features_table, primary_key=[self.roles.key]),
             ),
             *model_checks(
                 model_key,
@@ -259,12 +295,14 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
                 self.checks.min_roc_auc,
                 self.checks.max_auc_drop,
             ),
-            # no min-rows check: an empty scoring window (no recent open orders) is not an error
+            # no min-rows check: an empty scoring window (no recent open rows) is not an error
             *checks_step(
                 f"{predictions_key.to_python_identifier()}_checks",
                 [
-                    primary_key_check(predictions_key, predictions_table, [KEY]),
-                    not_null_check(predictions_key, predictions_table, [KEY, "refund_probability"]),
+                    primary_key_check(predictions_key, predictions_table, [self.roles.key]),
+                    not_null_check(
+                        predictions_key, predictions_table, [self.roles.key, self.predictions_column]
+                    ),
                 ],
             ),
             schema_check(predictions_key, features_table, self.model_name, self.store_for),
@@ -298,10 +336,10 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
         return read_table(
             warehouse,
             self._table(self.features_table),
-            [KEY, TIME, *FEATURES, LABEL],
-            order_by=KEY,
-            categorical=CATEGORICAL,
-            float32=NUMERIC,
+            list(self.roles.columns),
+            order_by=self.roles.key,
+            categorical=self.roles.categorical,
+            float32=self.roles.numeric,
         )
 
     def train(self, warehouse: Any, log: Any = None) -> dg.MaterializeResult:
@@ -312,10 +350,10 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
         features_table = self._table(self.features_table)
         params = self.model.params()
         store = self.store_for(warehouse)
-        schema = table_schema(warehouse, features_table)
+        schema = table_schema(warehouse, features_table, self.roles.features)
         # The full frame is only referenced here: once the labeled rows are taken, it is freed.
-        data = labeled(self._read_features(warehouse), self.split.label_maturity_days)
-        trained = train(data, params, self.split.test_fraction, self.split.cutoff)
+        data = labeled(self._read_features(warehouse), self.roles, self.split.label_maturity_days)
+        trained = train(data, self.roles, params, self.split.test_fraction, self.split.cutoff)
         metrics = trained.metrics
 
         # The model in service is scored on the new test set, so the regression gate compares like with like.
@@ -325,7 +363,7 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             if not schema_differences(previous.metadata.get("feature_schema", {}), schema):
                 old = store.load(self.model_name, previous.version)
                 auc, evaluated_on = (
-                    evaluate(old, trained.test, params.threshold)["roc_auc"],
+                    evaluate(old, trained.test, self.roles, params.threshold)["roc_auc"],
                     "current test set",
                 )
             else:  # other features: only its own recorded test AUC is comparable at all
@@ -399,11 +437,11 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             )
         due = self.scoring_rows(self._read_features(warehouse))
         pipeline = store.load(self.model_name, in_service.version)
-        probabilities = predict(pipeline, due) if len(due) else []
+        probabilities = predict(pipeline, due, self.roles) if len(due) else []
         predictions = pd.DataFrame(
             {
-                KEY: due[KEY].astype("int64").to_numpy(),
-                "refund_probability": pd.Series(probabilities, dtype="float64").to_numpy(),
+                self.roles.key: due[self.roles.key].to_numpy(),
+                self.predictions_column: pd.Series(probabilities, dtype="float64").to_numpy(),
                 "model_version": in_service.version,
                 "scored_at": pd.Timestamp(datetime.now(UTC)),
             }
@@ -413,17 +451,18 @@ class RefundModelComponent(dg.Component, dg.Resolvable):
             metadata={
                 **table_metadata(warehouse, self._table(self.predictions_table)),
                 "model_version": in_service.version,
-                "mean_refund_probability": dg.FloatMetadataValue(
-                    round(float(predictions["refund_probability"].mean()), 4) if len(predictions) else 0.0
+                f"mean_{self.predictions_column}": dg.FloatMetadataValue(
+                    round(float(predictions[self.predictions_column].mean()), 4) if len(predictions) else 0.0
                 ),
             }
         )
 
     def scoring_rows(self, frame):
-        """Orders of the last `scoring_window_days` (relative to the newest order) without a refund yet."""
+        """Rows of the last `scoring_window_days` (relative to the newest row) whose label is not 1 yet."""
         import pandas as pd
 
         if frame.empty:
             return frame
-        since = frame[TIME].max() - pd.Timedelta(days=self.scoring_window_days)
-        return frame[(frame[TIME] > since) & (frame[LABEL] == 0)]
+        time, label = self.roles.time, self.roles.label
+        since = frame[time].max() - pd.Timedelta(days=self.scoring_window_days)
+        return frame[(frame[time] > since) & (frame[label] == 0)]

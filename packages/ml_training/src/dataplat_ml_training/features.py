@@ -1,88 +1,85 @@
-"""The feature table: one row per (not cancelled) order, built in the warehouse with one SELECT.
+"""The feature table: one declared SELECT (a `.sql` file beside the model's defs.yaml) materialized in the
+warehouse, and the roles of its columns.
 
-Every feature the refund policy plausibly depends on is in the warehouse: the order's channel, discount and
-total, the category of its main product (line 1), the customer's tenure and country, and the basket size.
-The label is whether the payments provider has a refund for the order. Cancelled orders are left out: they
-can never be refunded, so they would only teach the model the cancellation rate.
-
-The SQL is portable between DuckDB and Snowflake (`datediff`, `case`, `cast`; no `FILTER`, no `::`).
+The SQL names its upstream tables as `$name`, each one of the component's declared `sources` (so the same file
+reads other tables in another environment, and the component knows their asset keys); it must be portable
+between DuckDB and Snowflake if both run it (`datediff`, `case`, `cast`; no `FILTER`, no `::`). Its columns have
+declared roles (`FeatureRoles`): one key, one time column (the split and the scoring window follow it), the
+label (0/1), categorical and numeric features, and the numeric ones a linear model sees on a log scale.
 """
 
+import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dataplat_core.warehouse import fetch_all, quote_identifier, quote_table
 
-CATEGORICAL: tuple[str, ...] = ("channel", "category", "country")
-NUMERIC: tuple[str, ...] = ("total_amount", "discount_pct", "tenure_days", "n_lines", "n_units")
-FEATURES: tuple[str, ...] = CATEGORICAL + NUMERIC
-KEY, TIME, LABEL = "order_id", "order_ts", "refunded"
-
 
 @dataclass(frozen=True)
-class Tables:
-    """Qualified names of the upstream tables (validated and quoted when the SQL is built)."""
+class FeatureRoles:
+    """What each column of the feature table is to the model."""
 
-    orders: str
-    order_items: str
-    customers: str
-    products: str
-    refunds: str
+    key: str
+    time: str
+    label: str
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    log_scaled: tuple[str, ...] = ()  # non-negative, heavy-tailed numerics: log1p before scaling
 
+    def __post_init__(self) -> None:
+        for name in self.columns:
+            quote_identifier(name)  # each becomes an identifier in the model's SQL
+        if not self.features:
+            raise ValueError("declare at least one categorical or numeric feature")
+        repeated = sorted({c for c in self.columns if self.columns.count(c) > 1})
+        if repeated:
+            raise ValueError(f"a column has one role: {repeated} declared twice")
+        stray = sorted(set(self.log_scaled) - set(self.numeric))
+        if stray:
+            raise ValueError(f"log_scaled columns must be numeric features: {stray}")
 
-def features_select(t: Tables) -> str:
-    q = {name: quote_table(getattr(t, name)) for name in Tables.__dataclass_fields__}
-    return f"""
-with lines as (
-    select
-        order_id,
-        count(*) as n_lines,
-        sum(quantity) as n_units,
-        -- the order's main product is line 1: the refund policy ties to what was bought first
-        max(case when line_no = 1 then product_id end) as main_product_id
-    from {q["order_items"]}
-    group by order_id
-),
-refunded_orders as (
-    -- an order may have several (partial) refunds: one label per order
-    select order_id, min(created_at) as first_refund_at
-    from {q["refunds"]}
-    group by order_id
-)
-select
-    o.order_id,
-    o.order_ts,
-    cast(o.channel as varchar) as channel,
-    coalesce(cast(p.category as varchar), 'unknown') as category,
-    coalesce(cast(c.country as varchar), 'unknown') as country,
-    cast(o.total_amount as double) as total_amount,
-    cast(o.discount_pct as double) as discount_pct,
-    -- whole days between signup and order (signup_date is a date: exact to within a day)
-    cast(datediff('day', cast(c.signup_date as date), cast(o.order_ts as date)) as integer) as tenure_days,
-    cast(coalesce(l.n_lines, 0) as integer) as n_lines,
-    cast(coalesce(l.n_units, 0) as integer) as n_units,
-    cast(case when r.order_id is null then 0 else 1 end as integer) as refunded,
-    r.first_refund_at
-from {q["orders"]} o
-left join lines l on l.order_id = o.order_id
-left join {q["products"]} p on p.product_id = l.main_product_id
-left join {q["customers"]} c on c.customer_id = o.customer_id
-left join refunded_orders r on r.order_id = o.order_id
-where o.status <> 'cancelled'
-""".strip()
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.categorical + self.numeric
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the model reads, in the frame's order."""
+        return (self.key, self.time, *self.features, self.label)
 
 
-def build_feature_table(warehouse, table: str, tables: Tables) -> int:
+def features_select(sql: str, tables: Mapping[str, str]) -> str:
+    """The declared SELECT with each `$name` replaced by its source table (validated and quoted). An unknown
+    `$name` is refused naming the declared ones (`check_features_sql` does it when the location loads)."""
+    check_features_sql(sql, tables)
+    return (
+        string.Template(sql).substitute({name: quote_table(table) for name, table in tables.items()}).strip()
+    )
+
+
+def check_features_sql(sql: str, tables: Mapping[str, str]) -> None:
+    template = string.Template(sql)
+    if not template.is_valid():
+        raise ValueError("the features SQL has a `$` that names no table (write `$$` for a literal dollar)")
+    unknown = sorted(set(template.get_identifiers()) - set(tables))
+    if unknown:
+        raise ValueError(
+            f"the features SQL reads {', '.join('$' + u for u in unknown)}, which no source declares "
+            f"(declared: {', '.join(sorted(tables)) or 'none'})"
+        )
+
+
+def build_feature_table(warehouse, table: str, select: str) -> int:
     """(Re)build `table` in one statement, so a failed run leaves the previous version readable."""
-    schema, name = table.split(".")
+    schema, _ = table.split(".")
     with warehouse.get_connection() as conn:
         _execute(conn, f"create schema if not exists {quote_identifier(schema)}")
-        _execute(conn, f"create or replace table {quote_table(table)} as {features_select(tables)}")
+        _execute(conn, f"create or replace table {quote_table(table)} as {select}")
     ((rows,),) = fetch_all(warehouse, f"select count(*) from {quote_table(table)}")
     return int(rows)
 
 
-def table_schema(warehouse, table: str, columns: Sequence[str] = FEATURES) -> dict[str, str]:
+def table_schema(warehouse, table: str, columns: Sequence[str]) -> dict[str, str]:
     """Warehouse types of `columns` in `table` (absent columns are left out, so a dropped one shows)."""
     schema, name = table.split(".")
     quote_table(table)  # validated: the literals below are identifiers, never free text

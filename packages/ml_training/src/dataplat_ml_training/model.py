@@ -1,4 +1,5 @@
-"""The refund model: time-based split, a seeded scikit-learn pipeline, and its evaluation.
+"""A binary classifier on a declared feature table: time-based split, a seeded scikit-learn pipeline, and its
+evaluation. Which column is what comes from the declaration (`FeatureRoles`).
 
 No Dagster here, so the benchmark and the tests call the same functions the assets call. scikit-learn,
 numpy and pandas are imported inside the functions: importing this module (as the code location does when
@@ -10,19 +11,16 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from dataplat_ml_training.features import CATEGORICAL, FEATURES, KEY, LABEL, NUMERIC, TIME
+from dataplat_ml_training.features import FeatureRoles
 from dataplat_ml_training.frames import MISSING_CATEGORY
-
-# Non-negative, heavy-tailed amounts that a linear model should see on a log scale.
-LOG_SCALED: tuple[str, ...] = ("total_amount",)
 
 Estimator = Literal["hist_gradient_boosting", "logistic_regression"]
 
 
 @dataclass(frozen=True)
 class ModelParams:
-    # Logistic regression by default: the refund signal is additive on the log-odds scale, so it reaches
-    # the sandbox's Bayes AUC (0.757 vs 0.761 at 20k orders) ten times faster than boosting (0.738).
+    # Logistic regression by default: on a signal additive on the log-odds scale (the sandbox's) it
+    # reaches the Bayes AUC (0.757 vs 0.761 at 20k orders) ten times faster than boosting (0.738).
     estimator: Estimator = "logistic_regression"
     random_state: int = 7
     max_iter: int = 200
@@ -56,10 +54,10 @@ class NotEnoughData(ValueError):
     pass
 
 
-def labeled(frame, maturity_days: int):
-    """Orders old enough for their label to be final: a refund can still come for a younger order.
+def labeled(frame, roles: FeatureRoles, maturity_days: int):
+    """Rows old enough for their label to be final: a positive label can still come for a younger row.
 
-    "Now" is the newest order in the data, not the wall clock, so a warehouse that is a few days stale
+    "Now" is the newest row in the data, not the wall clock, so a warehouse that is a few days stale
     still trains on the same window it would have trained on when it was fresh.
     """
     import numpy as np
@@ -67,29 +65,31 @@ def labeled(frame, maturity_days: int):
 
     if frame.empty:
         return frame
-    as_of = frame[TIME].max()
-    return _rows(frame, np.flatnonzero(frame[TIME] <= as_of - pd.Timedelta(days=maturity_days)))
+    as_of = frame[roles.time].max()
+    return _rows(frame, np.flatnonzero(frame[roles.time] <= as_of - pd.Timedelta(days=maturity_days)))
 
 
-def time_split(frame, test_fraction: float = 0.2, cutoff: str | datetime | None = None) -> Split:
-    """Train on the past, test on the future: orders before the cutoff train, the rest test.
+def time_split(
+    frame, roles: FeatureRoles, test_fraction: float = 0.2, cutoff: str | datetime | None = None
+) -> Split:
+    """Train on the past, test on the future: rows before the cutoff train, the rest test.
 
-    Without an explicit cutoff, it is the order_ts at which the last `test_fraction` of orders begins. A random
+    Without an explicit cutoff, it is the time at which the last `test_fraction` of rows begins. A random
     split would leak the future into training and overstate the metrics.
 
-    Only the (order_ts, order_id) pairs are sorted, not the frame: each part is taken from the frame once, and
-    is a view of it when its rows are contiguous (orders read by id are almost always in time order too).
+    Only the (time, key) pairs are sorted, not the frame: each part is taken from the frame once, and is a view
+    of it when its rows are contiguous (rows read by key are often in time order too).
     """
     import pandas as pd
 
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    keys = pd.DataFrame({TIME: frame[TIME].array, KEY: frame[KEY].array})
-    keys = keys.sort_values([TIME, KEY], kind="stable")  # positions in the frame, in time order
-    ordered = keys[TIME]
+    keys = pd.DataFrame({roles.time: frame[roles.time].array, roles.key: frame[roles.key].array})
+    keys = keys.sort_values([roles.time, roles.key], kind="stable")  # positions in the frame, in time order
+    ordered = keys[roles.time]
     if cutoff is None:
         if len(ordered) < 2:
-            raise NotEnoughData(f"{len(ordered)} labeled order(s): nothing to split")
+            raise NotEnoughData(f"{len(ordered)} labeled row(s): nothing to split")
         at = ordered.iloc[int(len(ordered) * (1.0 - test_fraction))]
     else:
         at = pd.Timestamp(cutoff)
@@ -98,12 +98,12 @@ def time_split(frame, test_fraction: float = 0.2, cutoff: str | datetime | None 
             at = at.tz_localize("UTC")
         elif tz is None and at.tzinfo is not None:
             at = at.tz_convert("UTC").tz_localize(None)
-    before = int((ordered < at).sum())  # in time order, the orders before the cutoff come first
+    before = int((ordered < at).sum())  # in time order, the rows before the cutoff come first
     positions = keys.index.to_numpy()
     split = Split(_rows(frame, positions[:before]), _rows(frame, positions[before:]), at.to_pydatetime())
     for part, rows in (("train", split.train), ("test", split.test)):
-        if rows.empty or rows[LABEL].nunique() < 2:
-            raise NotEnoughData(f"the {part} set ({len(rows)} rows) needs both refunded and kept orders")
+        if rows.empty or rows[roles.label].nunique() < 2:
+            raise NotEnoughData(f"the {part} set ({len(rows)} rows) needs both labels (0 and 1)")
     return split
 
 
@@ -118,7 +118,7 @@ def _rows(frame, positions):
     return frame.take(positions)
 
 
-def model_input(frame):
+def model_input(frame, roles: FeatureRoles):
     """The model's view of a feature frame: categorical text (NULL -> "unknown"), float numerics (NULL -> NaN)
     in a fixed order.
 
@@ -131,12 +131,12 @@ def model_input(frame):
 
     # `category`: each distinct value stored once, codes per row, instead of a Python string per row and
     # column. The encoders see the same values (they sort the distinct values they find, whatever the dtype).
-    data = {c: _categorical(frame[c]) for c in CATEGORICAL}
-    for c in NUMERIC:
+    data = {c: _categorical(frame[c]) for c in roles.categorical}
+    for c in roles.numeric:
         column = pd.to_numeric(frame[c], errors="raise")
         dtype = "float32" if column.dtype == np.float32 else "float64"
         data[c] = column.to_numpy(dtype=dtype, na_value=np.nan)
-    return pd.DataFrame(data, index=frame.index, columns=list(FEATURES))
+    return pd.DataFrame(data, index=frame.index, columns=list(roles.features))
 
 
 def _categorical(column):
@@ -154,7 +154,7 @@ def _categorical(column):
     return filled.astype(str).astype("category")
 
 
-def build_pipeline(params: ModelParams):
+def build_pipeline(params: ModelParams, roles: FeatureRoles):
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
@@ -167,7 +167,10 @@ def build_pipeline(params: ModelParams):
             handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=-1
         )
         pre = ColumnTransformer(
-            [("categorical", encode, list(CATEGORICAL)), ("numeric", "passthrough", list(NUMERIC))],
+            [
+                ("categorical", encode, list(roles.categorical)),
+                ("numeric", "passthrough", list(roles.numeric)),
+            ],
             verbose_feature_names_out=False,
         )
         clf = HistGradientBoostingClassifier(
@@ -176,7 +179,7 @@ def build_pipeline(params: ModelParams):
             max_leaf_nodes=params.max_leaf_nodes,
             min_samples_leaf=params.min_samples_leaf,
             l2_regularization=params.l2_regularization,
-            categorical_features=list(range(len(CATEGORICAL))),
+            categorical_features=list(range(len(roles.categorical))),
             early_stopping=params.early_stopping,
             # seeds the early-stopping validation split: same data -> same trees -> same bytes
             random_state=params.random_state,
@@ -188,7 +191,7 @@ def build_pipeline(params: ModelParams):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-        counts = [c for c in NUMERIC if c not in LOG_SCALED]
+        counts = [c for c in roles.numeric if c not in roles.log_scaled]
         pre = ColumnTransformer(
             [
                 # float32: the sparse matrix of every feature follows this dtype, and the solver keeps it
@@ -196,7 +199,7 @@ def build_pipeline(params: ModelParams):
                 (
                     "categorical",
                     OneHotEncoder(handle_unknown="ignore", dtype=np.float32),
-                    list(CATEGORICAL),
+                    list(roles.categorical),
                 ),
                 # Money is log-normal: a linear model sees a doubling of the amount as one step, not a
                 # thousand euros as one step (trees do not care, they split on ranks).
@@ -205,7 +208,7 @@ def build_pipeline(params: ModelParams):
                     make_pipeline(
                         SimpleImputer(strategy="median"), FunctionTransformer(np.log1p), StandardScaler()
                     ),
-                    list(LOG_SCALED),
+                    list(roles.log_scaled),
                 ),
                 ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), counts),
             ],
@@ -217,11 +220,11 @@ def build_pipeline(params: ModelParams):
     return Pipeline([("features", pre), ("classifier", clf)])
 
 
-def evaluate(pipeline, frame, threshold: float) -> dict[str, float]:
+def evaluate(pipeline, frame, roles: FeatureRoles, threshold: float) -> dict[str, float]:
     from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
 
-    y = frame[LABEL].to_numpy()
-    proba = pipeline.predict_proba(model_input(frame))[:, 1]
+    y = frame[roles.label].to_numpy()
+    proba = pipeline.predict_proba(model_input(frame, roles))[:, 1]
     predicted = proba >= threshold
     return {
         "roc_auc": float(roc_auc_score(y, proba)),
@@ -231,24 +234,26 @@ def evaluate(pipeline, frame, threshold: float) -> dict[str, float]:
     }
 
 
-def train(frame, params: ModelParams, test_fraction: float = 0.2, cutoff: str | None = None) -> Trained:
+def train(
+    frame, roles: FeatureRoles, params: ModelParams, test_fraction: float = 0.2, cutoff: str | None = None
+) -> Trained:
     """Fit on the train part of a labeled frame, evaluate on its test part."""
-    split = time_split(frame, test_fraction, cutoff)
-    pipeline = build_pipeline(params)
+    split = time_split(frame, roles, test_fraction, cutoff)
+    pipeline = build_pipeline(params, roles)
     started = time.perf_counter()
-    pipeline.fit(model_input(split.train), split.train[LABEL].to_numpy())
+    pipeline.fit(model_input(split.train, roles), split.train[roles.label].to_numpy())
     seconds = time.perf_counter() - started
     metrics: dict[str, float | int] = {
-        **evaluate(pipeline, split.test, params.threshold),
+        **evaluate(pipeline, split.test, roles, params.threshold),
         "threshold": params.threshold,
         "train_rows": len(split.train),
         "test_rows": len(split.test),
-        "train_positive_rate": float(split.train[LABEL].mean()),
-        "test_positive_rate": float(split.test[LABEL].mean()),
+        "train_positive_rate": float(split.train[roles.label].mean()),
+        "test_positive_rate": float(split.test[roles.label].mean()),
         "training_seconds": round(seconds, 3),
     }
     return Trained(pipeline, metrics, split.cutoff, split.test)
 
 
-def predict(pipeline, frame):
-    return pipeline.predict_proba(model_input(frame))[:, 1]
+def predict(pipeline, frame, roles: FeatureRoles):
+    return pipeline.predict_proba(model_input(frame, roles))[:, 1]
