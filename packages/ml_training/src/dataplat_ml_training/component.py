@@ -5,11 +5,11 @@ with stored versions, quality gates and batch scoring.
 type: dataplat_ml_training.components.ModelTrainingComponent
 attributes:
   model_name: churn_model             # asset <schema>/churn_model; <model>_features, <model>_predictions
-  sources:                            # what `$customers` etc. in the SQL stand for; their assets are upstream
-    customers: {table: raw_crm.customers, asset_key: raw_crm/customers}
+  sources:                            # what `$accounts` etc. in the SQL stand for; their assets are upstream
+    accounts: {table: raw_crm.accounts, asset_key: raw_crm/accounts}
   features:
     sql: features.sql                 # a SELECT beside this file
-    key: customer_id
+    key: account_id
     time: observed_at
     label: churned
     categorical: [plan, country]

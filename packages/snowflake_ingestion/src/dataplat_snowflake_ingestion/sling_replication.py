@@ -1,8 +1,8 @@
 """Sling database replication as a component that uses the platform's shared `sling` resource.
 
 It extends `dagster_sling.SlingReplicationCollectionComponent` through its documented hooks:
-- `get_asset_spec` (the translator hook): an asset's key is its warehouse table (`raw_shop/orders` for
-  `raw_shop.orders`), without Sling's `target` prefix, with a description of what Sling does for it;
+- `get_asset_spec` (the translator hook): an asset's key is its warehouse table (`raw_crm/accounts` for
+  `raw_crm.accounts`), without Sling's `target` prefix, with a description of what Sling does for it;
 - `execute`: Sling runs in streaming mode (one failing stream does not mark every other stream failed), through
   the Sling 1.4.11 workarounds (`sling_workarounds/`: unchanged streams skipped, a stalled Sling killed, its
   failures explained), and each materialization gets the platform's load metadata and data version;

@@ -173,7 +173,7 @@ def _read_warehouse(warehouse: Any, check: StreamCheck) -> str:
     """The warehouse table's newest update_key; '' or the reason it runs through Sling.
 
     The table and column are looked up case-insensitively and queried with the names the warehouse reports
-    (Snowflake may hold `RAW_SHOP.ORDERS`); validated names are safe as literals (DuckDB and Snowflake bind
+    (Snowflake may hold `RAW_CRM.ACCOUNTS`); validated names are safe as literals (DuckDB and Snowflake bind
     parameters differently)."""
     try:
         schema, table = check.table.lower().split(".")
