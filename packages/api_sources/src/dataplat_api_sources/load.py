@@ -119,6 +119,8 @@ def _load(
     results = []
     for event in events:
         if isinstance(event, dg.MaterializeResult):
+            # dlt creates a table with its first rows: a first load whose window held none leaves no table yet.
+            loaded = table_exists(warehouse, plan.table(_spec_of(plan, event.asset_key)))
             uniform = _load_metadata(
                 plan,
                 event.asset_key,
@@ -128,6 +130,7 @@ def _load(
                 window,
                 duration,
                 connection.base_url,
+                loaded,
             )
             log.info(
                 f"{event.asset_key.to_user_string()}: {uniform[ROWS_READ].value} rows read, "
@@ -143,7 +146,7 @@ def _load(
                 dg.MaterializeResult(
                     asset_key=event.asset_key,
                     metadata={**(event.metadata or {}), **own, **extra, **uniform},
-                    data_version=_data_version(plan, event.asset_key, warehouse),
+                    data_version=_data_version(plan, event.asset_key, warehouse) if loaded else None,
                 )
             )
         else:
@@ -221,12 +224,14 @@ def _load_metadata(
     window,
     duration,
     base_url,
+    loaded: bool,
 ) -> dict[str, Any]:
     """Rows the API served for the resource (counted in the session), rows dlt normalized and loaded
     into its table (a row dlt's incremental cursor had already loaded is read, not loaded), and the
-    newest cursor value of the loaded table within the run's window (none for a resource without a cursor)."""
+    newest cursor value of the loaded table within the run's window (none for a resource without a cursor).
+    `loaded`: the table exists (else 0 rows and no table facts)."""
     spec = _spec_of(plan, key)
-    table = f"{plan.dataset}.{spec.table}"
+    table = plan.table(spec)
     rows_read = session.rows_by_path.get(_endpoint_path(base_url, spec), 0)
     rows_loaded = int(normalized.get(spec.table, 0))
     uniform = {
@@ -235,8 +240,7 @@ def _load_metadata(
         "rows_rejected": 0,  # dlt rejects no rows: a row that breaks the schema contract fails the load
         "duration_s": duration,
     }
-    if not table_exists(warehouse, table):
-        # dlt creates a table with its first rows: a first load whose window held none leaves no table yet.
+    if not loaded:
         return {**load_metadata(source_newest_at=None, **uniform), ROW_COUNT: dg.MetadataValue.int(0)}
     newest = None
     if spec.cursor:
@@ -260,9 +264,9 @@ def _data_version(plan: LoadPlan, key, warehouse) -> dg.DataVersion | None:
     reports the version of the previous load, so automation downstream does not run for it. A resource without
     a time column reports none (Dagster records a new version per materialization)."""
     spec = _spec_of(plan, key)
-    if not spec.cursor or not table_exists(warehouse, f"{plan.dataset}.{spec.table}"):
+    if not spec.cursor:
         return None
-    version, _ = table_version(warehouse, f"{plan.dataset}.{spec.table}", spec.cursor)
+    version, _ = table_version(warehouse, plan.table(spec), spec.cursor)
     return dg.DataVersion(version)
 
 

@@ -38,7 +38,7 @@ from dataplat_core.observability import table_metadata
 from dataplat_core.warehouse import quote_identifier, quote_table
 
 from dataplat_ml_training.checks import auc_floor_gate, model_checks, regression_gate, schema_check
-from dataplat_ml_training.features import FeatureRoles, check_features_sql, features_select
+from dataplat_ml_training.features import FeatureRoles, features_select
 from dataplat_ml_training.model import Estimator, ModelParams
 from dataplat_ml_training.store import ModelStore
 
@@ -204,9 +204,7 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
         tables = {name: source.table for name, source in self.sources.items()}
         for table in tables.values():
             quote_table(table)
-        text = self.features.text(base)
-        check_features_sql(text, tables)
-        self._select = features_select(text, tables)
+        self._select = features_select(self.features.text(base), tables)  # refuses an undeclared `$name`
         if not 0.0 < self.split.test_fraction < 1.0:
             raise ValueError(f"split.test_fraction must be between 0 and 1, got {self.split.test_fraction}")
 

@@ -50,14 +50,14 @@ class FeatureRoles:
 
 def features_select(sql: str, tables: Mapping[str, str]) -> str:
     """The declared SELECT with each `$name` replaced by its source table (validated and quoted). An unknown
-    `$name` is refused naming the declared ones (`check_features_sql` does it when the location loads)."""
-    check_features_sql(sql, tables)
+    `$name` is refused naming the declared ones (the component calls this when the location loads)."""
+    _check_features_sql(sql, tables)
     return (
         string.Template(sql).substitute({name: quote_table(table) for name, table in tables.items()}).strip()
     )
 
 
-def check_features_sql(sql: str, tables: Mapping[str, str]) -> None:
+def _check_features_sql(sql: str, tables: Mapping[str, str]) -> None:
     template = string.Template(sql)
     if not template.is_valid():
         raise ValueError("the features SQL has a `$` that names no table (write `$$` for a literal dollar)")

@@ -124,7 +124,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
     stall_timeout_seconds: float | None = 600.0
 
     def __post_init__(self) -> None:
-        self._replications: dict[int, _Replication] = {}
+        self._replications: dict[str, _Replication] = {}  # by the spec's replication.yaml path
 
     def get_asset_spec(self, stream_definition: Mapping[str, Any]) -> dg.AssetSpec:
         spec = super().get_asset_spec(stream_definition)
@@ -205,7 +205,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
                 for stream in streams
             },
         )
-        self._replications[id(model)] = replication
+        self._replications[model.path] = replication
         return replication
 
     def execute(
@@ -217,7 +217,7 @@ class DatabaseReplicationComponent(SlingReplicationCollectionComponent):
         """The selected streams through Sling: the unchanged ones reported without it, the others replicated
         under the watchdog, each materialization with the platform's load metadata; a failing stream still
         leaves the others' materializations recorded, then fails the step (retried only if transient)."""
-        replication = self._replications[id(replication_spec_model)]
+        replication = self._replications[replication_spec_model.path]
         warehouse, source_postgres = context.resources.warehouse, context.resources.source_postgres
         log = load_logger(context)
         _wait_for_the_warehouse_lock(warehouse)
