@@ -33,8 +33,7 @@ from benchlib import GIB_MIB, median, report, table, target, timed
 TARGET = 50_000  # records/s on 2 cores
 # What the local ingestion location declares: the bench loads the API the way the platform does.
 DECLARATION = (
-    Path(__file__).resolve().parents[1]
-    / "deployments/local/ingestion/src/dataplat_local_ingestion/defs/payments_api/defs.yaml"
+    Path(__file__).resolve().parents[1] / "deployments/locations/ingestion/defs/payments_api/defs.yaml"
 )
 
 

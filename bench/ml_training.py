@@ -32,8 +32,7 @@ from benchlib import GIB_MIB, report, table, target
 
 # What the local analytics location declares: the bench trains the model the way the platform does.
 DECLARATION = (
-    Path(__file__).resolve().parents[1]
-    / "deployments/local/analytics/src/dataplat_local_analytics/defs/refund_model/defs.yaml"
+    Path(__file__).resolve().parents[1] / "deployments/locations/analytics/defs/refund_model/defs.yaml"
 )
 
 

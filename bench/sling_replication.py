@@ -35,9 +35,7 @@ from dataplat_snowflake_ingestion.components import DatabaseReplicationComponent
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("customers", "products", "orders", "order_items")
 # The local ingestion location's own replication: the benchmark measures what the platform runs.
-REPLICATION = (
-    ROOT / "deployments/local/ingestion/src/dataplat_local_ingestion/defs/shop_replication/replication.yaml"
-).read_text()
+REPLICATION = (ROOT / "deployments/locations/ingestion/defs/shop_replication/replication.yaml").read_text()
 
 
 def timed(fn, *args) -> tuple[float, float]:

@@ -273,8 +273,8 @@ def compile_lock(index_url: str, deployment: str, files: list[Path]) -> Path:
 
 def install_deployment(index_url: str, deployment: str, venv: Path) -> Path:
     """A fresh venv as the environment's image builds it (docs/release.md): the hashed lock from the internal
-    index with `--require-hashes`, then the deployment itself from its folder (a dg project loads its `defs/`
-    relative to its pyproject.toml, so the image keeps the folder and installs it in place)."""
+    index with `--require-hashes`, then the deployment itself from its folder (its `environment.yaml` finds the
+    composition by relative path, so the image keeps both folders and installs the deployment in place)."""
     lock = ROOT / "deployments" / deployment / LOCK_NAME
     python = install_from_index(index_url, ["-r", str(lock)], venv, "--require-hashes")
     subprocess.run([UV, "pip", "install", "--quiet", "--no-deps", "--python", str(python),

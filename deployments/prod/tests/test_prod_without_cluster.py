@@ -128,6 +128,9 @@ def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake
     assert connections == {"SHOP_PG": "postgres", "WAREHOUSE": "snowflake"}
     assert defs.metadata[f"version/dataplat-prod-{location}"].value == "0.1.0"
     assert defs.resolve_asset_graph().get_all_asset_keys(), "the location declares no assets"
+    if location == "ingestion":  # the composition's defaults: a live feed's open-ended daily partitions
+        sales = defs.resolve_asset_graph().get(dg.AssetKey(["raw_files", "sales"])).partitions_def
+        assert sales.start.date().isoformat() == "2026-01-01" and sales.end is None
 
 
 @pytest.mark.parametrize("platform_env", [None, "local", "staging"])

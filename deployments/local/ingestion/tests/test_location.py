@@ -16,6 +16,14 @@ def test_definitions_load_and_validate(platform_env):
     assert {"raw_shop/customers", "raw_shop/products", "raw_shop/orders", "raw_shop/order_items"} <= keys
 
 
+def test_the_local_values_reach_the_composition(platform_env):
+    """`environment.yaml` ends the sales partitions where the sandbox's 90 days of files end; the composition's
+    default is open-ended (prod: `test_prod_without_cluster.py`)."""
+    graph = load_definitions(MODULE).resolve_asset_graph()
+    days = graph.get(dg.AssetKey(["raw_files", "sales"])).partitions_def.get_partition_keys()
+    assert (days[0], days[-1], len(days)) == ("2026-01-01", "2026-03-31", 90)
+
+
 def test_every_asset_has_owners_description_kinds_tags_yaml_link_and_its_tiers_checks(platform_env):
     """The UI explains each asset: dataplat_core.standards (owners, description, kinds, domain and tier tags,
     a link to the YAML that declares it, and the checks its tier requires)."""

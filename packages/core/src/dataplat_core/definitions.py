@@ -8,6 +8,7 @@ import dagster as dg
 
 from dataplat_core.alerts import alert_sensors
 from dataplat_core.automation import automation_sensor
+from dataplat_core.composition import Deployment
 from dataplat_core.environment import PlatformEnv, deployment_environment
 from dataplat_core.resources import build_resources
 
@@ -72,9 +73,11 @@ def code_location(
     environment: PlatformEnv | str,
     executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
-    """A deployment's whole code location: the components declared in YAML under its `defs/` folder, composed
-    with the environment's resources. Each deployment's `definitions.py` is one call to this, stating which
-    environment the deployment is; it refuses to load when PLATFORM_ENV disagrees (`deployment_environment`)."""
+    """A deployment's whole code location: the composition its `environment.yaml` names (the components
+    declared in YAML under the composition's `defs/`, with the environment's values: `composition.py`),
+    composed with the environment's resources. Each deployment's `definitions.py` is one call to this, stating
+    which environment the deployment is; it refuses to load when PLATFORM_ENV disagrees
+    (`deployment_environment`)."""
     env = deployment_environment(environment)
-    defs = dg.load_from_defs_folder(path_within_project=Path(definitions_file).parent)
+    defs = Deployment.of(Path(definitions_file).resolve().parent).build_defs()
     return platform_definitions(defs, env=env, executor=executor)
