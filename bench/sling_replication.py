@@ -47,7 +47,7 @@ def timed(fn, *args) -> tuple[float, float]:
 
 
 def raw_sling(pg: SandboxPostgres, warehouse: Path, replication: Path) -> None:
-    env = {**os.environ, "SHOP_PG": pg.dsn("readonly"), "WAREHOUSE": f"duckdb://{warehouse}"}
+    env = {**os.environ, "SOURCE_PG": pg.dsn("readonly"), "WAREHOUSE": f"duckdb://{warehouse}"}
     subprocess.run(
         [os.environ["SLING_BINARY"], "run", "-r", str(replication)], env=env, check=True, capture_output=True
     )

@@ -125,7 +125,7 @@ def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake
     assert type(defs.resources["warehouse"]).__name__ == "SnowflakeResource"
     assert defs.executor is k8s_job_executor
     connections = {c.name: c.type for c in defs.resources["sling"].connections}
-    assert connections == {"SHOP_PG": "postgres", "WAREHOUSE": "snowflake"}
+    assert connections == {"SOURCE_PG": "postgres", "WAREHOUSE": "snowflake"}
     assert defs.metadata[f"version/dataplat-prod-{location}"].value == "0.1.0"
     assert defs.resolve_asset_graph().get_all_asset_keys(), "the location declares no assets"
     if location == "ingestion":  # the composition's defaults: a live feed's open-ended daily partitions
@@ -169,7 +169,7 @@ def test_sling_gets_snowflake_and_the_read_only_source_from_env_up_to_the_networ
         **{key: values[f"SNOWFLAKE_{key.upper()}"] for key in ("account", "user", "password", "database",
                                                               "warehouse", "role")},
     }  # fmt: skip
-    source = connections["SHOP_PG"]
+    source = connections["SOURCE_PG"]
     assert (source["type"], source["user"], source["sslmode"]) == (
         "postgres",
         values["SOURCE_PG_USER"],

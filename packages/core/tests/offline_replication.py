@@ -39,7 +39,7 @@ with SandboxPostgres(workdir / "pg") as pg:
     )
     resources = build_resources(PlatformEnv.LOCAL)
     replication = {
-        "source": "SHOP_PG",
+        "source": "SOURCE_PG",
         "target": "WAREHOUSE",
         "defaults": {"object": "raw_shop.{stream_table}"},
         "streams": {

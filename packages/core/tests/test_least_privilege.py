@@ -3,7 +3,7 @@
 The replicator role is refused by PRIVILEGES, not only by its read-only transaction default: every write below
 runs after `SET default_transaction_read_only = off`, and must fail with insufficient_privilege. (The sandbox's
 test_postgres.py checks INSERT/UPDATE/CREATE fail in the default read-only session.) And the platform's own
-source connections - `source_postgres` and Sling's `SHOP_PG`, as `build_resources()` makes them from the
+source connections - `source_postgres` and Sling's `SOURCE_PG`, as `build_resources()` makes them from the
 environment - log in as that role, never as the admin.
 """
 

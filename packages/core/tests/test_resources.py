@@ -13,7 +13,7 @@ def test_local_resources_are_built_from_the_environment(local_env, tmp_path):
     assert resources["warehouse"].database == str(tmp_path / "w" / "warehouse.duckdb")
     assert (tmp_path / "w").is_dir()
     assert isinstance(resources["sling"], SlingResource)
-    assert {c.name for c in resources["sling"].connections} == {"SHOP_PG", "WAREHOUSE"}
+    assert {c.name for c in resources["sling"].connections} == {"SOURCE_PG", "WAREHOUSE"}
 
 
 def test_secrets_stay_environment_references(local_env):

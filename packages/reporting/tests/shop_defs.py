@@ -1,39 +1,44 @@
-"""The shop's marts, pipeline health and report declared as in the analytics deployment's defs.yaml files."""
+"""The shop's marts, pipeline health and report as the analytics composition declares them
+(`deployments/locations/analytics/defs/`: the YAML and the mart SQL read from there, so these tests run the
+shop's declarations, not a copy), with freshness and report settings a test may change."""
 
+import copy
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
+import yaml
 from dagster.components.testing import create_defs_folder_sandbox
-from dataplat_reporting.components import PipelineHealthComponent, ShopReportComponent, SqlMartsComponent
+from dataplat_reporting.components import PipelineHealthComponent, ReportComponent, SqlMartsComponent
 
+COMPOSITION = Path(__file__).resolve().parents[3] / "deployments" / "locations" / "analytics" / "defs"
 # Generous data-age limit: the sandbox's data is a fixed window in 2026-01 (the freshness tests set their own).
 FRESHNESS = {"max_lag_hours": 26, "column": "last_order_at", "max_data_age_hours": 24 * 365 * 5}
-MARTS = {
-    "daily_revenue": (["raw_shop/orders"], ["order_date"]),
-    "refund_rate_daily": (["raw_shop/orders", "payments_api/refunds"], ["order_date"]),
-    "refund_rate_by_segment": (
-        ["raw_shop/orders", "raw_shop/order_items", "raw_shop/products", "payments_api/refunds"],
-        ["dimension", "segment"],
-    ),
-    "top_products": (["raw_shop/orders", "raw_shop/order_items", "raw_shop/products"], ["product_rank"]),
-    "customer_cohorts": (["raw_shop/orders", "raw_shop/customers"], ["cohort_month", "months_since_signup"]),
-}
+
+
+def declared(folder: str) -> dict[str, Any]:
+    return yaml.safe_load((COMPOSITION / folder / "defs.yaml").read_text())
+
+
+def _marts() -> dict[str, tuple[list[str], list[str]]]:
+    return {m["name"]: (m["deps"], m["primary_key"]) for m in declared("marts")["attributes"]["marts"]}
+
+
+MARTS = _marts()  # name -> (upstream keys, primary key), as declared
 
 
 def marts_yaml(freshness: dict | None = None) -> dict[str, Any]:
-    marts = []
-    for name, (deps, key) in MARTS.items():
-        mart = {"name": name, "sql": f"package:{name}.sql", "deps": deps, "primary_key": key}
-        if name == "top_products":
-            mart["freshness"] = {**(freshness or FRESHNESS), "column": "last_sold_at"}
-        marts.append(mart)
-    return {
-        "type": "dataplat_reporting.components.SqlMartsComponent",
-        "attributes": {"freshness": freshness or FRESHNESS, "marts": marts},
-    }
+    """The declared marts with `freshness` (the environment's value replaced by the tests' own)."""
+    contents = declared("marts")
+    attributes = contents["attributes"]
+    attributes["freshness"] = freshness or FRESHNESS
+    for mart in attributes["marts"]:
+        if "freshness" in mart:
+            mart["freshness"] = {**(freshness or FRESHNESS), "column": mart["freshness"]["column"]}
+    return contents
 
 
 HEALTH_YAML = {
@@ -55,8 +60,15 @@ HEALTH_YAML = {
 }
 
 
-def report_yaml(**attributes: Any) -> dict[str, Any]:
-    return {"type": "dataplat_reporting.components.ShopReportComponent", "attributes": attributes}
+def report_yaml(*, sections: dict[str, dict] | None = None, **attributes: Any) -> dict[str, Any]:
+    """The declared report with `attributes` changed, and sections replaced or added by id."""
+    contents = declared("shop_report")
+    contents["attributes"].update(attributes)
+    by_id = {s["id"]: s for s in contents["attributes"]["sections"]}
+    for section_id, section in (sections or {}).items():
+        by_id[section_id] = {**copy.deepcopy(by_id.get(section_id, {})), **section, "id": section_id}
+    contents["attributes"]["sections"] = list(by_id.values())
+    return contents
 
 
 @contextmanager
@@ -65,14 +77,16 @@ def shop_defs(*, marts: dict | None = None, report: dict | None = None, resource
     from dataplat_core.resources import build_resources
 
     with create_defs_folder_sandbox() as sandbox:
-        sandbox.scaffold_component(
+        folder = sandbox.scaffold_component(
             SqlMartsComponent, defs_path="marts", defs_yaml_contents=marts or marts_yaml()
         )
+        for sql in (COMPOSITION / "marts").glob("*.sql"):
+            shutil.copyfile(sql, folder / sql.name)
         sandbox.scaffold_component(
             PipelineHealthComponent, defs_path="pipeline_health", defs_yaml_contents=HEALTH_YAML
         )
         sandbox.scaffold_component(
-            ShopReportComponent, defs_path="shop_report", defs_yaml_contents=report or report_yaml()
+            ReportComponent, defs_path="shop_report", defs_yaml_contents=report or report_yaml()
         )
         with sandbox.build_all_defs() as defs:
             yield dg.Definitions.merge(defs, dg.Definitions(resources=resources or build_resources()))

@@ -11,16 +11,19 @@ EXPECTED_CHARTS = {
     "refund_rate_by_channel",
     "refund_rate_by_category",
     "top_products",
+    "cohorts",
     "model_quality",
 }
-# Per chart: its rendered size and how many data marks (lines, points, bars) the browser laid out.
+# Per chart: its rendered size and how many data marks (points, bars, cells; a line's own group excluded)
+# the browser laid out with a size.
 MEASURE = """
-return Array.from(document.querySelectorAll('svg.chart')).map(svg => {
-  const box = svg.getBoundingClientRect();
-  const marks = Array.from(svg.querySelectorAll('.mark')).filter(m => {
+return Array.from(document.querySelectorAll('figure.chart')).map(figure => {
+  const box = figure.querySelector('svg').getBoundingClientRect();
+  const id = figure.dataset.chart;
+  const marks = Array.from(figure.querySelectorAll(`[id^="mark-${id}-"]:not([id$="-line"])`)).filter(m => {
     const b = m.getBoundingClientRect(); return b.width > 0 || b.height > 0;
   });
-  return {id: svg.dataset.chart, width: box.width, height: box.height, marks: marks.length};
+  return {id: id, width: box.width, height: box.height, marks: marks.length};
 });
 """
 
@@ -31,7 +34,11 @@ def test_every_chart_renders_in_chromium(chromium, shop_warehouse, artifacts_dir
     from selenium.webdriver.chrome.service import Service
 
     add_model_metrics(shop_warehouse)
-    with shop_defs(report=report_yaml(output_dir=str(tmp_path / "reports"))) as defs:
+    metrics = {"table": "ml.model_metrics", "names": ["roc_auc", "precision", "recall"]}
+    report = report_yaml(
+        output_dir=str(tmp_path / "reports"), sections={"model_quality": {"metrics": metrics}}
+    )
+    with shop_defs(report=report) as defs:
         result = materialize_all(defs)
     (mat,) = [
         e.materialization for e in result.get_asset_materialization_events() if e.asset_key == REPORT_KEY
@@ -51,8 +58,10 @@ def test_every_chart_renders_in_chromium(chromium, shop_warehouse, artifacts_dir
             assert chart["width"] > 100 and chart["height"] > 50, chart
             assert chart["marks"] > 0, chart
         assert charts["top_products"]["marks"] == 10
-        assert charts["revenue"]["marks"] == 1 + 14  # the line and one point per day
-        assert driver.execute_script("return document.querySelectorAll('table.cohorts tbody tr').length") > 0
+        assert charts["revenue"]["marks"] == 14  # one point per day of the sandbox's data
+        assert charts["model_quality"]["marks"] == 3
+        rows = "return document.querySelectorAll('table[data-table=\"top_products_table\"] tbody tr').length"
+        assert driver.execute_script(rows) == 10
         height = driver.execute_script("return document.body.scrollHeight")
         driver.set_window_size(1000, min(height + 40, 8000))
         screenshot = artifacts_dir / "shop_report.png"

@@ -2,7 +2,7 @@
 
 import pytest
 from dataplat_reporting.dialect import UnsupportedSql, transpile, warehouse_dialect
-from dataplat_reporting.sql_mart import packaged_marts, read_sql
+from dataplat_reporting.sql_mart import read_sql
 
 
 @pytest.mark.parametrize("sql", ["drop table raw_shop.orders", "select 1; select 2", "selec 1 frm"])
@@ -31,16 +31,10 @@ def test_table_placeholders_are_validated_and_quoted(tmp_path):
         read_sql("select * from $nope", tmp_path)
     with pytest.raises(ValueError, match="not a valid SQL identifier"):
         read_sql("select * from $orders", tmp_path, {"orders": "x; drop"})
-    assert set(packaged_marts()) == {
-        f"{m}.sql"
-        for m in (
-            "daily_revenue",
-            "refund_rate_daily",
-            "refund_rate_by_segment",
-            "top_products",
-            "customer_cohorts",
-        )
-    }
+    with pytest.raises(ValueError, match="no SQL file 'missing.sql' beside the defs.yaml"):
+        read_sql("missing.sql", tmp_path)
+    (tmp_path / "m.sql").write_text("select * from $orders")
+    assert read_sql("m.sql", tmp_path, {"orders": "a.b"}) == 'select * from "a"."b"'
 
 
 def test_the_warehouse_resource_decides_the_dialect():

@@ -242,9 +242,10 @@ def test_sql_is_transpiled_for_snowflake(duckdb_run):
     ]
     assert mat.metadata["dialect"].value == "duckdb"
     from dataplat_reporting.sql_mart import read_sql, statements_by_dialect
+    from shop_defs import COMPOSITION, declared
 
-    snowflake = statements_by_dialect("marts.daily_revenue", read_sql("package:daily_revenue.sql", None))[
-        SNOWFLAKE
-    ]
+    tables = declared("marts")["attributes"]["tables"]
+    select = read_sql("daily_revenue.sql", COMPOSITION / "marts", tables)
+    snowflake = statements_by_dialect("marts.daily_revenue", select)[SNOWFLAKE]
     # Identifiers quoted as written: Snowflake would otherwise resolve them to upper case.
     assert snowflake[0] == 'create schema if not exists "marts"' and '"raw_shop"."orders"' in snowflake[1]

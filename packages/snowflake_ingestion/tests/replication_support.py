@@ -12,7 +12,7 @@ from dataplat_snowflake_ingestion.components import DatabaseReplicationComponent
 
 REPLICATION = textwrap.dedent(
     """
-    source: SHOP_PG
+    source: SOURCE_PG
     target: WAREHOUSE
     defaults:
       mode: full-refresh

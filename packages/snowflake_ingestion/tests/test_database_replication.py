@@ -118,7 +118,7 @@ def test_the_replication_source_role_cannot_write(platform_env, sandbox_postgres
     import psycopg
 
     sling = build_resources()["sling"].process_config_and_initialize()
-    source = json.loads(sling.prepare_environment()["SHOP_PG"])
+    source = json.loads(sling.prepare_environment()["SOURCE_PG"])
     assert source["user"] == sandbox_postgres.readonly_user
     conninfo = dict(host=source["host"], port=source["port"], dbname=source["database"], user=source["user"],
                     password=source["password"], sslmode=source["sslmode"])  # fmt: skip

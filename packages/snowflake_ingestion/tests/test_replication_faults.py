@@ -219,7 +219,7 @@ def test_source_down_fails_naming_the_source_and_recovers_after_start(env, sourc
         assert [e.event_type_value for e in result.all_events].count("STEP_UP_FOR_RETRY") == 0
         message = _failure_message(result)
         assert (
-            f"source PostgreSQL at {address} unreachable (Sling connection SHOP_PG): nothing listens there "
+            f"source PostgreSQL at {address} unreachable (Sling connection SOURCE_PG): nothing listens there "
             "(connection refused), not retried. Check that the database is running"
         ) in message.splitlines()[0], message.splitlines()[0]
         assert "connection refused" in message and "\x1b[" not in message  # Sling's reason, without colors

@@ -14,7 +14,7 @@ from replication_support import REPLICATION, component_defs, epoch
 # The deployment's replication: every stream incremental on updated_at.
 ALL_INCREMENTAL = textwrap.dedent(
     """
-    source: SHOP_PG
+    source: SOURCE_PG
     target: WAREHOUSE
     defaults:
       mode: incremental
@@ -37,7 +37,7 @@ KEYS = {"customers": "customer_id", "products": "product_id", "orders": "order_i
 
 
 # Sling names each stream it runs (`running stream shop.orders`), or the only one in its banner
-# (`Sling Replication | SHOP_PG -> WAREHOUSE | shop.orders`).
+# (`Sling Replication | SOURCE_PG -> WAREHOUSE | shop.orders`).
 _SLING_STREAM = re.compile(r"running stream (shop\.\w+)$|^Sling Replication \|.*\| (shop\.\w+)$")
 
 

@@ -7,7 +7,7 @@ Resource keys are the platform's contract with the components:
 - `source_postgres`: the operational PostgreSQL, read through a read-only role
 - `landing`: where daily file exports land
 - `payments_api`: base URL and token of the payments provider
-- `sling`: a `SlingResource` with connections `SHOP_PG` (the source) and `WAREHOUSE` (the target)
+- `sling`: a `SlingResource` with connections `SOURCE_PG` (the source) and `WAREHOUSE` (the target)
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataplat_core.environment import PlatformEnv, PlatformSettings, load_settin
 from dataplat_core.warehouse import quote_table
 
 WAREHOUSE_CONNECTION = "WAREHOUSE"
-SOURCE_CONNECTION = "SHOP_PG"
+SOURCE_CONNECTION = "SOURCE_PG"
 
 
 # What PostgreSQL answers to a wrong user or password (through libpq, and through Sling's Go driver).

@@ -1,136 +1,151 @@
-"""Charts as inline SVG strings: no JavaScript, no CDN, nothing to install; the browser draws them offline.
+"""Charts drawn by matplotlib as inline SVG: no script, no CDN; the browser shows them offline.
 
-Every chart is `<svg class="chart" data-chart="<id>">` and every data mark (line, point, bar) has class
-`mark`, so a test can assert that a chart rendered with data, not just that an element exists.
+Each chart is `<figure class="chart" data-chart="<section id>">` around matplotlib's `<svg>`. Every data mark
+(a line, a point, a bar, a heatmap cell) is a group whose id starts with `mark-<section id>-`, so a test can
+assert that a chart was drawn with its data, not just that an element exists. Text stays text
+(`svg.fonttype: none`): axis titles and tick labels can be read and searched in the HTML.
+
+matplotlib is imported when a report is rendered, not when the code location loads. Its font cache goes to a
+folder under the system's temporary directory (MPLCONFIGDIR, unless set), not into the user's home.
 """
 
+import io
 import math
-from collections.abc import Callable, Sequence
+import os
+import tempfile
+from datetime import date, datetime
 from html import escape
+from pathlib import Path
+from typing import Any
 
-PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2")
-FONT = 'font-family="system-ui, sans-serif" font-size="11" fill="#374151"'
+from dataplat_reporting.report_sections import Axis, Shown
+
+COLOR = "#2563eb"
+STYLE = {
+    "svg.fonttype": "none",  # text as <text>, not paths
+    "svg.hashsalt": "dataplat",  # the same data gives the same file
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e5e7eb",
+    "axes.axisbelow": True,
+}
 
 
-def _nice_ticks(top: float, count: int = 5) -> list[float]:
-    """Round tick values from 0 to at least `top` (1, 2, 2.5 or 5 times a power of ten apart)."""
-    if top <= 0:
-        return [0.0, 1.0]
-    raw = top / count
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
-    return [i * step for i in range(int(math.ceil(top / step)) + 1)]
+def _matplotlib():
+    cache = Path(tempfile.gettempdir()) / f"dataplat-matplotlib-{os.getuid()}"
+    os.environ.setdefault("MPLCONFIGDIR", str(cache))
+    import matplotlib
+    import matplotlib.dates
+    import matplotlib.figure
+    import matplotlib.ticker
+
+    return matplotlib
 
 
-def _empty(chart_id: str, title: str, width: int, height: int) -> str:
+def _number(value: Any) -> float:
+    return float(value) if value is not None else math.nan
+
+
+def _when(value: Any) -> Any:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def render_chart(shown: Shown) -> str:
+    """The section's chart as `<figure class="chart">` with an inline SVG."""
+    section = shown.section
+    matplotlib = _matplotlib()
+    with matplotlib.rc_context(STYLE):
+        figure = matplotlib.figure.Figure(figsize=(7.6, 3.2), layout="constrained")
+        ax = figure.add_subplot()
+        draw = {"line": _line, "bar": _bar, "heatmap": _heatmap}[section.chart]
+        if shown.rows:
+            draw(ax, shown, matplotlib)
+        else:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        out = io.StringIO()
+        # No RDF block (creator, date, format URLs): the file holds the chart and nothing to fetch or date it.
+        figure.savefig(
+            out, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None}
+        )
+    svg = out.getvalue()
+    svg = svg[svg.index("<svg") :]
     return (
-        f'<svg class="chart empty" data-chart="{escape(chart_id)}" role="img" aria-label="{escape(title)}" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
-        f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" {FONT}>no data</text></svg>'
+        f'<figure class="chart" data-chart="{escape(section.id)}" role="img" '
+        f'aria-label="{escape(section.title)}">{svg}</figure>'
     )
 
 
-def line_chart(
-    chart_id: str,
-    title: str,
-    x_labels: Sequence[str],
-    series: Sequence[tuple[str, Sequence[float]]],
-    *,
-    fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
-    width: int = 760,
-    height: int = 260,
-) -> str:
-    """Lines over a shared x axis of labels (e.g. dates), y from zero."""
-    if not x_labels or not series:
-        return _empty(chart_id, title, width, height)
-    left, right, top, bottom = 64, 16, 16, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    ticks = _nice_ticks(max((max(v, default=0) for _, v in series), default=0))
-    y_max = ticks[-1]
-    n = len(x_labels)
-
-    def x(i: int) -> float:
-        return left + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
-
-    def y(v: float) -> float:
-        return top + plot_h - plot_h * v / y_max
-
-    parts = [
-        f'<svg class="chart" data-chart="{escape(chart_id)}" role="img" aria-label="{escape(title)}" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-    ]
-    for t in ticks:
-        parts.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#e5e7eb"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y(t) + 4:.1f}" text-anchor="end" {FONT}>{escape(fmt(t))}</text>'
-        )
-    step = max(1, math.ceil(n / 8))  # at most ~8 x labels
-    for i in range(0, n, step):
-        parts.append(
-            f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle" {FONT}>{escape(x_labels[i])}</text>'
-        )
-    for s, (name, values) in enumerate(series):
-        color = PALETTE[s % len(PALETTE)]
-        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
-        parts.append(
-            f'<polyline class="mark" data-series="{escape(name)}" points="{points}" fill="none" '
-            f'stroke="{color}" stroke-width="2" stroke-linejoin="round"/>'
-        )
-        for i, v in enumerate(values):
-            parts.append(
-                f'<circle class="mark point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}">'
-                f"<title>{escape(x_labels[i])}: {escape(fmt(v))}</title></circle>"
-            )
-    if len(series) > 1:  # legend only when there is something to tell apart
-        for s, (name, _) in enumerate(series):
-            lx = left + 8 + s * 140
-            color = PALETTE[s % len(PALETTE)]
-            parts.append(f'<rect x="{lx}" y="{top}" width="10" height="10" fill="{color}"/>')
-            parts.append(f'<text x="{lx + 14}" y="{top + 9}" {FONT}>{escape(name)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def _value_axis(axis, declared: Axis, matplotlib) -> None:
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: declared.show(v)))
+    axis.set_label_text(declared.label())
 
 
-def bar_chart(
-    chart_id: str,
-    title: str,
-    labels: Sequence[str],
-    values: Sequence[float],
-    *,
-    fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
-    width: int = 760,
-    bar_height: int = 20,
-    label_width: int = 220,
-    max_value: float | None = None,
-) -> str:
-    """Horizontal bars, one per label, longest scale `max_value` (default: the largest value)."""
-    if not labels:
-        return _empty(chart_id, title, width, 80)
-    gap, top = 6, 8
-    height = top * 2 + len(labels) * (bar_height + gap)
-    plot_w = width - label_width - 90
-    scale = max_value or max(max(values), 1e-12)
-    parts = [
-        f'<svg class="chart" data-chart="{escape(chart_id)}" role="img" aria-label="{escape(title)}" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-    ]
-    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        y = top + i * (bar_height + gap)
-        w = max(1.0, plot_w * max(value, 0) / scale)
-        text = label if len(label) <= 34 else label[:33] + "…"
-        parts.append(
-            f'<text x="{label_width - 8}" y="{y + bar_height * 0.7:.1f}" text-anchor="end" {FONT}>{escape(text)}</text>'
-        )
-        parts.append(
-            f'<rect class="mark bar" x="{label_width}" y="{y}" width="{w:.1f}" height="{bar_height}" '
-            f'fill="{PALETTE[0]}" rx="2"><title>{escape(label)}: {escape(fmt(value))}</title></rect>'
-        )
-        parts.append(
-            f'<text x="{label_width + w + 6:.1f}" y="{y + bar_height * 0.7:.1f}" {FONT}>{escape(fmt(value))}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
+def _line(ax, shown: Shown, matplotlib) -> None:
+    x_axis, y_axis = shown.section.x, shown.section.y
+    xs = [_when(r[x_axis.column]) for r in shown.rows]
+    ys = [_number(r[y_axis.column]) for r in shown.rows]
+    mark = f"mark-{shown.section.id}"
+    ax.plot(xs, ys, color=COLOR, linewidth=1.6, gid=f"{mark}-line")
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        ax.plot([x], [y], "o", color=COLOR, markersize=2.5, gid=f"{mark}-{i}")
+    if all(isinstance(x, date) for x in xs):
+        locator = matplotlib.dates.AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
+    ax.set_xlabel(x_axis.label())
+    _value_axis(ax.yaxis, y_axis, matplotlib)
+    ax.set_ylim(bottom=min(0, *(y for y in ys if not math.isnan(y))))
+
+
+def _bar(ax, shown: Shown, matplotlib) -> None:
+    """Horizontal bars, first row on top: labels stay readable however long they are."""
+    x_axis, y_axis = shown.section.x, shown.section.y
+    labels = [x_axis.show(r[x_axis.column]) for r in shown.rows]
+    values = [_number(r[y_axis.column]) for r in shown.rows]
+    bars = ax.barh(range(len(values)), values, color=COLOR)
+    for i, bar in enumerate(bars):
+        bar.set_gid(f"mark-{shown.section.id}-{i}")
+    ax.bar_label(bars, labels=[y_axis.show(v) for v in values], padding=3, fontsize=8)  # the exact value
+    ax.margins(x=0.12)  # room for the labels of the longest bars
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.grid(axis="y", visible=False)
+    ax.set_ylabel(x_axis.label())
+    _value_axis(ax.xaxis, y_axis, matplotlib)
+    figure = ax.get_figure()
+    figure.set_figheight(max(2.4, 0.6 + 0.24 * len(labels)))
+
+
+def _heatmap(ax, shown: Shown, matplotlib) -> None:
+    """Cells of `value` by `x` (columns) and `y` (rows); only rows and columns that hold a value are drawn."""
+    section = shown.section
+    x_axis, y_axis, value_axis = section.x, section.y, section.value
+    cells = {
+        (r[y_axis.column], r[x_axis.column]): _number(r[value_axis.column])
+        for r in shown.rows
+        if r[value_axis.column] is not None
+    }
+    rows = sorted({y for y, _ in cells})
+    columns = sorted({x for _, x in cells})
+    grid = [[cells.get((y, x), math.nan) for x in columns] for y in rows]
+    image = ax.imshow(grid, cmap="Blues", aspect="auto")
+    top = max(cells.values(), default=0) or 1
+    for i, y in enumerate(rows):
+        for j, x in enumerate(columns):
+            if (y, x) in cells:
+                value = cells[(y, x)]
+                ax.text(
+                    j, i, value_axis.show(value), ha="center", va="center", fontsize=8,
+                    color="white" if value > 0.6 * top else "#111827", gid=f"mark-{section.id}-{i}-{j}",
+                )  # fmt: skip
+    ax.set_xticks(range(len(columns)), [x_axis.show(x) for x in columns])
+    ax.set_yticks(range(len(rows)), [y_axis.show(y) for y in rows])
+    ax.set_xlabel(x_axis.label())
+    ax.set_ylabel(y_axis.label())
+    ax.grid(visible=False)
+    bar = ax.get_figure().colorbar(image, ax=ax)
+    _value_axis(bar.ax.yaxis, value_axis, matplotlib)
+    ax.get_figure().set_figheight(max(2.4, 0.9 + 0.28 * len(rows)))

@@ -1,13 +1,24 @@
-"""`ShopReportComponent`: the marts as a static HTML report with inline SVG charts, written to a file.
+"""`ReportComponent`: a static HTML report, declared: headline figures and sections over the warehouse.
 
 ```yaml
-type: dataplat_reporting.components.ShopReportComponent
+type: dataplat_reporting.components.ReportComponent
 attributes:
-  output_dir: null              # default: <folder of the DuckDB warehouse>/reports
-  file_name: shop_report.html
-  model_quality: {table: ml.model_metrics, asset_key: ml/refund_model}
+  asset_key: reports/web_report
+  title: Web report
+  kpis:
+    - {label: Visits, table: marts.daily_visits, sql: "select sum(visits) from $table"}
+  sections:
+    - id: visits
+      title: Visits per day
+      table: marts.daily_visits
+      chart: line                  # line | bar | heatmap | table
+      x: {column: visit_date, title: Day (UTC)}
+      y: {column: visits, title: Visits, unit: visits, format: ",.0f"}
 ```
-The materialization carries the file (`report_path`, a path value) and a Markdown preview (`preview`).
+Each section reads one table (its upstream asset) and says which columns are its axes, with a title, one unit
+and a number format. A new mart appears in the report by adding one section. Charts are drawn by matplotlib
+(`charts.py`), inline in the HTML. The materialization carries the file (`report_path`, a path value) and a
+Markdown preview (`preview`).
 """
 
 import os
@@ -17,64 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dataplat_core.warehouse import quote_table
 from pydantic import Field, field_validator
 
-from dataplat_reporting.report_data import (
-    ModelQuality,
-    metrics_from_asset,
-    metrics_from_table,
-    read_report_data,
-)
+from dataplat_reporting.dialect import query, warehouse_dialect
+from dataplat_reporting.report_sections import Kpi, Section, Shown, read_section
 
 REPORT_PATH_KEY = "report_path"
-
-
-class ReportTables(dg.Model, dg.Resolvable):
-    """The marts the report reads (`schema.table`); cohorts and pipeline health are shown when present."""
-
-    daily_revenue: str = "marts.daily_revenue"
-    refund_rate_daily: str = "marts.refund_rate_daily"
-    refund_rate_by_segment: str = "marts.refund_rate_by_segment"
-    top_products: str = "marts.top_products"
-    customer_cohorts: str | None = "marts.customer_cohorts"
-    pipeline_health: str | None = "marts.pipeline_health"
-
-    @field_validator("*")
-    @classmethod
-    def _table(cls, value: str | None) -> str | None:
-        if value is not None:
-            quote_table(value)
-            if "." not in value:
-                raise ValueError(f"table {value!r} must be schema-qualified: schema.table")
-        return value
-
-    def all(self) -> list[str]:
-        return [t for t in self.model_dump().values() if t]
-
-
-class ModelQualitySource(dg.Model, dg.Resolvable):
-    """Where model metrics come from, when they exist: a table (long `metric`/`value` or one column per metric,
-    newest row by `trained_at`/`created_at`), else the training asset's latest materialization metadata."""
-
-    table: str | None = "ml.model_metrics"
-    asset_key: str | None = Field(default=None, description="Training asset, e.g. ml/refund_model.")
-
-    @field_validator("table")
-    @classmethod
-    def _table(cls, value: str | None) -> str | None:
-        if value is not None:
-            quote_table(value)
-        return value
-
-    def read(self, warehouse: Any, instance: dg.DagsterInstance) -> ModelQuality | None:
-        if self.table and (metrics := metrics_from_table(warehouse, self.table)):
-            return ModelQuality(metrics, f"table {self.table}")
-        if self.asset_key:
-            key = dg.AssetKey.from_user_string(self.asset_key)
-            if metrics := metrics_from_asset(instance, key):
-                return ModelQuality(metrics, f"latest materialization of {key.to_user_string()}")
-        return None
 
 
 def default_output_dir(warehouse: Any) -> Path:
@@ -101,19 +60,17 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-class ShopReportComponent(dg.Component, dg.Model, dg.Resolvable):
-    """A static HTML report of the marts: revenue trend, refund rates, top products, cohorts, pipeline health
-    and, when available, model quality."""
+class ReportComponent(dg.Component, dg.Model, dg.Resolvable):
+    """A static HTML report: headline figures, then one chart or table per declared section."""
 
-    asset_key: str = "reports/shop_report"
-    title: str = "Shop report"
+    asset_key: str
+    title: str
     output_dir: str | None = Field(
         default=None, description="Folder of the report; default beside the warehouse."
     )
-    file_name: str = "shop_report.html"
-    tables: ReportTables = Field(default_factory=ReportTables)
-    model_quality: ModelQualitySource | None = Field(default_factory=ModelQualitySource)
-    top_n: int = Field(default=10, ge=1, le=100)
+    file_name: str = "report.html"
+    kpis: list[Kpi] = Field(default_factory=list, description="Headline figures, each one value.")
+    sections: list[Section] = Field(min_length=1)
     deps: list[str] = Field(default_factory=list, description="More upstream keys (default: the tables').")
     group_name: str = "reports"
     freshness_max_lag_hours: float | None = Field(default=26, gt=0)
@@ -125,19 +82,34 @@ class ShopReportComponent(dg.Component, dg.Model, dg.Resolvable):
             raise ValueError(f"file_name must be a plain *.html file name: {value!r}")
         return value
 
+    @field_validator("sections")
+    @classmethod
+    def _unique(cls, sections: list[Section]) -> list[Section]:
+        ids = [s.id for s in sections]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"section ids must be unique: {ids}")
+        return sections
+
     def output_path(self, warehouse: Any) -> Path:
         folder = Path(self.output_dir).expanduser() if self.output_dir else default_output_dir(warehouse)
         return folder.resolve() / self.file_name
 
     def upstream(self) -> list[dg.AssetKey]:
-        keys = [dg.AssetKey(t.split(".")) for t in self.tables.all()]
+        tables = [*(s.table for s in self.sections if s.table), *(k.table for k in self.kpis)]
+        keys = [dg.AssetKey(t.split(".")) for t in tables]
         keys += [dg.AssetKey.from_user_string(d) for d in self.deps]
-        if self.model_quality and self.model_quality.asset_key:
-            keys.append(dg.AssetKey.from_user_string(self.model_quality.asset_key))
+        keys += [
+            dg.AssetKey.from_user_string(s.metrics.asset_key)
+            for s in self.sections
+            if s.metrics and s.metrics.asset_key
+        ]
         return list(dict.fromkeys(keys))
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         component = self
+        # Every query checked and transpiled now: a bad one fails when the location loads, not at 3 am.
+        statements = {s.id: s.statements() for s in self.sections}
+        kpi_statements = [k.statements() for k in self.kpis]
         policy = (
             dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=self.freshness_max_lag_hours))
             if self.freshness_max_lag_hours
@@ -148,33 +120,49 @@ class ShopReportComponent(dg.Component, dg.Model, dg.Resolvable):
             key=dg.AssetKey.from_user_string(self.asset_key),
             deps=self.upstream(),
             group_name=self.group_name,
-            description=self.description(),
+            description=f"{self.title}: static HTML ({self.file_name}), sections "
+            + ", ".join(s.title for s in self.sections),
             required_resource_keys={"warehouse"},
             kinds={"html"},
             freshness_policy=policy,
         )
         def _report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-            return component.materialize(context.resources.warehouse, context.instance)
+            return component.materialize(
+                context.resources.warehouse, context.instance, statements, kpi_statements
+            )
 
         return dg.Definitions(assets=[_report])
 
-    def description(self) -> str:
-        return f"{self.title}: static HTML ({self.file_name}) with inline SVG charts over {', '.join(self.tables.all())}."
-
-    def materialize(self, warehouse: Any, instance: dg.DagsterInstance) -> dg.MaterializeResult:
+    def materialize(
+        self,
+        warehouse: Any,
+        instance: dg.DagsterInstance,
+        statements: dict[str, dict[str, str]],
+        kpi_statements: list[dict[str, str]],
+    ) -> dg.MaterializeResult:
         from dataplat_reporting.report_html import render_html, render_preview
 
-        model = self.model_quality.read(warehouse, instance) if self.model_quality else None
-        data = read_report_data(warehouse, self.tables, top_n=self.top_n, model=model)
+        dialect = warehouse_dialect(warehouse)
+        kpis = []
+        for kpi, by_dialect in zip(self.kpis, kpi_statements, strict=True):
+            _, rows = query(warehouse, by_dialect[dialect])
+            kpis.append((kpi.label, kpi.show(rows[0][0] if rows else None)))
+        shown: list[Shown] = [
+            s for section in self.sections
+            if (s := read_section(section, statements[section.id], warehouse, instance)) is not None
+        ]  # fmt: skip
         path = self.output_path(warehouse)
-        html = render_html(data, title=self.title, generated_at=datetime.now(UTC))
+        html = render_html(kpis, shown, title=self.title, generated_at=datetime.now(UTC))
         write_atomically(path, html)
         return dg.MaterializeResult(
             metadata={
                 REPORT_PATH_KEY: dg.MetadataValue.path(str(path)),
-                "preview": dg.MetadataValue.md(render_preview(data, str(path))),
+                "preview": dg.MetadataValue.md(render_preview(kpis, shown, str(path))),
                 "bytes": len(html.encode()),
-                "charts": html.count('class="chart"'),
-                "model_quality": model.source if model else "not available",
+                "sections": ", ".join(s.section.id for s in shown),
+                "left_out": ", ".join(
+                    s.id for s in self.sections if s.id not in {x.section.id for x in shown}
+                )
+                or "none",
             }
         )

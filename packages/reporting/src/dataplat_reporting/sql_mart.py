@@ -3,13 +3,13 @@
 ```yaml
 type: dataplat_reporting.components.SqlMartComponent
 attributes:
-  name: daily_revenue
+  name: daily_visits
   schema_name: marts
-  sql: package:daily_revenue.sql  # this package's mart, a file beside defs.yaml, or inline SQL
-  tables: {orders: raw_shop.orders}  # what `$orders` in the SQL stands for (defaults: SHOP_TABLES)
-  deps: [raw_shop/orders]
-  primary_key: [order_date]
-  freshness: {max_lag_hours: 26, column: last_order_at}
+  sql: daily_visits.sql           # a file beside defs.yaml, or inline SQL
+  tables: {visits: raw_web.visits}  # what `$visits` in the SQL stands for
+  deps: [raw_web/visits]
+  primary_key: [visit_date]
+  freshness: {max_lag_hours: 26, column: last_visit_at}
 ```
 `SqlMartsComponent` declares several marts in one defs.yaml (`marts: [...]`, shared schema and group).
 
@@ -20,7 +20,6 @@ code location loads (`dialect.py`); the run uses the statement of the warehouse 
 
 import string
 from collections.abc import Mapping, Sequence
-from importlib.resources import files
 from pathlib import Path
 
 import dagster as dg
@@ -39,27 +38,16 @@ from dataplat_reporting.dialect import (
 )
 from dataplat_reporting.freshness import MartFreshness
 
-PACKAGE_PREFIX = "package:"
-# Upstream tables the shop's marts (this package's `sql/` folder) read, by the name the SQL uses (`$orders`).
-SHOP_TABLES = {
-    "orders": "raw_shop.orders",
-    "order_items": "raw_shop.order_items",
-    "customers": "raw_shop.customers",
-    "products": "raw_shop.products",
-    "payments": "payments_api.payments",
-    "refunds": "payments_api.refunds",
-}
-
 
 class MartSpec(dg.Model, dg.Resolvable):
     """One mart: a SELECT (inline or a `.sql` file beside defs.yaml) and what the asset declares."""
 
     name: str = Field(description="Table name, validated as an identifier; the asset key is schema/name.")
     sql: str = Field(
-        description="DuckDB SQL: `package:<name>.sql` (this package's marts), a `.sql` file beside defs.yaml, "
-        "or inline. `$name` stands for the table `tables[name]`."
+        description="DuckDB SQL: a `.sql` file beside defs.yaml, or inline. `$name` stands for the table "
+        "`tables[name]`."
     )
-    deps: list[str] = Field(default_factory=list, description="Upstream asset keys, e.g. raw_shop/orders.")
+    deps: list[str] = Field(default_factory=list, description="Upstream asset keys, e.g. raw_web/visits.")
     primary_key: list[str] = Field(default_factory=list, description="Adds key and row-count checks.")
     freshness: MartFreshness | None = None
     description: str | None = None
@@ -68,16 +56,14 @@ class MartSpec(dg.Model, dg.Resolvable):
 def read_sql(sql: str, base: Path, tables: Mapping[str, str] | None = None) -> str:
     """The SELECT text with `$name` replaced by the quoted table `tables[name]` (an unknown name raises)."""
     sql = sql.strip()
-    if sql.startswith(PACKAGE_PREFIX):
-        name = sql.removeprefix(PACKAGE_PREFIX)
-        resource = files("dataplat_reporting") / "sql" / name
-        if Path(name).name != name or not resource.is_file():
-            raise ValueError(f"no packaged mart {name!r}; available: {', '.join(packaged_marts())}")
-        text = resource.read_text()
-    else:
+    if sql.endswith(".sql") and "\n" not in sql:
         candidate = base / sql
-        text = candidate.read_text() if sql.endswith(".sql") and candidate.is_file() else sql
-    quoted = {name: quote_table(table) for name, table in {**SHOP_TABLES, **(tables or {})}.items()}
+        if Path(sql).name != sql or not candidate.is_file():
+            raise ValueError(f"no SQL file {sql!r} beside the defs.yaml in {base}")
+        text = candidate.read_text()
+    else:
+        text = sql
+    quoted = {name: quote_table(table) for name, table in (tables or {}).items()}
     try:
         text = string.Template(text).substitute(quoted)
     except KeyError as exc:
@@ -85,10 +71,6 @@ def read_sql(sql: str, base: Path, tables: Mapping[str, str] | None = None) -> s
     except ValueError as exc:  # e.g. `$1`: write `$$` for a literal dollar sign
         raise ValueError(f"bad `$` placeholder in the mart SQL ({exc}); write $$ for a literal $") from None
     return text.strip().rstrip(";")
-
-
-def packaged_marts() -> list[str]:
-    return sorted(p.name for p in (files("dataplat_reporting") / "sql").iterdir() if p.name.endswith(".sql"))
 
 
 # Days are UTC days: DuckDB casts a TIMESTAMPTZ to DATE (or takes its month) in the session's time zone, the
@@ -166,7 +148,7 @@ class SqlMartComponent(MartSpec, dg.Component):
     schema_name: str = "marts"
     group_name: str = "marts"
     tables: dict[str, str] = Field(
-        default_factory=dict, description="`$name` -> schema.table; adds to SHOP_TABLES."
+        default_factory=dict, description="`$name` in the SQL -> the schema.table it reads."
     )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
@@ -188,7 +170,7 @@ class SqlMartsComponent(dg.Component, dg.Model, dg.Resolvable):
     group_name: str = "marts"
     freshness: MartFreshness | None = Field(default=None, description="For marts that declare none.")
     tables: dict[str, str] = Field(
-        default_factory=dict, description="`$name` -> schema.table; adds to SHOP_TABLES."
+        default_factory=dict, description="`$name` in the SQL -> the schema.table it reads."
     )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:

@@ -5,7 +5,7 @@ a clear first line naming the part that failed:
 
 - the source database cannot be reached, or goes away mid-read (Sling says `dial tcp 127.0.0.1:5433: connect:
   connection refused` with a hint about `sslmode`, or `unexpected EOF`): "source PostgreSQL at
-  127.0.0.1:5433/shop unreachable (Sling connection SHOP_PG) ...", not retried when nothing listens on its port
+  127.0.0.1:5433/app unreachable (Sling connection SOURCE_PG) ...", not retried when nothing listens on its port
   (retried when the connection was lost mid-read);
 - the source refuses the user or password: "source PostgreSQL at ... refused the credentials of user ...",
   not retried;
@@ -71,7 +71,7 @@ def _connection(environment: Mapping[str, str], name: str | None) -> dict[str, A
 
 
 def _connection_names(text: str, environment: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """`(source, target)` from Sling's banner (`Sling Replication [3 streams] | SHOP_PG -> WAREHOUSE`), else the
+    """`(source, target)` from Sling's banner (`Sling Replication [3 streams] | SOURCE_PG -> WAREHOUSE`), else the
     one connection that has a host (the source database) and the other one."""
     banner = _BANNER.search(text)
     if banner:
