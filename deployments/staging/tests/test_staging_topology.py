@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -336,13 +337,27 @@ def test_analytics_automation_fires_once_after_ingestion_in_the_other_location_a
     assert _materialized_by(staging, mart) == runs
 
 
+def _pins(location: str) -> dict[str, str]:
+    """What the staging deployment pins (`name==version` in its pyproject), and its own version."""
+    meta = tomllib.loads((Path(__file__).parents[1] / location / "pyproject.toml").read_text())
+    pins = {meta["project"]["name"]: meta["project"]["version"]}
+    for requirement in meta["project"]["dependencies"]:
+        name, pinned, version = requirement.partition("==")
+        if pinned:
+            pins[name.split("[")[0].strip()] = version.strip()
+    return pins
+
+
 def test_the_ui_shows_the_component_versions_each_location_runs(staging):
     for path, location in ((["raw_shop", "orders"], "ingestion"), (["marts", "daily_revenue"], "analytics")):
         node = staging(ASSET_METADATA, {"path": path})["assetNodeOrError"]
         assert node["__typename"] == "AssetNode", node
         entries = {e["label"]: e.get("text") for e in node["metadataEntries"]}
-        assert f"dataplat-staging-{location} 0.1.0" in entries["dataplat/versions"], entries
-        assert "dataplat-core 0.1.0" in entries["dataplat/versions"]
+        pins = _pins(location)
+        assert f"dataplat-staging-{location}" in pins and "dataplat-core" in pins, pins
+        for name, version in pins.items():
+            if name.startswith("dataplat-"):  # what the location runs is what its deployment pins
+                assert f"{name} {version}" in entries["dataplat/versions"], (name, entries)
 
 
 BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {

@@ -79,9 +79,10 @@ def query(warehouse_path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-# The sandbox shop's refund model, declared as the analytics deployment declares it: the features SELECT
-# (`refund_features.sql`) over the ingestion location's tables, and the roles of its columns.
-FEATURES_SQL = (Path(__file__).parent / "refund_features.sql").read_text()
+# The sandbox shop's refund model as the analytics composition declares it: its features SELECT, read from
+# there (not copied), over the ingestion location's tables, and the roles of its columns.
+COMPOSITION = Path(__file__).resolve().parents[3] / "deployments" / "locations" / "analytics" / "defs"
+FEATURES_SQL = (COMPOSITION / "refund_model" / "features.sql").read_text()
 ROLES = FeatureRoles(
     key="order_id",
     time="order_ts",
