@@ -69,14 +69,14 @@ def test_assets_checks_pool_and_partitions_as_declared():
         assert ("payment_methods", "partition_row_count") not in checks  # a full snapshot has no window
 
 
-def test_schema_contract_defaults_to_freeze_in_prod_and_evolve_locally(monkeypatch):
+def test_the_schema_contract_is_what_the_yaml_declares_whatever_the_environment(monkeypatch):
+    """The component reads no environment: `evolve` (dlt's default) unless declared; prod's `freeze` is a
+    value of the ingestion composition (`api_schema_contract`), not a switch inside the package."""
+    monkeypatch.setenv("PLATFORM_ENV", "prod")
     with component_defs(attributes()) as (component, _):
-        monkeypatch.setenv("PLATFORM_ENV", "prod")
-        assert component.effective_schema_contract() == "freeze"
-        monkeypatch.setenv("PLATFORM_ENV", "local")
-        assert component.effective_schema_contract() == "evolve"
-    with component_defs(attributes(schema_contract="discard_value")) as (component, _):
-        assert component.effective_schema_contract() == "discard_value"
+        assert component.load_plan().schema_contract == "evolve"
+    with component_defs(attributes(schema_contract="freeze")) as (component, _):
+        assert component.load_plan().schema_contract == "freeze"
 
 
 # --- running ------------------------------------------------------------------------------------------------

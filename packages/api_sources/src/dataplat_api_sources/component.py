@@ -19,7 +19,6 @@ from typing import Literal
 
 import dagster as dg
 from dataplat_core.checks import checks_step, column_schema_change_checks
-from dataplat_core.environment import PlatformEnv, current_environment
 from dataplat_core.observability import StepRetry, with_retry_policy
 from dataplat_core.warehouse import InvalidIdentifier, quote_identifier
 
@@ -58,7 +57,8 @@ class RestApiIngestionComponent(dg.Component, dg.Resolvable):
     group_name: str | None = None  # default: the dataset
     partition_start: str | None = None
     initial_value: str | None = None
-    schema_contract: SchemaContractMode | None = None
+    # dlt's own default. An environment that must stop on a new API field sets `freeze` (a composition value).
+    schema_contract: SchemaContractMode = "evolve"
     retry: RetryModel = field(default_factory=RetryModel)
     freshness_max_age_hours: float | None = 24.0
     min_rows_per_partition: int = 1
@@ -109,14 +109,8 @@ class RestApiIngestionComponent(dg.Component, dg.Resolvable):
     def start_value(self):
         return to_utc(self.initial_value or self.partition_start or "1970-01-01")
 
-    def effective_schema_contract(self) -> SchemaContractMode:
-        """Explicit setting, else `freeze` in prod (a new API field stops the load) and `evolve` elsewhere."""
-        if self.schema_contract:
-            return self.schema_contract
-        return "freeze" if current_environment() == PlatformEnv.PROD else "evolve"
-
     def load_plan(self) -> LoadPlan:
-        """What a run loads, resolved now (the schema contract follows the run's environment)."""
+        """What a run loads, resolved when the run starts."""
         return LoadPlan(
             dataset=self.dataset,
             pipeline_name=self.pipeline_name,
@@ -124,7 +118,7 @@ class RestApiIngestionComponent(dg.Component, dg.Resolvable):
             resources=tuple(self._specs.values()),
             asset_specs={name: self.asset_spec(spec) for name, spec in self._specs.items()},
             initial_value=self.start_value,
-            schema_contract=self.effective_schema_contract(),
+            schema_contract=self.schema_contract,
             policy=self._policy,
             loader_file_format=self.loader_file_format,
         )
