@@ -3,7 +3,7 @@
     uv run --locked python scripts/demo.py [--ui [--port P]] [--reset] [--orders N]
 
 1. installs each local code location's venv from its lock (and the sandbox's), with uv;
-2. starts the sandbox (PostgreSQL, landing folder, payments API) in its own venv;
+2. starts the sandbox (PostgreSQL, landing folder, payments and shipments APIs) in its own venv;
 3. materializes every asset of every local code location, upstream location first, and runs every
    asset check, printing progress;
 4. prints a summary table (asset, rows, checks passed/failed, seconds) and exits non-zero on any failure;
@@ -62,7 +62,7 @@ def install() -> None:
 def start_sandbox(state: Path, orders: int, days: int) -> tuple[subprocess.Popen, dict[str, str]]:
     env_file = state / "sandbox.env"
     env_file.unlink(missing_ok=True)
-    say(f"starting the sandbox ({orders} orders): PostgreSQL, landing folder, payments API")
+    say(f"starting the sandbox ({orders} orders): PostgreSQL, landing folder, payments and shipments APIs")
     proc = subprocess.Popen(
         [
             UV,

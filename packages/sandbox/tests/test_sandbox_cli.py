@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import stat
@@ -30,6 +31,11 @@ def _check_env(env: dict[str, str]) -> None:
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.status == 200
+    shipments = urllib.request.Request(
+        env["SHIPMENTS_API_URL"] + "/shipments?per_page=1", headers={"X-Api-Key": env["SHIPMENTS_API_KEY"]}
+    )
+    with urllib.request.urlopen(shipments, timeout=5) as resp:
+        assert resp.status == 200 and json.loads(resp.read())["results"]
 
 
 def test_fixture_env(sandbox_env):
@@ -65,7 +71,7 @@ def test_cli_up_writes_env_file_and_stops_on_sigterm(server_tmp_path):
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
-    assert "Payments API" in out and "Stopping" in out
+    assert "Payments API" in out and "Shipments API" in out and "Stopping" in out
     pid = int((server_tmp_path / "st" / "postgres" / "pgdata" / "postmaster.pid").read_text().split()[0]) if (
         server_tmp_path / "st" / "postgres" / "pgdata" / "postmaster.pid").exists() else None  # fmt: skip
     assert pid is None  # pg_ctl stop removes the pid file

@@ -61,3 +61,9 @@ def test_whole_location_materializes_with_passing_checks(platform_env, sandbox_c
     # The sandbox's data is dated 2026-01..03 on purpose (deterministic): only freshness may warn.
     assert {name for o in outcomes for name in o.warned_checks} <= {"freshness"}
     assert all(o.rows for o in outcomes if o.asset.startswith("raw_shop/"))
+    # Both APIs, each declared in YAML alone (the shipments API with its connection), load rows.
+    loaded = {o.asset: o.rows for o in outcomes if o.asset.startswith(("payments_api/", "shipments_api/"))}
+    assert {"payments_api/payments", "shipments_api/shipments", "shipments_api/tracking_events"} <= set(
+        loaded
+    )
+    assert loaded["shipments_api/shipments"] and loaded["shipments_api/tracking_events"], loaded

@@ -54,7 +54,9 @@ def parser() -> argparse.ArgumentParser:
             "--days", type=int, default=90, help="days in the window from 2026-01-01 (default 90)"
         )
 
-    up = sub.add_parser("up", help="start PostgreSQL, landing folder and payments API; block until Ctrl-C")
+    up = sub.add_parser(
+        "up", help="start PostgreSQL, landing folder, payments and shipments APIs; block until Ctrl-C"
+    )
     up.add_argument("--state-dir", type=Path, default=Path(".dataplat/sandbox"))
     sizing(up, 20_000)
     up.add_argument("--env-file", type=Path, default=None, help="default: STATE_DIR/sandbox.env")
@@ -86,6 +88,7 @@ def _up(args) -> int:
         print(f"PostgreSQL     {sb.postgres.dsn('readonly').split('@')[1]} (user {env['SOURCE_PG_USER']})")
         print(f"Landing folder {env['LANDING_URL']}")
         print(f"Payments API   {env['PAYMENTS_API_URL']}")
+        print(f"Shipments API  {env['SHIPMENTS_API_URL']}")
         print(f"Env file       {Path(env_file).absolute()}")
         print("Sandbox up; press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):

@@ -85,11 +85,11 @@ def shipments_api(sandbox_config):
 
 
 @pytest.fixture
-def sandbox_env(sandbox_postgres, landing_folder, payments_api):
+def sandbox_env(sandbox_postgres, landing_folder, payments_api, shipments_api):
     """The same keys as ``Sandbox.env()``, pointing at the fixtures above."""
     from dataplat_sandbox.sandbox import make_env
 
-    return make_env(sandbox_postgres, landing_folder, payments_api)
+    return make_env(sandbox_postgres, landing_folder, payments_api, shipments_api)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Everything together: PostgreSQL + landing folder + payments API, and the env a pipeline reads."""
+"""Everything together: PostgreSQL + landing folder + payments and shipments APIs, and the env a pipeline reads."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from .config import SandboxConfig
 from .landing import write_landing
 from .payments_api import PaymentsApiServer
 from .postgres import SandboxPostgres
+from .shipments_api import ShipmentsApiServer
 
 ENV_KEYS = (
     "SOURCE_PG_HOST",
@@ -19,11 +20,15 @@ ENV_KEYS = (
     "LANDING_URL",
     "PAYMENTS_API_URL",
     "PAYMENTS_API_TOKEN",
+    "SHIPMENTS_API_URL",
+    "SHIPMENTS_API_KEY",
 )
 
 
-def make_env(postgres: SandboxPostgres, landing: Path, api: PaymentsApiServer) -> dict[str, str]:
-    """The connection settings of the three sources; PostgreSQL is exposed through the read-only role."""
+def make_env(
+    postgres: SandboxPostgres, landing: Path, api: PaymentsApiServer, shipments: ShipmentsApiServer
+) -> dict[str, str]:
+    """The connection settings of the four sources; PostgreSQL is exposed through the read-only role."""
     return {
         "SOURCE_PG_HOST": postgres.host,
         "SOURCE_PG_PORT": str(postgres.port),
@@ -33,11 +38,14 @@ def make_env(postgres: SandboxPostgres, landing: Path, api: PaymentsApiServer) -
         "LANDING_URL": str(Path(landing).absolute()),
         "PAYMENTS_API_URL": api.url,
         "PAYMENTS_API_TOKEN": api.token,
+        "SHIPMENTS_API_URL": shipments.url,
+        "SHIPMENTS_API_KEY": shipments.api_key,
     }
 
 
 class Sandbox:
-    """Starts PostgreSQL (``state_dir/postgres``), writes ``state_dir/landing`` and starts the payments API."""
+    """Starts PostgreSQL (``state_dir/postgres``), writes ``state_dir/landing`` and starts the payments and
+    shipments APIs."""
 
     def __init__(
         self,
@@ -52,6 +60,7 @@ class Sandbox:
         self.postgres = SandboxPostgres(self.state_dir / "postgres")
         self.landing_dir = self.state_dir / "landing"
         self.api = PaymentsApiServer(config, token=api_token, faults=faults)
+        self.shipments = ShipmentsApiServer(config)
         self.landing_files: list[Path] = []
 
     def start(self) -> Sandbox:
@@ -61,17 +70,19 @@ class Sandbox:
             self.postgres.load(self.config)
             self.landing_files = write_landing(self.landing_dir, self.config)
             self.api.start()
+            self.shipments.start()
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        self.shipments.stop()
         self.api.stop()
         self.postgres.stop()
 
     def env(self) -> dict[str, str]:
-        return make_env(self.postgres, self.landing_dir, self.api)
+        return make_env(self.postgres, self.landing_dir, self.api, self.shipments)
 
     def __enter__(self) -> Sandbox:
         return self.start()
