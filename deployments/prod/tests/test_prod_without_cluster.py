@@ -18,7 +18,7 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config_schema
 from dagster_k8s import K8sRunLauncher, k8s_job_executor
-from dataplat_core.environment import ENVIRONMENTS, SECRET_VARS, EnvironmentMismatch, PlatformEnv
+from dataplat_core.environment import SECRET_VARS, EnvironmentMismatch, EnvironmentSpec
 from dataplat_core.runner import load_definitions
 
 PROD = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def test_no_secret_value_is_written_in_the_prod_config_without_cluster(values):
 
 
 def test_secret_holds_every_variable_prod_requires_without_cluster():
-    spec = ENVIRONMENTS[PlatformEnv.PROD]
+    spec = EnvironmentSpec.read(PROD)  # deployments/prod/platform.yaml
     secret = yaml.safe_load((PROD / "helm" / "secret.example.yaml").read_text())
     needed = set(spec.required) - set(spec.defaults)
     assert needed <= set(secret["stringData"]), needed - set(secret["stringData"])
@@ -161,7 +161,7 @@ def test_sling_gets_snowflake_and_the_read_only_source_from_env_up_to_the_networ
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PLATFORM_ENV", "prod")
-    sling = build_resources()["sling"].process_config_and_initialize()
+    sling = build_resources(EnvironmentSpec.read(PROD))["sling"].process_config_and_initialize()
     connections = {name: json.loads(spec) for name, spec in sling.prepare_environment().items()}
     assert connections["WAREHOUSE"] == {
         "name": "WAREHOUSE",

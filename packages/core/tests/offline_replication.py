@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from dagster_sling import SlingResource, sling_assets
-from dataplat_core.environment import PlatformEnv
+from dataplat_core.environment import LOCAL_SPEC
 from dataplat_core.resources import build_resources
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.postgres import SandboxPostgres
@@ -37,7 +37,7 @@ with SandboxPostgres(workdir / "pg") as pg:
         PAYMENTS_API_URL="http://127.0.0.1:9",
         PAYMENTS_API_TOKEN="unused",
     )
-    resources = build_resources(PlatformEnv.LOCAL)
+    resources = build_resources(LOCAL_SPEC)
     replication = {
         "source": "SOURCE_PG",
         "target": "WAREHOUSE",

@@ -4,10 +4,10 @@ environment's settings."""
 import duckdb
 import pytest
 from dataplat_core.environment import (
-    ENVIRONMENTS,
+    LOCAL_SPEC,
     PLATFORM_ENV_VAR,
+    EnvironmentSpec,
     MissingEnvironmentVariables,
-    PlatformEnv,
     current_environment,
     load_settings,
 )
@@ -71,31 +71,38 @@ def test_whatever_is_accepted_is_plain_ascii_and_quoted_as_is(name):
     assert all(c.isascii() and (c.isalnum() or c in "_$") for c in name) and not name[0].isdigit()
 
 
-ALL_VARS = sorted({v for spec in ENVIRONMENTS.values() for v in spec.required})
+# Local (built in), and environments of both warehouses as deployment folders declare them.
+SPECS = [
+    LOCAL_SPEC,
+    EnvironmentSpec("staging", "duckdb", {"SOURCE_PG_SSLMODE": "disable"}),
+    EnvironmentSpec(
+        "prod", "snowflake", {"SOURCE_PG_SSLMODE": "require", "DATAPLAT_STATE_DIR": "{data_home}/s"}
+    ),
+]
+ALL_VARS = sorted({v for spec in SPECS for v in spec.required})
 
 
 @SETTINGS
 @given(
-    env=st.sampled_from(list(PlatformEnv)),
+    spec=st.sampled_from(SPECS),
     spelling=st.sampled_from([str.lower, str.upper, str.title, lambda s: f"  {s} "]),
     given_vars=st.sets(st.sampled_from(ALL_VARS)),
     blank_vars=st.sets(st.sampled_from(ALL_VARS)),
 )
 def test_settings_list_exactly_the_missing_variables_or_carry_every_required_one(
-    env, spelling, given_vars, blank_vars
+    spec, spelling, given_vars, blank_vars
 ):
-    environ = {PLATFORM_ENV_VAR: spelling(env.value), "XDG_DATA_HOME": "/data"}
+    environ = {PLATFORM_ENV_VAR: spelling(spec.name), "XDG_DATA_HOME": "/data"}
     environ |= {name: "   " for name in blank_vars}  # whitespace counts as unset
     environ |= {name: f"value-of-{name}" for name in given_vars}
-    assert current_environment(environ) is env
-    spec = ENVIRONMENTS[env]
+    assert current_environment(environ) == spec.name
     missing = sorted(n for n in spec.required if n not in given_vars and n not in spec.defaults)
     if missing:
         with pytest.raises(MissingEnvironmentVariables) as err:
-            load_settings(environ=environ)
+            load_settings(spec, environ)
         assert err.value.missing == missing and all(n in str(err.value) for n in missing)
         return
-    loaded = load_settings(environ=environ)
+    loaded = load_settings(spec, environ)
     assert set(loaded.values) == set(spec.required)
     for name in spec.required:
         assert loaded.is_from_environment(name) is (name in given_vars)

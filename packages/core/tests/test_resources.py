@@ -2,12 +2,12 @@ import dagster as dg
 import pytest
 from dagster_duckdb import DuckDBResource
 from dagster_sling import SlingResource
-from dataplat_core.environment import InvalidEnvironment, MissingEnvironmentVariables, PlatformEnv
+from dataplat_core.environment import LOCAL_SPEC, InvalidEnvironment, MissingEnvironmentVariables
 from dataplat_core.resources import build_resources
 
 
 def test_local_resources_are_built_from_the_environment(local_env, tmp_path):
-    resources = build_resources(PlatformEnv.LOCAL)
+    resources = build_resources(LOCAL_SPEC)
     assert set(resources) == {"warehouse", "source_postgres", "landing", "payments_api", "sling"}
     assert isinstance(resources["warehouse"], DuckDBResource)
     assert resources["warehouse"].database == str(tmp_path / "w" / "warehouse.duckdb")
@@ -17,7 +17,7 @@ def test_local_resources_are_built_from_the_environment(local_env, tmp_path):
 
 
 def test_secrets_stay_environment_references(local_env):
-    resources = build_resources(PlatformEnv.LOCAL)
+    resources = build_resources(LOCAL_SPEC)
     # Unresolved until a run initializes the resource: the value is never part of the definitions.
     assert resources["source_postgres"].password == dg.EnvVar("SOURCE_PG_PASSWORD")
     assert resources["payments_api"].token == dg.EnvVar("PAYMENTS_API_TOKEN")
@@ -32,7 +32,7 @@ def test_resources_resolve_the_environment_when_initialised(local_env):
         seen["port"] = context.resources.source_postgres.port
         seen["token"] = context.resources.payments_api.token
 
-    assert dg.materialize([probe], resources=build_resources(PlatformEnv.LOCAL)).success
+    assert dg.materialize([probe], resources=build_resources(LOCAL_SPEC)).success
     assert seen == {"port": 5433, "token": "tok"}
 
 
@@ -40,7 +40,7 @@ def test_missing_environment_fails_before_anything_is_built(local_env, monkeypat
     for name in local_env:
         monkeypatch.delenv(name)
     with pytest.raises(MissingEnvironmentVariables):
-        build_resources(PlatformEnv.LOCAL)
+        build_resources(LOCAL_SPEC)
 
 
 @pytest.mark.parametrize("variable", ["WAREHOUSE_DUCKDB_PATH", "DATAPLAT_STATE_DIR"])

@@ -17,7 +17,7 @@ from dataplat_core.duckdb_warehouse import (
     connect_waiting_for_lock,
     lock_timeout_from_env,
 )
-from dataplat_core.environment import PlatformEnv
+from dataplat_core.environment import LOCAL_SPEC
 from dataplat_core.resources import build_resources
 
 # Opens the file read-write (DuckDB takes the exclusive lock), says so, holds it for argv[2] seconds (or until
@@ -65,7 +65,7 @@ def _writer(values: list[int]):
 
 
 def test_the_factory_builds_the_lock_waiting_resource(local_env, monkeypatch):
-    warehouse = build_resources(PlatformEnv.LOCAL)["warehouse"]
+    warehouse = build_resources(LOCAL_SPEC)["warehouse"]
     assert isinstance(warehouse, WarehouseDuckDB)
     assert warehouse.effective_lock_timeout() == 30.0
     monkeypatch.setenv(LOCK_TIMEOUT_VAR, "4.5")
@@ -83,7 +83,7 @@ def test_a_load_waits_for_a_holder_that_releases(local_env, monkeypatch, hold_lo
     """The holder keeps the file for 2 s; the run's write starts while it is held and succeeds after."""
     path = local_env["WAREHOUSE_DUCKDB_PATH"]
     monkeypatch.setenv(LOCK_TIMEOUT_VAR, "30")
-    resources = build_resources(PlatformEnv.LOCAL)
+    resources = build_resources(LOCAL_SPEC)
     holder = hold_lock(path, 2.0)
     started = time.monotonic()
     with pytest.raises(duckdb.IOException, match=f"PID {holder.pid}"):  # really locked right now
@@ -103,7 +103,7 @@ def test_a_load_waits_for_a_holder_that_releases(local_env, monkeypatch, hold_lo
 def test_a_holder_that_never_releases_fails_clearly_within_the_timeout(local_env, monkeypatch, hold_lock):
     path = local_env["WAREHOUSE_DUCKDB_PATH"]
     monkeypatch.setenv(LOCK_TIMEOUT_VAR, "2")
-    warehouse = build_resources(PlatformEnv.LOCAL)["warehouse"]  # creates the file's folder
+    warehouse = build_resources(LOCAL_SPEC)["warehouse"]  # creates the file's folder
     holder = hold_lock(path, 600)
     started = time.monotonic()
     with pytest.raises(WarehouseLocked) as caught:
@@ -118,9 +118,7 @@ def test_a_holder_that_never_releases_fails_clearly_within_the_timeout(local_env
     assert "gave up after waiting 2." in message and LOCK_TIMEOUT_VAR in message
 
     # The same through a run: the step fails with that message, not DuckDB's bare IO error.
-    result = dg.materialize(
-        [_writer([1])], resources=build_resources(PlatformEnv.LOCAL), raise_on_error=False
-    )
+    result = dg.materialize([_writer([1])], resources=build_resources(LOCAL_SPEC), raise_on_error=False)
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     text = str(failure.step_failure_data.error)

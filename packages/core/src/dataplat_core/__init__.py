@@ -6,8 +6,8 @@ Imports stay light: nothing here reads the environment or touches the network at
 from importlib.metadata import version
 
 from dataplat_core.environment import (
+    EnvironmentSpec,
     MissingEnvironmentVariables,
-    PlatformEnv,
     current_environment,
     load_settings,
 )
@@ -15,8 +15,8 @@ from dataplat_core.environment import (
 __version__ = version("dataplat-core")
 
 __all__ = [
+    "EnvironmentSpec",
     "MissingEnvironmentVariables",
-    "PlatformEnv",
     "current_environment",
     "load_settings",
     "__version__",

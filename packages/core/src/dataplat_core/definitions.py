@@ -9,7 +9,13 @@ import dagster as dg
 from dataplat_core.alerts import alert_sensors
 from dataplat_core.automation import automation_sensor
 from dataplat_core.composition import Deployment
-from dataplat_core.environment import PlatformEnv, deployment_environment
+from dataplat_core.environment import (
+    LOCAL,
+    LOCAL_SPEC,
+    EnvironmentMismatch,
+    EnvironmentSpec,
+    deployment_environment,
+)
 from dataplat_core.resources import build_resources
 
 DIST_PREFIX = "dataplat-"
@@ -38,7 +44,7 @@ VERSIONS_METADATA_KEY = "dataplat/versions"
 
 def platform_definitions(
     *component_defs: dg.Definitions,
-    env: PlatformEnv | None = None,
+    env: EnvironmentSpec | None = None,
     executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
     """The components' definitions with the environment's resources, the alert sensors (`alerts.py`) and, when
@@ -70,14 +76,21 @@ def platform_definitions(
 def code_location(
     definitions_file: str | Path,
     *,
-    environment: PlatformEnv | str,
+    environment: str,
     executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
     """A deployment's whole code location: the composition its `environment.yaml` names (the components
     declared in YAML under the composition's `defs/`, with the environment's values: `composition.py`),
-    composed with the environment's resources. Each deployment's `definitions.py` is one call to this, stating
-    which environment the deployment is; it refuses to load when PLATFORM_ENV disagrees
-    (`deployment_environment`)."""
+    composed with the resources of the environment it states. Each deployment's `definitions.py` is one call
+    to this. It refuses to load when PLATFORM_ENV disagrees (`deployment_environment`), and outside local
+    when the environment folder (`deployments/<environment>/`, the deployment's parent) is another or has no
+    `platform.yaml`."""
     env = deployment_environment(environment)
-    defs = Deployment.of(Path(definitions_file).resolve().parent).build_defs()
-    return platform_definitions(defs, env=env, executor=executor)
+    deployment = Deployment.of(Path(definitions_file).resolve().parent)
+    spec = LOCAL_SPEC if env == LOCAL else EnvironmentSpec.read(deployment.root.parent)
+    if spec.name != env:
+        raise EnvironmentMismatch(
+            f"{definitions_file} states the {env} environment, but its deployment is in the folder of "
+            f"{spec.name} ({deployment.root.parent}): move it, or state {spec.name}"
+        )
+    return platform_definitions(deployment.build_defs(), env=spec, executor=executor)

@@ -2,39 +2,44 @@
 
 `PLATFORM_ENV` is read here and nowhere else, and only when definitions are built (never at import time),
 so a code location imports fast and can be imported without any configuration at all.
+
+An environment is data: `local` is built in (a fresh clone, the tests and the demo run on it with nothing
+declared); every other environment is a folder `deployments/<name>/` whose `platform.yaml` says which
+warehouse it runs on and the defaults of its variables, read by `EnvironmentSpec.read`. Adding one (a `qa`,
+say) is that folder and its locations' deployment packages, no Python (docs/environments.md).
 """
 
 from __future__ import annotations
 
-import enum
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+import yaml
 
 PLATFORM_ENV_VAR = "PLATFORM_ENV"
-
-
-class PlatformEnv(enum.StrEnum):
-    LOCAL = "local"
-    STAGING = "staging"
-    PROD = "prod"
+LOCAL = "local"
+PLATFORM_FILE = "platform.yaml"
+_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
 class MissingEnvironmentVariables(RuntimeError):
     """Raised once, naming every variable the environment lacks (not just the first)."""
 
-    def __init__(self, env: PlatformEnv, missing: list[str]):
+    def __init__(self, env: str, missing: list[str]):
         self.env = env
         self.missing = sorted(missing)
         # The sandbox writes the local sources' variables; elsewhere they come from the deployment's secrets.
         hint = (
             "locally `dataplat-sandbox up --env-file .env` writes the source ones"
-            if env == PlatformEnv.LOCAL
+            if env == LOCAL
             else "from the deployment's secrets: the Helm values' env and secret references, docs/environments.md"
         )
         super().__init__(
-            f"PLATFORM_ENV={env.value} is missing {len(self.missing)} required environment variable(s): "
+            f"PLATFORM_ENV={env} is missing {len(self.missing)} required environment variable(s): "
             + ", ".join(self.missing)
             + f". Set them in the environment ({hint})."
         )
@@ -44,39 +49,37 @@ class InvalidEnvironment(ValueError):
     pass
 
 
-def current_environment(environ: Mapping[str, str] | None = None) -> PlatformEnv:
+def current_environment(environ: Mapping[str, str] | None = None) -> str:
     """The single place that reads PLATFORM_ENV. Unset means local: a fresh clone runs without setup."""
-    raw = (os.environ if environ is None else environ).get(PLATFORM_ENV_VAR, PlatformEnv.LOCAL.value)
-    try:
-        return PlatformEnv(raw.strip().lower())
-    except ValueError:
-        allowed = ", ".join(e.value for e in PlatformEnv)
-        raise InvalidEnvironment(f"{PLATFORM_ENV_VAR}={raw!r} is not one of: {allowed}") from None
+    raw = (os.environ if environ is None else environ).get(PLATFORM_ENV_VAR, LOCAL)
+    name = raw.strip().lower()
+    if not _NAME.match(name):
+        raise InvalidEnvironment(
+            f"{PLATFORM_ENV_VAR}={raw!r} is not an environment name (lower-case letters, digits, - and _)"
+        )
+    return name
 
 
 class EnvironmentMismatch(RuntimeError):
     """A deployment stated one environment and PLATFORM_ENV says another (or nothing, outside local)."""
 
 
-def deployment_environment(
-    stated: PlatformEnv | str, environ: Mapping[str, str] | None = None
-) -> PlatformEnv:
+def deployment_environment(stated: str, environ: Mapping[str, str] | None = None) -> str:
     """The environment of a deployment that states `stated`, once PLATFORM_ENV agrees. Two switches that
     could disagree are made to agree: unset PLATFORM_ENV means local, so a prod pod without it would run
     against a DuckDB file inside the pod; this refuses to load instead."""
-    stated = PlatformEnv(stated)
     raw = (os.environ if environ is None else environ).get(PLATFORM_ENV_VAR)
-    if raw is None and stated != PlatformEnv.LOCAL:
+    if raw is None and stated != LOCAL:
         raise EnvironmentMismatch(
-            f"this code location is the {stated.value} deployment, but {PLATFORM_ENV_VAR} is not set (unset means "
-            f"local: it would run against a DuckDB file on this host). Set {PLATFORM_ENV_VAR}={stated.value} in "
+            f"this code location is the {stated} deployment, but {PLATFORM_ENV_VAR} is not set (unset means "
+            f"local: it would run against a DuckDB file on this host). Set {PLATFORM_ENV_VAR}={stated} in "
             "its environment (the Helm values' env, docs/environments.md)."
         )
     actual = current_environment(environ)
     if actual != stated:
         raise EnvironmentMismatch(
-            f"this code location is the {stated.value} deployment, but {PLATFORM_ENV_VAR}={raw}: one of them is "
-            f"wrong. Set {PLATFORM_ENV_VAR}={stated.value} for this deployment, or run the {actual.value} one."
+            f"this code location is the {stated} deployment, but {PLATFORM_ENV_VAR}={raw}: one of them is "
+            f"wrong. Set {PLATFORM_ENV_VAR}={stated} for this deployment, or run the {actual} one."
         )
     return actual
 
@@ -124,42 +127,62 @@ def _data_home(environ: Mapping[str, str]) -> str:
     return environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
 
 
+WAREHOUSE_VARS = {"duckdb": DUCKDB_WAREHOUSE, "snowflake": SNOWFLAKE_WAREHOUSE}
+
+
 @dataclass(frozen=True)
 class EnvironmentSpec:
-    env: PlatformEnv
-    warehouse: str  # "duckdb" or "snowflake"
-    required: tuple[str, ...]
+    """What an environment is to the platform: its warehouse, and the defaults of its variables (a value
+    may use `{data_home}`). The variables it requires follow from the warehouse."""
+
+    name: str
+    warehouse: Literal["duckdb", "snowflake"]
     defaults: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def required(self) -> tuple[str, ...]:
+        return SOURCE_PG + PAYMENTS_API + LANDING + WAREHOUSE_VARS[self.warehouse] + STATE
 
-ENVIRONMENTS: dict[PlatformEnv, EnvironmentSpec] = {
-    PlatformEnv.LOCAL: EnvironmentSpec(
-        PlatformEnv.LOCAL,
-        "duckdb",
-        SOURCE_PG + PAYMENTS_API + LANDING + DUCKDB_WAREHOUSE + STATE,
-        _LOCAL_DEFAULTS,
-    ),
-    # Staging is prod's topology on one machine: the same sources, a DuckDB warehouse at an explicit path.
-    PlatformEnv.STAGING: EnvironmentSpec(
-        PlatformEnv.STAGING,
-        "duckdb",
-        SOURCE_PG + PAYMENTS_API + LANDING + DUCKDB_WAREHOUSE + STATE,
-        {"SOURCE_PG_SSLMODE": "disable", **STATE_DEFAULT},
-    ),
-    PlatformEnv.PROD: EnvironmentSpec(
-        PlatformEnv.PROD,
-        "snowflake",
-        SOURCE_PG + PAYMENTS_API + LANDING + SNOWFLAKE_WAREHOUSE + STATE,
-        {"SOURCE_PG_SSLMODE": "require", **STATE_DEFAULT},
-    ),
-}
+    @staticmethod
+    def read(folder: Path) -> EnvironmentSpec:
+        """`<folder>/platform.yaml` of an environment folder (`deployments/<name>/`): `warehouse` and `defaults`;
+        the environment's name is the folder's."""
+        path = Path(folder) / PLATFORM_FILE
+        if not path.is_file():
+            raise InvalidEnvironment(
+                f"{path}: missing. An environment other than local declares its warehouse and variable "
+                "defaults there (docs/environments.md, 'Adding an environment')"
+            )
+        declared = yaml.safe_load(path.read_text()) or {}
+        unknown = sorted(set(declared) - {"warehouse", "defaults"}) if isinstance(declared, dict) else ["?"]
+        warehouse = declared.get("warehouse") if isinstance(declared, dict) else None
+        defaults = declared.get("defaults") or {} if isinstance(declared, dict) else {}
+        problems = [f"unknown keys {', '.join(unknown)}"] if unknown else []
+        if warehouse not in WAREHOUSE_VARS:
+            problems.append(f"warehouse must be one of {', '.join(WAREHOUSE_VARS)}, not {warehouse!r}")
+        spec_vars = set(SOURCE_PG + PAYMENTS_API + LANDING + STATE) | set(WAREHOUSE_VARS.get(warehouse, ()))
+        if not isinstance(defaults, dict):
+            problems.append("defaults must be a mapping of variable names to values")
+        elif undeclared := sorted(set(defaults) - spec_vars):
+            problems.append(f"defaults for variables the platform does not read: {', '.join(undeclared)}")
+        elif secret := sorted(set(defaults) & SECRET_VARS):
+            problems.append(f"a secret has no default: {', '.join(secret)}")
+        if not _NAME.match(Path(folder).name):
+            problems.append(f"the folder name {Path(folder).name!r} is not an environment name")
+        if problems:
+            raise InvalidEnvironment(f"{path}: " + "; ".join(problems))
+        return EnvironmentSpec(Path(folder).name, warehouse, {k: str(v) for k, v in defaults.items()})
+
+
+# Built in: what a fresh clone, the tests and the demo run on, with nothing declared.
+LOCAL_SPEC = EnvironmentSpec(LOCAL, "duckdb", _LOCAL_DEFAULTS)
 
 
 @dataclass(frozen=True)
 class PlatformSettings:
     """Every variable an environment needs, validated at once. `value()` for non-secrets only."""
 
-    env: PlatformEnv
+    env: str
     warehouse: str
     values: Mapping[str, str]
     from_environment: frozenset[str]
@@ -195,11 +218,19 @@ class PlatformSettings:
 
 
 def load_settings(
-    env: PlatformEnv | None = None, environ: Mapping[str, str] | None = None
+    spec: EnvironmentSpec | None = None, environ: Mapping[str, str] | None = None
 ) -> PlatformSettings:
+    """The settings of `spec`'s environment (default: local, which PLATFORM_ENV must then be: any other
+    environment is known only to its deployment, which passes its spec)."""
     environ = os.environ if environ is None else environ
-    env = env or current_environment(environ)
-    spec = ENVIRONMENTS[env]
+    if spec is None:
+        env = current_environment(environ)
+        if env != LOCAL:
+            raise InvalidEnvironment(
+                f"PLATFORM_ENV={env}: only local is built in; the {env} environment is declared by its deployment "
+                f"(deployments/{env}/{PLATFORM_FILE}), so load its code location (code_location) to run there"
+            )
+        spec = LOCAL_SPEC
     values: dict[str, str] = {}
     from_env: set[str] = set()
     missing: list[str] = []
@@ -212,5 +243,5 @@ def load_settings(
         else:
             missing.append(name)
     if missing:
-        raise MissingEnvironmentVariables(env, missing)
-    return PlatformSettings(env, spec.warehouse, values, frozenset(from_env))
+        raise MissingEnvironmentVariables(spec.name, missing)
+    return PlatformSettings(spec.name, spec.warehouse, values, frozenset(from_env))

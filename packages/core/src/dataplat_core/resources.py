@@ -23,7 +23,7 @@ from pydantic import Field
 
 from dataplat_core.binaries import configure_offline_binaries, duckdb_connection_config
 from dataplat_core.duckdb_warehouse import WarehouseDuckDB
-from dataplat_core.environment import PlatformEnv, PlatformSettings, load_settings
+from dataplat_core.environment import EnvironmentSpec, PlatformSettings, load_settings
 from dataplat_core.warehouse import quote_table
 
 WAREHOUSE_CONNECTION = "WAREHOUSE"
@@ -157,10 +157,11 @@ def _warehouse(settings: PlatformSettings) -> tuple[dg.ConfigurableResource, Sli
 
 
 def build_resources(
-    env: PlatformEnv | None = None, environ: Mapping[str, str] | None = None
+    spec: EnvironmentSpec | None = None, environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """All shared resources for the environment. Fails with one message listing every missing variable."""
-    settings = load_settings(env, environ)
+    """All shared resources of the environment `spec` declares (default: local). Fails with one message
+    listing every missing variable."""
+    settings = load_settings(spec, environ)
     configure_offline_binaries(settings.state_dir)
     warehouse, sling_target = _warehouse(settings)
     pg = {
