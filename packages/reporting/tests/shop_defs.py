@@ -28,6 +28,8 @@ def _marts() -> dict[str, tuple[list[str], list[str]]]:
 
 
 MARTS = _marts()  # name -> (upstream keys, primary key), as declared
+# The report's charts (sections that are not tables), as declared, in order.
+CHARTS = [s["id"] for s in declared("shop_report")["attributes"]["sections"] if s["chart"] != "table"]
 
 
 def marts_yaml(freshness: dict | None = None) -> dict[str, Any]:
