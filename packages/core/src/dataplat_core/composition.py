@@ -8,9 +8,9 @@ pyproject.toml that names its composition and the values it sets:
     # deployments/local/ingestion/environment.yaml
     composition: ../../locations/ingestion        # relative to this file
     values:
-      partition_end_date: "2026-04-01"
+      sales_partition_end_date: "2026-04-01"
 
-YAML reads a value as `{{ environment.partition_end_date }}`, with `template_vars_module:
+YAML reads a value as `{{ environment.sales_partition_end_date }}`, with `template_vars_module:
 dataplat_core.template_vars` (Dagster's template-variable hook). A value set by an environment but absent from
 `values.yaml`, or read by YAML but declared nowhere, refuses the load with the file to fix: a typo never falls
 back to a default silently.
