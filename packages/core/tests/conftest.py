@@ -17,6 +17,7 @@ def local_env(monkeypatch, tmp_path):
         **LOCAL_SOURCES,
         "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "w" / "warehouse.duckdb"),
         "DATAPLAT_STATE_DIR": str(tmp_path / "state"),
+        "ARTIFACTS_URL": str(tmp_path / "artifacts"),
     }
     monkeypatch.delenv("PLATFORM_ENV", raising=False)
     for name, value in env.items():

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import duckdb
 import pytest
-from dagster_duckdb import DuckDBResource
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.checks import (
     checks_step,
     column_schema_change_checks,
@@ -13,16 +13,17 @@ from dataplat_core.checks import (
 )
 from dataplat_core.observability import table_metadata
 from dataplat_core.testing import checks_by_name
-from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres, quote_identifier, quote_table
+from dataplat_core.duckdb_warehouse import copy_from_postgres
+from dataplat_core.warehouse import InvalidIdentifier, quote_identifier, quote_table
 
 
-def _warehouse(tmp_path, rows: list[tuple]) -> DuckDBResource:
+def _warehouse(tmp_path, rows: list[tuple]) -> WarehouseDuckDB:
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path)) as conn:
         conn.execute("create schema raw; create table raw.t (id integer, v varchar, updated_at timestamptz)")
         if rows:
             conn.executemany("insert into raw.t values (?, ?, ?)", rows)
-    return DuckDBResource(database=str(path))
+    return WarehouseDuckDB(database=str(path))
 
 
 @dg.asset(key=["raw", "t"])
@@ -70,13 +71,13 @@ def test_a_tables_checks_run_as_one_step_that_can_run_one_check_alone(tmp_path):
 def test_a_steps_checks_share_one_warehouse_connection(tmp_path, monkeypatch):
     warehouse = _warehouse(tmp_path, [(1, "a", NOW), (2, "b", NOW)])
     opened = []
-    original = DuckDBResource.get_connection
+    original = WarehouseDuckDB.get_connection
 
     def counting(self):
         opened.append(1)
         return original(self)
 
-    monkeypatch.setattr(DuckDBResource, "get_connection", counting)
+    monkeypatch.setattr(WarehouseDuckDB, "get_connection", counting)
     checks = table_checks(["raw", "t"], "raw.t", primary_key=["id"], freshness_column="updated_at")
     results = _evaluate(warehouse, checks)
     assert len(results) == 4 and all(r.passed or r.check_name == "freshness" for r in results.values())
@@ -127,7 +128,7 @@ def test_a_column_added_between_two_loads_warns_naming_it(tmp_path):
     """Dagster's column schema change check over the table metadata every load records: an added column
     warns on the load that added it, and the load after it passes again."""
     path = tmp_path / "w.duckdb"
-    warehouse = DuckDBResource(database=str(path))
+    warehouse = WarehouseDuckDB(database=str(path))
     with duckdb.connect(str(path)) as conn:
         conn.execute("create schema raw; create table raw.t (id integer)")
 
@@ -190,7 +191,7 @@ def source_and_warehouse(sandbox_postgres, tmp_path):
 
 def _compare(source, path, tolerance):
     check = source_row_count_check(["raw", "t"], "raw.t", "shop.products", tolerance=tolerance)
-    resources = {"warehouse": DuckDBResource(database=str(path)), "source_postgres": source}
+    resources = {"warehouse": WarehouseDuckDB(database=str(path)), "source_postgres": source}
     result = dg.materialize([t, *checks_step("t_checks", [check])], resources=resources, raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
     return evaluation

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.observability import (
     LOAD_METADATA_KEYS,
     fail_fast_unless_transient,
@@ -37,7 +37,7 @@ def test_load_metadata_has_every_key_and_a_utc_timestamp():
 
 def test_table_metadata_is_the_whole_table_and_its_columns(tmp_path):
     """A load that moved 1 row into a 3-row table: Dagster's row count is 3, the columns are the table's."""
-    warehouse = DuckDBResource(database=str(tmp_path / "w.duckdb"))
+    warehouse = WarehouseDuckDB(database=str(tmp_path / "w.duckdb"))
     with warehouse.get_connection() as conn:
         conn.execute("create schema raw; create table raw.t (id bigint, name varchar, seen timestamp)")
         conn.execute("insert into raw.t values (1, 'a', now()), (2, 'b', now()), (3, 'c', now())")

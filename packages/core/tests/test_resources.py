@@ -1,19 +1,22 @@
 import dagster as dg
 import pytest
-from dagster_duckdb import DuckDBResource
 from dagster_sling import SlingResource
 from dataplat_core.environment import LOCAL_SPEC, InvalidEnvironment, MissingEnvironmentVariables
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.resources import build_resources
 
 
 def test_local_resources_are_built_from_the_environment(local_env, tmp_path):
     resources = build_resources(LOCAL_SPEC)
-    assert set(resources) == {"warehouse", "source_postgres", "landing", "payments_api", "sling"}
-    assert isinstance(resources["warehouse"], DuckDBResource)
+    assert set(resources) == {"warehouse", "artifacts", "source_postgres", "landing", "payments_api", "sling"}
+    assert isinstance(resources["warehouse"], WarehouseDuckDB)
     assert resources["warehouse"].database == str(tmp_path / "w" / "warehouse.duckdb")
     assert (tmp_path / "w").is_dir()
     assert isinstance(resources["sling"], SlingResource)
     assert {c.name for c in resources["sling"].connections} == {"SOURCE_PG", "WAREHOUSE"}
+    target = next(c for c in resources["sling"].connections if c.name == "WAREHOUSE")
+    assert (target.type, target.instance) == ("duckdb", resources["warehouse"].database)
+    assert resources["artifacts"].url == dg.EnvVar("ARTIFACTS_URL")  # read by the run worker
 
 
 def test_secrets_stay_environment_references(local_env):

@@ -10,15 +10,14 @@ check. A single check can still be run alone (the step can be subset).
 """
 
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
-from dataplat_core.warehouse import fetch_one, quote_identifier, quote_table
+from dataplat_core.warehouse import WarehouseSession, fetch_one, quote_identifier, quote_table
 
 
 def _key(asset: dg.AssetKey | str | Sequence[str]) -> dg.AssetKey:
@@ -72,21 +71,10 @@ class TableCheck:
         )
 
 
-class _OneConnection:
-    """Stands for the warehouse resource inside a checks step: every query uses the step's one connection."""
-
-    def __init__(self, conn: Any):
-        self._conn = conn
-
-    @contextmanager
-    def get_connection(self) -> Iterator[Any]:
-        yield self._conn
-
-
 class _StepResources:
-    """The step's resources, with the warehouse replaced by its one connection."""
+    """The step's resources, with the warehouse replaced by one session (one connection)."""
 
-    def __init__(self, resources: Any, warehouse: _OneConnection):
+    def __init__(self, resources: Any, warehouse: WarehouseSession):
         self._resources, self.warehouse = resources, warehouse
 
     def __getattr__(self, name: str) -> Any:
@@ -122,8 +110,8 @@ def check_results(checks: Sequence[TableCheck], resources: Any) -> list[dg.Asset
     skipped) evaluates them with this inside its own step."""
     if not checks:
         return []
-    with resources.warehouse.get_connection() as conn:
-        one = _StepResources(resources, _OneConnection(conn))
+    with resources.warehouse.session() as session:
+        one = _StepResources(resources, session)
         return [c.result(one) for c in checks]
 
 

@@ -101,6 +101,8 @@ DUCKDB_WAREHOUSE = ("WAREHOUSE_DUCKDB_PATH",)
 # platform runs writes into the user's home folder instead.
 STATE = ("DATAPLAT_STATE_DIR",)
 STATE_DEFAULT = {"DATAPLAT_STATE_DIR": "{data_home}/dataplat/state"}
+# Where trained models and rendered reports are kept (`artifacts.ArtifactStore`): a folder or an fsspec URL.
+ARTIFACTS = ("ARTIFACTS_URL",)
 SNOWFLAKE_WAREHOUSE = (
     "SNOWFLAKE_ACCOUNT",
     "SNOWFLAKE_USER",
@@ -119,6 +121,7 @@ _LOCAL_DEFAULTS = {
     "SOURCE_PG_USER": "replicator",
     "SOURCE_PG_SSLMODE": "disable",
     "WAREHOUSE_DUCKDB_PATH": "{data_home}/dataplat/warehouse.duckdb",
+    "ARTIFACTS_URL": "{data_home}/dataplat/artifacts",
     **STATE_DEFAULT,
 }
 
@@ -141,7 +144,7 @@ class EnvironmentSpec:
 
     @property
     def required(self) -> tuple[str, ...]:
-        return SOURCE_PG + PAYMENTS_API + LANDING + WAREHOUSE_VARS[self.warehouse] + STATE
+        return SOURCE_PG + PAYMENTS_API + LANDING + WAREHOUSE_VARS[self.warehouse] + STATE + ARTIFACTS
 
     @staticmethod
     def read(folder: Path) -> EnvironmentSpec:
@@ -160,7 +163,9 @@ class EnvironmentSpec:
         problems = [f"unknown keys {', '.join(unknown)}"] if unknown else []
         if warehouse not in WAREHOUSE_VARS:
             problems.append(f"warehouse must be one of {', '.join(WAREHOUSE_VARS)}, not {warehouse!r}")
-        spec_vars = set(SOURCE_PG + PAYMENTS_API + LANDING + STATE) | set(WAREHOUSE_VARS.get(warehouse, ()))
+        spec_vars = set(SOURCE_PG + PAYMENTS_API + LANDING + STATE + ARTIFACTS) | set(
+            WAREHOUSE_VARS.get(warehouse, ())
+        )
         if not isinstance(defaults, dict):
             problems.append("defaults must be a mapping of variable names to values")
         elif undeclared := sorted(set(defaults) - spec_vars):

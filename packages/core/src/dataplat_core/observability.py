@@ -26,7 +26,13 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from dataplat_core.warehouse import fetch_all, fetch_one, information_schema_filter, quote_table
+from dataplat_core.warehouse import (
+    Warehouse,
+    WarehouseSession,
+    fetch_one,
+    information_schema_filter,
+    quote_table,
+)
 
 ROWS_READ = "dataplat/rows_read"
 ROWS_LOADED = "dataplat/rows_loaded"
@@ -93,13 +99,12 @@ def load_metadata(
     return LoadStats(rows_read, rows_loaded, rows_rejected, source_newest_at, duration_s).metadata()
 
 
-def table_metadata(warehouse: Any, table: str) -> dict[str, dg.MetadataValue]:
+def table_metadata(warehouse: Warehouse | WarehouseSession, table: str) -> dict[str, dg.MetadataValue]:
     """`dagster/row_count` (the rows `table` holds now, not the rows a run moved: a load that moved nothing
     still shows the table's size) and `dagster/column_schema` (its columns and types in the warehouse's own
     names, which Dagster's column schema change checks compare between two materializations). `table` is
     `schema.table`."""
-    columns = fetch_all(
-        warehouse,
+    columns = warehouse.fetch_all(
         "select column_name, data_type from information_schema.columns "
         f"where {information_schema_filter(table)} order by ordinal_position",
     )

@@ -2,8 +2,9 @@
 
 Resource keys are the platform's contract with the components:
 
-- `warehouse`: `WarehouseDuckDB` (local, staging: a `DuckDBResource` that waits for another process's lock on
-  the file, `WAREHOUSE_LOCK_TIMEOUT_S`) or `SnowflakeResource` (prod)
+- `warehouse`: the `Warehouse` the environment declares (`platform.yaml`'s `warehouse`): `WarehouseDuckDB`
+  (a DuckDB file that waits for another process's lock, `WAREHOUSE_LOCK_TIMEOUT_S`) or `WarehouseSnowflake`
+- `artifacts`: where trained models and rendered reports are kept (`ARTIFACTS_URL`)
 - `source_postgres`: the operational PostgreSQL, read through a read-only role
 - `landing`: where daily file exports land
 - `payments_api`: base URL and token of the payments provider
@@ -21,10 +22,11 @@ import dagster as dg
 from dagster_sling import SlingConnectionResource, SlingResource
 from pydantic import Field
 
+from dataplat_core.artifacts import ArtifactStore
 from dataplat_core.binaries import configure_offline_binaries, duckdb_connection_config
 from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.environment import EnvironmentSpec, PlatformSettings, load_settings
-from dataplat_core.warehouse import quote_table
+from dataplat_core.warehouse import Warehouse, quote_table
 
 WAREHOUSE_CONNECTION = "WAREHOUSE"
 SOURCE_CONNECTION = "SOURCE_PG"
@@ -136,24 +138,23 @@ def _from_env(settings: PlatformSettings, name: str) -> Any:
     return dg.EnvVar(name) if settings.is_from_environment(name) else settings.value(name)
 
 
-def _warehouse(settings: PlatformSettings) -> tuple[dg.ConfigurableResource, SlingConnectionResource]:
-    if settings.warehouse == "duckdb":
-        path = settings.folder("WAREHOUSE_DUCKDB_PATH", parent_of=True)
-        resource = WarehouseDuckDB(database=str(path), connection_config=duckdb_connection_config())
-        return resource, SlingConnectionResource(name=WAREHOUSE_CONNECTION, type="duckdb", instance=str(path))
+def _duckdb(settings: PlatformSettings) -> Warehouse:
+    path = settings.folder("WAREHOUSE_DUCKDB_PATH", parent_of=True)
+    return WarehouseDuckDB(database=str(path), connection_config=duckdb_connection_config())
+
+
+def _snowflake(settings: PlatformSettings) -> Warehouse:
     try:
-        from dagster_snowflake import SnowflakeResource
+        from dataplat_core.snowflake_warehouse import WarehouseSnowflake
     except ImportError as exc:  # the local venvs do not carry the Snowflake connector
         raise ImportError(
-            "PLATFORM_ENV=prod needs the extra: pip install 'dataplat-core[snowflake]'"
+            f"PLATFORM_ENV={settings.env} runs on Snowflake and needs the extra: pip install 'dataplat-core[snowflake]'"
         ) from exc
-    snowflake = {
-        key: dg.EnvVar(f"SNOWFLAKE_{key.upper()}")
-        for key in ("account", "user", "password", "database", "warehouse", "role")
-    }
-    # Sling's Snowflake connection takes the same keys as the connector (`account`, `user`, ...).
-    sling_target = SlingConnectionResource(name=WAREHOUSE_CONNECTION, type="snowflake", **snowflake)
-    return SnowflakeResource(**snowflake), sling_target
+    return WarehouseSnowflake.from_environment()
+
+
+# The implementations of `Warehouse`, by the name an environment declares.
+WAREHOUSES = {"duckdb": _duckdb, "snowflake": _snowflake}
 
 
 def build_resources(
@@ -163,7 +164,7 @@ def build_resources(
     listing every missing variable."""
     settings = load_settings(spec, environ)
     configure_offline_binaries(settings.state_dir)
-    warehouse, sling_target = _warehouse(settings)
+    warehouse = WAREHOUSES[settings.warehouse](settings)
     pg = {
         "host": _from_env(settings, "SOURCE_PG_HOST"),
         "port": dg.EnvVar.int("SOURCE_PG_PORT"),
@@ -175,10 +176,11 @@ def build_resources(
     sling_source = SlingConnectionResource(name=SOURCE_CONNECTION, type="postgres", **pg)
     return {
         "warehouse": warehouse,
+        "artifacts": ArtifactStore(url=_from_env(settings, "ARTIFACTS_URL")),
         "source_postgres": PostgresSource(**pg),
         "landing": LandingLocation(url=_from_env(settings, "LANDING_URL")),
         "payments_api": PaymentsApi(
             base_url=_from_env(settings, "PAYMENTS_API_URL"), token=dg.EnvVar("PAYMENTS_API_TOKEN")
         ),
-        "sling": SlingResource(connections=[sling_source, sling_target]),
+        "sling": SlingResource(connections=[sling_source, warehouse.sling_connection(WAREHOUSE_CONNECTION)]),
     }
