@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,7 @@ def build_warehouse(path: Path, orders: int) -> dict:
     import duckdb
     import pandas as pd
     from dataplat_core.binaries import duckdb_connection_config
-    from dataplat_core.warehouse import copy_from_postgres
+    from dataplat_core.duckdb_warehouse import copy_from_postgres
     from dataplat_sandbox import data
     from dataplat_sandbox.config import SandboxConfig
     from dataplat_sandbox.postgres import SandboxPostgres
@@ -88,12 +89,14 @@ def phase(warehouse: str, name: str, estimator: str) -> dict:
     import sklearn.ensemble  # noqa: F401
     import sklearn.linear_model  # noqa: F401
     import yaml
-    from dagster_duckdb import DuckDBResource
+    from dataplat_core.artifacts import ArtifactStore
     from dataplat_core.binaries import duckdb_connection_config
+    from dataplat_core.duckdb_warehouse import WarehouseDuckDB
     from dataplat_ml_training.component import ModelTrainingComponent
     from dataplat_ml_training.features import build_feature_table
 
-    resource = DuckDBResource(database=warehouse, connection_config=duckdb_connection_config())
+    resource = WarehouseDuckDB(database=warehouse, connection_config=duckdb_connection_config())
+    artifacts = ArtifactStore(url=os.environ["ARTIFACTS_URL"])
     declared = yaml.safe_load(DECLARATION.read_text())["attributes"]
     component = ModelTrainingComponent.resolve_from_dict({**declared, "model": {"estimator": estimator}})
     component.validate(DECLARATION.parent)
@@ -103,7 +106,7 @@ def phase(warehouse: str, name: str, estimator: str) -> dict:
     if name == "features":
         out["rows"] = build_feature_table(resource, "ml.order_features", component.feature_select())
     elif name == "train":
-        result: dg.MaterializeResult = component.train(resource)
+        result: dg.MaterializeResult = component.train(resource, artifacts)
         meta = {k: getattr(v, "value", v) for k, v in result.metadata.items()}
         out.update(
             rows=meta["train_rows"] + meta["test_rows"],
@@ -112,7 +115,7 @@ def phase(warehouse: str, name: str, estimator: str) -> dict:
             promoted=meta["promoted"],
         )
     elif name == "score":
-        result = component.score(resource)
+        result = component.score(resource, artifacts)
         out["rows"] = result.metadata["dagster/row_count"]
     out.update(
         seconds=round(time.perf_counter() - started, 2),
@@ -122,9 +125,8 @@ def phase(warehouse: str, name: str, estimator: str) -> dict:
     return out
 
 
-def _run_phase(warehouse: Path, name: str, estimator: str, store: Path) -> dict:
-    env_store = {"MODEL_STORE_URL": str(store)}
-    import os
+def _run_phase(warehouse: Path, name: str, estimator: str, artifacts: Path) -> dict:
+    env_store = {"ARTIFACTS_URL": str(artifacts)}
 
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", name, "--warehouse", str(warehouse), "--estimator", estimator],
@@ -167,7 +169,7 @@ def main() -> int:
             steps += [("train", e) for e in reversed(args.estimators)]
             steps += [("score", args.estimators[0])]
             for name, estimator in steps:
-                result = _run_phase(warehouse, name, estimator, Path(tmp) / "models")
+                result = _run_phase(warehouse, name, estimator, Path(tmp) / "artifacts")
                 label = f"train {estimator}" if name == "train" else name
                 rows.append({"orders": orders, "phase": label, **result})
                 print(f"  {label}: {result}", flush=True)

@@ -91,7 +91,7 @@ SCANNER_CHILD = """
 import sys, time
 import duckdb
 from dataplat_core.binaries import duckdb_connection_config
-from dataplat_core.warehouse import copy_from_postgres
+from dataplat_core.duckdb_warehouse import copy_from_postgres
 started = time.perf_counter()
 with duckdb.connect(sys.argv[2], config=duckdb_connection_config()) as conn:
     copy_from_postgres(conn, sys.argv[1], sys.argv[3].split(","))

@@ -126,6 +126,7 @@ def platform_env(state: Path, sandbox_env: dict[str, str]) -> dict[str, str]:
         "PLATFORM_ENV": "local",
         "WAREHOUSE_DUCKDB_PATH": str(state / "warehouse.duckdb"),
         "DATAPLAT_STATE_DIR": str(state / "platform"),
+        "ARTIFACTS_URL": str(state / "artifacts"),
         "DAGSTER_HOME": str(dagster_home),
     }
 

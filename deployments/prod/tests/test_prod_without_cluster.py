@@ -122,7 +122,8 @@ def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake
     monkeypatch.delenv("WAREHOUSE_DUCKDB_PATH")  # prod must not need a DuckDB file
     defs = load_definitions(f"dataplat_prod_{location}.definitions")
     dg.Definitions.validate_loadable(defs)
-    assert type(defs.resources["warehouse"]).__name__ == "SnowflakeResource"
+    assert type(defs.resources["warehouse"]).__name__ == "WarehouseSnowflake"
+    assert defs.resources["warehouse"].dialect == "snowflake"
     assert defs.executor is k8s_job_executor
     connections = {c.name: c.type for c in defs.resources["sling"].connections}
     assert connections == {"SOURCE_PG": "postgres", "WAREHOUSE": "snowflake"}

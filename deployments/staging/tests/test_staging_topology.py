@@ -104,6 +104,7 @@ def staging(server_tmp_path_factory, location_pythons, webhook):
             "PLATFORM_ENV": "staging",
             "WAREHOUSE_DUCKDB_PATH": str(tmp / "warehouse" / "warehouse.duckdb"),
             "DATAPLAT_STATE_DIR": str(tmp / "state"),
+            "ARTIFACTS_URL": str(tmp / "artifacts"),
             "DAGSTER_HOME": str(home),
             "DAGSTER_PG_HOST": pg.host,
             "DAGSTER_PG_PORT": str(pg.port),

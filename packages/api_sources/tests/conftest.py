@@ -13,9 +13,9 @@ import duckdb
 import pytest
 import requests
 import yaml
-from dagster_duckdb import DuckDBResource
 from dataplat_api_sources.components import RestApiIngestionComponent
 from dataplat_api_sources.declaration import RestApiConnection
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.testing import declared_component
 from dataplat_sandbox.shipments_api import ShipmentsApiServer, fetch_all_shipments
 
@@ -115,7 +115,7 @@ def make_platform(payments_api, tmp_path):
         secret = {} if token is None else {"api_key" if name == "shipments" else "token": token}
         resources = {
             component.client.resource: connection(api, **secret),
-            "warehouse": DuckDBResource(database=str(path)),
+            "warehouse": WarehouseDuckDB(database=str(path)),
         }
         jobs = [
             dg.define_asset_job(

@@ -16,8 +16,8 @@ import dagster as dg
 import duckdb
 import pytest
 from conftest import attributes, component_defs
-from dagster_duckdb import DuckDBResource
 from dataplat_api_sources.declaration import RestApiConnection
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 
 TOKEN = "scripted-token"
 
@@ -81,7 +81,7 @@ def scripted(tmp_path):
         _, defs = stack.enter_context(component_defs(attributes(only=["payments"], retry=retry)))
         resources = {
             "payments_api": RestApiConnection(base_url=api.url, token=TOKEN),
-            "warehouse": DuckDBResource(database=str(path)),
+            "warehouse": WarehouseDuckDB(database=str(path)),
         }
         job = dg.define_asset_job(
             "load", selection=dg.AssetSelection.all() - dg.AssetSelection.all_asset_checks()

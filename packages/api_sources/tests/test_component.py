@@ -141,17 +141,23 @@ def test_through_the_platform_resource_factory(platform_env, payments_api):
 
 
 def test_duckdb_destination_uses_the_warehouse_file(tmp_path):
-    destination = warehouse_destination(SimpleNamespace(database=str(tmp_path / "w.duckdb")))
+    from dataplat_core.duckdb_warehouse import WarehouseDuckDB
+
+    destination = warehouse_destination(WarehouseDuckDB(database=str(tmp_path / "w.duckdb")))
     assert destination.destination_type == "dlt.destinations.duckdb"
+    config = destination.configuration(destination.spec()._bind_dataset_name("d"), accept_partial=True)
+    assert config.credentials.database == str(tmp_path / "w.duckdb")
 
 
 def test_prod_snowflake_destination_up_to_connector(tmp_path):
-    """up_to_connector: prod credentials map onto dlt's Snowflake destination; connecting needs the connector
-    (the `snowflake` extra), which the local venv does not carry - so the test stops exactly there."""
-    warehouse = SimpleNamespace(
-        account="xy12345.eu-central-1", user="LOADER", password="s3cret", database="RAW", warehouse="LOAD_WH",
-        role="LOADER_ROLE",
-    )  # fmt: skip
+    """up_to_connector: what a Snowflake warehouse names (`WarehouseSnowflake.dlt_destination`, tested in core
+    on fakesnow) maps onto dlt's Snowflake destination; connecting needs the connector (the `snowflake` extra),
+    which the local venv does not carry - so the test stops exactly there. The warehouse is a stand-in."""
+    credentials = {
+        "host": "xy12345.eu-central-1", "username": "LOADER", "password": "s3cret", "database": "RAW",
+        "warehouse": "LOAD_WH", "role": "LOADER_ROLE",
+    }  # fmt: skip
+    warehouse = SimpleNamespace(dlt_destination=lambda: ("snowflake", {"credentials": credentials}))
     destination = warehouse_destination(warehouse)
     assert destination.destination_type == "dlt.destinations.snowflake"
     config = destination.configuration(

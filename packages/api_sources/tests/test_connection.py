@@ -4,8 +4,8 @@ declared API and loaded from the real shipments simulator; its values never reac
 import dagster as dg
 import pytest
 from conftest import api_rows, attributes, component_defs
-from dagster_duckdb import DuckDBResource
 from dataplat_api_sources.components import RestApiConnectionComponent
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.observability import error_chain
 from dataplat_core.testing import declared_component
 
@@ -33,7 +33,7 @@ def test_a_declared_connection_and_a_declared_api_load_every_row(shipments_api, 
     ):
         assert component.client.resource == CONNECTION["key"]
         warehouse = dg.Definitions(
-            resources={"warehouse": DuckDBResource(database=str(tmp_path / "w.duckdb"))}
+            resources={"warehouse": WarehouseDuckDB(database=str(tmp_path / "w.duckdb"))}
         )
         defs = dg.Definitions.merge(connection, api, warehouse)
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(raise_on_error=False)

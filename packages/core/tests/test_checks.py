@@ -3,7 +3,6 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import duckdb
 import pytest
-from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.checks import (
     checks_step,
     column_schema_change_checks,
@@ -11,9 +10,9 @@ from dataplat_core.checks import (
     source_row_count_check,
     table_checks,
 )
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB, copy_from_postgres
 from dataplat_core.observability import table_metadata
 from dataplat_core.testing import checks_by_name
-from dataplat_core.duckdb_warehouse import copy_from_postgres
 from dataplat_core.warehouse import InvalidIdentifier, quote_identifier, quote_table
 
 

@@ -1,8 +1,8 @@
 import dagster as dg
 import pytest
 from dagster_sling import SlingResource
-from dataplat_core.environment import LOCAL_SPEC, InvalidEnvironment, MissingEnvironmentVariables
 from dataplat_core.duckdb_warehouse import WarehouseDuckDB
+from dataplat_core.environment import LOCAL_SPEC, InvalidEnvironment, MissingEnvironmentVariables
 from dataplat_core.resources import build_resources
 
 

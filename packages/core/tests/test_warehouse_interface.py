@@ -35,7 +35,7 @@ def warehouse(request):
 def test_statements_and_queries_run_in_the_warehouses_dialect(warehouse):
     rows = warehouse.execute(
         ['create schema if not exists "raw"', 'create table "raw"."t" ("id" int, "kind" varchar)']
-        + ['insert into "raw"."t" values (1, \'a\'), (2, \'b\'), (3, null)']
+        + ["insert into \"raw\".\"t\" values (1, 'a'), (2, 'b'), (3, null)"]
         + ['select count(*) from "raw"."t"']
     )
     assert rows == [(3,)]
@@ -64,6 +64,19 @@ def test_a_session_is_one_connection(warehouse, monkeypatch):
         with session.session() as inner:
             assert inner is session
     assert len(opened) == 1
+
+
+def test_an_asset_is_given_the_warehouse_interface_itself(warehouse):
+    """dagster-snowflake would hand an op a legacy connection wrapper instead of the resource."""
+
+    @dg.asset(required_resource_keys={"warehouse"})
+    def counted(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        given = context.resources.warehouse
+        return dg.MaterializeResult(metadata={"type": type(given).__name__, "one": fetch_one(given, "select 1")[0]})
+
+    result = dg.materialize([counted], resources={"warehouse": warehouse})
+    metadata = result.asset_materializations_for_node("counted")[0].metadata
+    assert metadata["type"].value == type(warehouse).__name__ and metadata["one"].value == 1
 
 
 def test_frames_go_in_and_come_out_with_their_types(warehouse):

@@ -17,8 +17,8 @@ import dagster as dg
 import duckdb
 import pytest
 from dataplat_core.binaries import duckdb_connection_config
+from dataplat_core.duckdb_warehouse import copy_from_postgres
 from dataplat_core.testing import declared_component
-from dataplat_core.warehouse import copy_from_postgres
 from dataplat_ml_training.components import ModelTrainingComponent
 from dataplat_ml_training.features import FeatureRoles
 

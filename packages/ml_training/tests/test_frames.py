@@ -5,18 +5,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import ROLES, component_defs, run
-from dagster_duckdb import DuckDBResource
 from dataplat_core.binaries import duckdb_connection_config
+from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.resources import build_resources
-from dataplat_ml_training.frames import read_table
 from dataplat_ml_training.model import ModelParams, labeled, model_input, predict, time_split, train
 
 
-def _resource(path) -> DuckDBResource:
-    return DuckDBResource(database=str(path), connection_config=duckdb_connection_config())
+def _resource(path) -> WarehouseDuckDB:
+    return WarehouseDuckDB(database=str(path), connection_config=duckdb_connection_config())
 
 
-def test_read_table_gives_categories_and_float32_with_the_values_of_the_text_columns(tmp_path):
+def test_read_frame_gives_categories_and_float32_with_the_values_of_the_text_columns(tmp_path):
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path), config=duckdb_connection_config()) as conn:
         conn.execute("create schema ml")
@@ -30,8 +29,7 @@ def test_read_table_gives_categories_and_float32_with_the_values_of_the_text_col
             ) v(id, channel, category, amount, n)
             """
         )
-    frame = read_table(
-        _resource(path),
+    frame = _resource(path).read_frame(
         "ml.t",
         ["id", "channel", "category", "amount", "n"],
         order_by="id",
@@ -49,7 +47,7 @@ def test_read_table_gives_categories_and_float32_with_the_values_of_the_text_col
     assert np.allclose(frame["amount"].to_numpy(), [2.25, np.nan, 1.1, 4.5], equal_nan=True)
     assert np.array_equal(frame["n"].to_numpy(), [np.nan, 9, 7, 1], equal_nan=True)
     with pytest.raises(ValueError):
-        read_table(_resource(path), "ml.t", ["id"], order_by="id", categorical=["channel"])
+        _resource(path).read_frame("ml.t", ["id"], order_by="id", categorical=["channel"])
 
 
 def _compact_and_text_frames(warehouse):

@@ -1,11 +1,14 @@
 """Training, its checks and batch scoring on the sandbox's real data in a DuckDB warehouse."""
 
+import os
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 import pytest
 from conftest import component_defs, materialization, query, run
+from dataplat_core.artifacts import ArtifactStore
 from dataplat_core.binaries import duckdb_connection_config
-from dataplat_core.resources import build_resources
 from dataplat_core.testing import checks_by_name
 from dataplat_ml_training import __version__
 from dataplat_ml_training.store import ModelStore
@@ -15,11 +18,9 @@ BASE = {"split": {"label_maturity_days": 7, "test_fraction": 0.2}}
 WORSE = {**BASE, "model": {"estimator": "hist_gradient_boosting", "max_iter": 1, "max_leaf_nodes": 2}}
 
 
-def store_of(warehouse_path) -> ModelStore:
-    # The default location: a `models` folder beside the warehouse file.
-    from pathlib import Path
-
-    return ModelStore(str(Path(warehouse_path).parent / "models"))
+def store_of() -> ModelStore:
+    """The default store: the `models` place of the platform's artifacts (ARTIFACTS_URL, in tmp_path)."""
+    return ModelStore(str(Path(os.environ["ARTIFACTS_URL"]) / "models"))
 
 
 def test_the_refund_signal_is_learned_and_the_metrics_are_recorded(warehouse):
@@ -54,7 +55,7 @@ def test_the_refund_signal_is_learned_and_the_metrics_are_recorded(warehouse):
     assert before == meta["train_rows"]
     version = meta["model_version"]
     assert version.startswith(f"{__version__}-") and meta["content_hash"].startswith(version.split("-")[1])
-    assert [v.version for v in store_of(warehouse).list_versions("refund_model")] == [version]
+    assert [v.version for v in store_of().list_versions("refund_model")] == [version]
 
 
 def test_batch_scoring_writes_one_prediction_per_recent_open_order(warehouse):
@@ -94,7 +95,7 @@ def test_same_data_same_model_hash(warehouse, model):
         first = materialization(run(defs, "ml/refund_model"), "ml/refund_model")
         second = materialization(run(defs, "ml/refund_model"), "ml/refund_model")
     assert first.metadata["content_hash"].value == second.metadata["content_hash"].value
-    versions = store_of(warehouse).list_versions("refund_model")
+    versions = store_of().list_versions("refund_model")
     assert [v.version for v in versions] == [first.metadata["model_version"].value]  # stored once
 
 
@@ -107,7 +108,7 @@ def test_a_different_seed_gives_a_different_model(warehouse):
             result = run(defs, "ml/order_features", "ml/refund_model")
         hashes.append(materialization(result, "ml/refund_model").metadata["content_hash"].value)
     assert hashes[0] != hashes[1]
-    assert len(store_of(warehouse).list_versions("refund_model")) == 2
+    assert len(store_of().list_versions("refund_model")) == 2
 
 
 def test_a_worse_model_fails_the_regression_check_and_is_not_put_in_service(warehouse):
@@ -132,7 +133,7 @@ def test_a_worse_model_fails_the_regression_check_and_is_not_put_in_service(ware
         # ... and a later scoring run keeps using the model in service.
         assert run(defs, "ml/refund_predictions").success
 
-    store = store_of(warehouse)
+    store = store_of()
     assert len(store.list_versions("refund_model")) == 2
     assert store.latest("refund_model").version != good_version
     assert store.latest("refund_model", promoted_only=True).version == good_version
@@ -153,7 +154,7 @@ def test_the_auc_floor_check_fails_below_the_floor(warehouse):
         result = run(defs)
         floor = checks_by_name(result)["roc_auc_above_floor"]
     assert not floor.passed and floor.metadata["min_roc_auc"].value == 0.99
-    assert store_of(warehouse).latest("refund_model", promoted_only=True) is None
+    assert store_of().latest("refund_model", promoted_only=True) is None
 
 
 @pytest.mark.parametrize(
@@ -177,14 +178,16 @@ def test_schema_check_fails_when_the_scoring_features_differ_from_training(wareh
         assert not scored.success
 
 
-def test_the_model_store_location_follows_the_config(warehouse, tmp_path, monkeypatch):
-    with component_defs(BASE) as (component, _):
-        resources = build_resources()
-        assert component.store_for(resources["warehouse"]).url == str(tmp_path / "models")
-        monkeypatch.setenv("MODEL_STORE_URL", str(tmp_path / "from_env"))
-        assert component.store_for(resources["warehouse"]).url == str(tmp_path / "from_env")
+def test_the_model_store_is_the_platforms_artifacts_unless_the_yaml_names_one(warehouse, tmp_path):
+    artifacts = ArtifactStore(url=str(tmp_path / "artifacts"))
+    with component_defs(BASE) as (component, defs):
+        assert component.store_for(artifacts).url == str(tmp_path / "artifacts" / "models")
+        result = run(defs, "ml/order_features", "ml/refund_model")
+    version = materialization(result, "ml/refund_model").metadata["model_version"].value
+    stored = Path(os.environ["ARTIFACTS_URL"]) / "models" / "refund_model" / version / "model.pkl"
+    assert stored.is_file()  # the run's artifacts resource, from ARTIFACTS_URL
     with component_defs({**BASE, "store": {"url": "s3://bucket/models"}}) as (component, defs):
-        assert component.store_for(resources["warehouse"]).root.protocol == "s3"
+        assert component.store_for(artifacts).root.protocol == "s3"
     with component_defs({**BASE, "store": {"url": str(tmp_path / "configured")}}) as (_, defs):
         result = run(defs, "ml/order_features", "ml/refund_model")
     version = materialization(result, "ml/refund_model").metadata["model_version"].value

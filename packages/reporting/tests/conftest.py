@@ -59,14 +59,14 @@ def shop_warehouse(platform_env, shop_sources) -> Path:
 
 @pytest.fixture
 def snowflake_warehouse(shop_sources):
-    """A `SnowflakeResource` on fakesnow (Snowflake's connector emulated on DuckDB) with the upstream tables.
+    """A `WarehouseSnowflake` on fakesnow (Snowflake's connector emulated on DuckDB) with the upstream tables.
 
     The tables are bulk-loaded through the emulator's DuckDB connection (the part Sling and dlt play in a real
     account); everything the marts and checks run goes through the Snowflake connector API and Snowflake SQL.
     """
     import fakesnow
     import snowflake.connector
-    from dagster_snowflake import SnowflakeResource
+    from dataplat_core.snowflake_warehouse import WarehouseSnowflake
 
     with fakesnow.patch():
         conn = snowflake.connector.connect(database="SHOP", schema="PUBLIC")
@@ -78,7 +78,7 @@ def snowflake_warehouse(shop_sources):
             duck.execute(f"create schema if not exists shop.{schema}")
             duck.execute(f"create table shop.{schema}.{table} as select * from seed.{schema}.{table}")
         duck.execute("detach seed")
-        yield SnowflakeResource(
+        yield WarehouseSnowflake(
             account="fake", user="tester", password="fake", database="SHOP", schema="PUBLIC", warehouse="fake"
         )
         conn.close()

@@ -75,7 +75,7 @@ def report_yaml(*, sections: dict[str, dict] | None = None, **attributes: Any) -
 
 @contextmanager
 def shop_defs(*, marts: dict | None = None, report: dict | None = None, resources: dict | None = None):
-    """Definitions of the three components, with the platform's resources (or the given ones)."""
+    """Definitions of the three components, with the platform's resources (the given ones replacing theirs)."""
     from dataplat_core.resources import build_resources
 
     with create_defs_folder_sandbox() as sandbox:
@@ -91,7 +91,7 @@ def shop_defs(*, marts: dict | None = None, report: dict | None = None, resource
             ReportComponent, defs_path="shop_report", defs_yaml_contents=report or report_yaml()
         )
         with sandbox.build_all_defs() as defs:
-            yield dg.Definitions.merge(defs, dg.Definitions(resources=resources or build_resources()))
+            yield dg.Definitions.merge(defs, dg.Definitions(resources={**build_resources(), **(resources or {})}))
 
 
 def materialize_all(

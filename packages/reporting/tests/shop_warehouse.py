@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 from dataplat_core.binaries import duckdb_connection_config
-from dataplat_core.warehouse import copy_from_postgres
+from dataplat_core.duckdb_warehouse import copy_from_postgres
 from dataplat_sandbox.landing import SALES_COLUMN_TYPES
 from dataplat_sandbox.payments_api import fetch_all
 

@@ -1,7 +1,7 @@
 """The SQL translation the marts rely on: one SELECT only, identifiers quoted as written for Snowflake."""
 
 import pytest
-from dataplat_reporting.dialect import UnsupportedSql, transpile, warehouse_dialect
+from dataplat_reporting.dialect import UnsupportedSql, transpile
 from dataplat_reporting.sql_mart import read_sql
 
 
@@ -35,12 +35,3 @@ def test_table_placeholders_are_validated_and_quoted(tmp_path):
         read_sql("missing.sql", tmp_path)
     (tmp_path / "m.sql").write_text("select * from $orders")
     assert read_sql("m.sql", tmp_path, {"orders": "a.b"}) == 'select * from "a"."b"'
-
-
-def test_the_warehouse_resource_decides_the_dialect():
-    from dagster_duckdb import DuckDBResource
-    from dagster_snowflake import SnowflakeResource
-
-    assert warehouse_dialect(DuckDBResource(database=":memory:")) == "duckdb"
-    sf = SnowflakeResource(account="a", user="u", password="p")
-    assert warehouse_dialect(sf) == "snowflake"

@@ -9,7 +9,6 @@ import dagster as dg
 import duckdb
 import pytest
 from conftest import DEFECT_DAY
-from dataplat_reporting.dialect import SNOWFLAKE, query
 from shop_defs import MARTS, marts_yaml, materialize_all, shop_defs
 
 ALL_MARTS = [*MARTS, "pipeline_health"]
@@ -225,11 +224,11 @@ def test_every_mart_gives_the_same_result_on_snowflake(duckdb_run, shop_warehous
         result = job.execute_in_process(asset_selection=marts)
     assert result.success
     for e in result.get_asset_materialization_events():
-        assert e.materialization.metadata["dialect"].value == SNOWFLAKE
+        assert e.materialization.metadata["dialect"].value == "snowflake"
     assert all(e.passed for e in result.get_asset_check_evaluations())
     for mart in ALL_MARTS:
         order = "1, 2"
-        _, snow = query(snowflake_warehouse, f'select * from "marts"."{mart}" order by {order}')
+        _, snow = snowflake_warehouse.query(f'select * from "marts"."{mart}" order by {order}')
         local = _mart(shop_warehouse, mart, order)
         assert len(local) > 0 and _normalized(snow) == _normalized(local), mart
 
@@ -246,6 +245,6 @@ def test_sql_is_transpiled_for_snowflake(duckdb_run):
 
     tables = declared("marts")["attributes"]["tables"]
     select = read_sql("daily_revenue.sql", COMPOSITION / "marts", tables)
-    snowflake = statements_by_dialect("marts.daily_revenue", select)[SNOWFLAKE]
+    snowflake = statements_by_dialect("marts.daily_revenue", select)["snowflake"]
     # Identifiers quoted as written: Snowflake would otherwise resolve them to upper case.
     assert snowflake[0] == 'create schema if not exists "marts"' and '"raw_shop"."orders"' in snowflake[1]

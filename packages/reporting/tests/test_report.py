@@ -28,7 +28,7 @@ def _text(html: str) -> str:
     return re.sub(r"<[^>]+>", " ", html)
 
 
-def test_report_is_written_beside_the_warehouse_with_path_and_preview(shop_warehouse):
+def test_report_is_written_to_the_platforms_artifacts_with_path_and_preview(shop_warehouse, platform_env):
     with shop_defs() as defs:
         graph = defs.resolve_asset_graph()
         assert {k.path[-1] for k in graph.get(REPORT_KEY).parent_keys} >= {"daily_revenue", "top_products"}
@@ -36,7 +36,7 @@ def test_report_is_written_beside_the_warehouse_with_path_and_preview(shop_wareh
     assert result.success
     mat = _report(result)
     path = Path(mat.metadata[REPORT_PATH_KEY].value)
-    assert path == shop_warehouse.parent / "reports" / "shop_report.html"
+    assert path == Path(platform_env["ARTIFACTS_URL"]) / "reports" / "shop_report.html"
     html = path.read_text()
     for chart in CHARTS:
         assert f'data-chart="{chart}"' in html and f'id="mark-{chart}-0' in html, chart

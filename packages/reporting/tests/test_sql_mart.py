@@ -6,9 +6,10 @@ import dagster as dg
 import duckdb
 import pytest
 from dataplat_core.binaries import duckdb_connection_config
+from dataplat_core.duckdb_warehouse import copy_from_postgres
 from dataplat_core.observability import error_chain
 from dataplat_core.testing import declared_component
-from dataplat_core.warehouse import InvalidIdentifier, copy_from_postgres
+from dataplat_core.warehouse import InvalidIdentifier
 from dataplat_reporting.components import SqlMartComponent
 
 DAILY_REVENUE = """

@@ -188,16 +188,17 @@ def test_mock_snowflake_up_to_connector_refused_drift_sends_no_load_statement(la
     assert not any(sql.startswith(("PUT", "COPY", "BEGIN", "DELETE")) for sql, _ in cursor.statements)
 
 
-def test_strategy_is_chosen_by_the_warehouse_resource(tmp_path):
-    from dagster_duckdb import DuckDBResource
+def test_strategy_is_chosen_by_the_warehouses_dialect(tmp_path):
+    from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 
     spec = FileSpec(
         "raw_files.sales", validate_columns(COLUMNS), ("order_id", "line_no"), completeness=SETTLED
     )
-    assert strategy_for(DuckDBResource(database=str(tmp_path / "w.duckdb")), spec).kind == "duckdb"
-    SnowflakeResource = type("SnowflakeResource", (), {"get_connection": lambda self: None})
-    assert strategy_for(SnowflakeResource(), spec).kind == "snowflake"
-    with pytest.raises(TypeError):
+    assert strategy_for(WarehouseDuckDB(database=str(tmp_path / "w.duckdb")), spec).kind == "duckdb"
+    # Stand-in for WarehouseSnowflake (this venv carries no Snowflake connector): only its dialect is read.
+    snowflake = type("Snowflake", (), {"dialect": "snowflake", "get_connection": lambda self: None})
+    assert strategy_for(snowflake(), spec).kind == "snowflake"
+    with pytest.raises(TypeError, match="must be a dataplat_core Warehouse"):
         strategy_for(object(), spec)
 
 

@@ -20,15 +20,13 @@ from typing import Literal
 import dagster as dg
 from dataplat_core.checks import checks_step, column_schema_change_checks
 from dataplat_core.observability import StepRetry, with_retry_policy
-from dataplat_core.warehouse import InvalidIdentifier, quote_identifier
+from dataplat_core.warehouse import WAREHOUSE_POOL, InvalidIdentifier, quote_identifier
 
 from dataplat_api_sources.checks import partition_row_count_check, resource_checks
 from dataplat_api_sources.declaration import ApiResource, Client, SchemaContractMode
 from dataplat_api_sources.http import RetryPolicy
 from dataplat_api_sources.partitions import to_utc
 from dataplat_api_sources.source import LoadPlan
-
-WAREHOUSE_POOL = "warehouse"
 
 
 class RetryModel(dg.Resolvable, dg.Model):
@@ -147,7 +145,7 @@ class RestApiIngestionComponent(dg.Component, dg.Resolvable):
             specs=[self.asset_spec(spec) for spec in self._specs.values()],
             partitions_def=self.partitions_def,
             can_subset=True,
-            pool=WAREHOUSE_POOL,  # DuckDB: one writer per file
+            pool=WAREHOUSE_POOL,
             required_resource_keys={self.client.resource, "warehouse"},
         )
         def _load(context: dg.AssetExecutionContext):

@@ -1,9 +1,8 @@
 """The dlt destination and a per-run pipeline, both derived from the platform's `warehouse` resource.
 
-- DuckDB (local, staging): `dlt.destinations.duckdb(<the resource's database file>)`, the same file every other
-  asset writes; the run is in the `warehouse` concurrency pool, so two runs never write it at once.
-- Snowflake (prod): `dlt.destinations.snowflake(credentials)` from the `SnowflakeResource` the resource factory
-  built from `SNOWFLAKE_*` environment variables (values resolved by the run worker, never written anywhere).
+The warehouse names its dlt destination (`dataplat_core.warehouse.Warehouse.dlt_destination`): a DuckDB file,
+the same one every other asset writes (the run is in the `warehouse` concurrency pool, so two runs never write
+it at once), or Snowflake with credentials from `SNOWFLAKE_*` variables, resolved by the run worker.
 
 Pipelines live in a working directory that only one step attempt uses (a fresh folder, `workdir.py`): dlt's local
 state is a cache, the truth (cursor state, schema) is restored from the destination (`restore_from_destination`,
@@ -13,36 +12,20 @@ dlt's default).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import dlt
+from dataplat_core.warehouse import Warehouse
 from dlt.common.destination import Destination
 from dlt.pipeline.pipeline import Pipeline
 
 from dataplat_api_sources.partitions import Window
 
-SNOWFLAKE_FIELDS = ("account", "user", "password", "database", "warehouse", "role")
 
-
-def warehouse_destination(warehouse: Any) -> Destination:
-    """The dlt destination for a `DuckDBResource` (has `.database`) or a `SnowflakeResource` (has `.account`)."""
-    if getattr(warehouse, "account", None):
-        values = {field: getattr(warehouse, field, None) for field in SNOWFLAKE_FIELDS}
-        credentials = {
-            "host": values["account"],  # dlt names the account identifier `host`
-            "username": values["user"],
-            "password": values["password"],
-            "database": values["database"],
-            "warehouse": values["warehouse"],
-            "role": values["role"],
-        }
-        return dlt.destinations.snowflake(credentials={k: v for k, v in credentials.items() if v})
-    database = getattr(warehouse, "database", None)
-    if not database:
-        raise TypeError(
-            f"cannot derive a dlt destination from a {type(warehouse).__name__} warehouse resource"
-        )
-    return dlt.destinations.duckdb(str(database))
+def warehouse_destination(warehouse: Warehouse) -> Destination:
+    """dlt's destination for the platform's warehouse, as the warehouse names it (`Warehouse.dlt_destination`:
+    the DuckDB file, or Snowflake's credentials resolved by the run worker)."""
+    kind, options = warehouse.dlt_destination()
+    return Destination.from_reference(kind, **options)
 
 
 def pipeline_name(base: str, window: Window | None) -> str:

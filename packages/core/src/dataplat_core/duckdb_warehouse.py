@@ -26,7 +26,7 @@ from dagster_duckdb import DuckDBResource
 from dagster_sling import SlingConnectionResource
 from pydantic import Field
 
-from dataplat_core.warehouse import MISSING_CATEGORY, Warehouse, quote_identifier, quote_table
+from dataplat_core.warehouse import MISSING_CATEGORY, Warehouse, WarehouseBusy, quote_identifier, quote_table
 
 LOCK_TIMEOUT_VAR = "WAREHOUSE_LOCK_TIMEOUT_S"
 DEFAULT_LOCK_TIMEOUT_S = 30.0
@@ -37,7 +37,7 @@ LOCK_CONFLICT = re.compile(
 )
 
 
-class WarehouseLocked(RuntimeError):
+class WarehouseLocked(WarehouseBusy):
     """The warehouse file stayed locked by another process for the whole lock timeout."""
 
     def __init__(

@@ -36,6 +36,11 @@ class WarehouseSnowflake(Warehouse, SnowflakeResource):
     def from_environment(cls) -> WarehouseSnowflake:
         return cls(**{field: dg.EnvVar(name) for field, name in VARIABLES.items()})
 
+    def get_object_to_set_on_execution_context(self) -> Any:
+        # dagster-snowflake hands ops a legacy `SnowflakeConnection` wrapper instead of the resource (for
+        # backwards compatibility); components use the `Warehouse` interface, so they get the resource itself.
+        return self
+
     def run_sql(
         self, conn: Any, sql: str, params: Sequence[Any] | None
     ) -> tuple[list[str] | None, list[tuple]]:

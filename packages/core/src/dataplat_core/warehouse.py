@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}\Z")  # \Z: "$" would accept a trailing newline
 
 
+class WarehouseBusy(RuntimeError):
+    """The warehouse stayed busy for the whole wait (a DuckDB file locked by another process): worth a retry."""
+
+
 class InvalidIdentifier(ValueError):
     pass
 
@@ -32,6 +36,8 @@ def quote_table(qualified: str) -> str:
 # Every asset that writes the warehouse runs in this Dagster concurrency pool (DuckDB allows one writing process
 # per file; in Snowflake the pool only bounds concurrent sessions). Set at definition time, before resources exist.
 WAREHOUSE_POOL = "warehouse"
+# The `dialect` of each implementation (sqlglot's names): SQL prepared when a location loads is prepared for each.
+DIALECTS = ("duckdb", "snowflake")
 
 
 class _Queries:
@@ -126,7 +132,8 @@ class Warehouse(_Queries):
         raise NotImplementedError
 
     def wait_until_writable(self) -> None:
-        """Return once a writer outside this resource can open the warehouse (default: at once)."""
+        """Return once a writer outside this resource can open the warehouse (default: at once); raise
+        `WarehouseBusy` naming what keeps it busy."""
 
 
 class WarehouseSession(_Queries):

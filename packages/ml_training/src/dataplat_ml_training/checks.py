@@ -62,7 +62,7 @@ def schema_gate(expected: dict[str, str], actual: dict[str, str], version: str) 
     )
 
 
-StoreFor = Callable[[Any], ModelStore]  # the warehouse resource -> the model store
+StoreFor = Callable[[Any], ModelStore]  # the `artifacts` resource -> the model store
 
 
 def model_checks(
@@ -71,7 +71,7 @@ def model_checks(
     """Checks on the training asset, evaluated on the newest model in the store (the one just trained)."""
 
     def _latest(context):
-        latest = store_for(context.resources.warehouse).latest(model_name)
+        latest = store_for(context.resources.artifacts).latest(model_name)
         if latest is None:
             raise dg.Failure(f"no {model_name} model in the store: materialize {model_key.to_user_string()}")
         return latest
@@ -79,7 +79,7 @@ def model_checks(
     @dg.asset_check(
         asset=model_key,
         name="roc_auc_above_floor",
-        required_resource_keys={"warehouse"},
+        required_resource_keys={"artifacts"},
         blocking=True,  # a model below the floor must not be scored with in the same run
         description=f"Test ROC AUC of the newest model >= {min_auc}.",
     )
@@ -93,7 +93,7 @@ def model_checks(
     @dg.asset_check(
         asset=model_key,
         name="no_regression",
-        required_resource_keys={"warehouse"},
+        required_resource_keys={"artifacts"},
         blocking=True,
         description=f"Test ROC AUC at most {max_auc_drop} below the model in service before this one.",
     )
@@ -113,12 +113,12 @@ def schema_check(
     @dg.asset_check(
         asset=predictions_key,
         name="features_match_model_schema",
-        required_resource_keys={"warehouse"},
+        required_resource_keys={"warehouse", "artifacts"},
         description=f"{features_table} has the feature columns and types the model in service was trained on.",
     )
     def _schema(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         warehouse = context.resources.warehouse
-        in_service = store_for(warehouse).latest(model_name, promoted_only=True)
+        in_service = store_for(context.resources.artifacts).latest(model_name, promoted_only=True)
         if in_service is None:
             return dg.AssetCheckResult(passed=False, metadata={"problems": "no promoted model in the store"})
         expected = in_service.metadata["feature_schema"]

@@ -25,17 +25,17 @@ Assets (all in the `warehouse` pool: DuckDB allows one writer per file, and read
 Upstream tables are depended on by asset key only (the ingestion code location materializes them).
 """
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
+from dataplat_core.artifacts import ArtifactStore
 from dataplat_core.automation import upstream_changed
 from dataplat_core.checks import checks_step, not_null_check, primary_key_check, table_checks
 from dataplat_core.observability import table_metadata
-from dataplat_core.warehouse import quote_identifier, quote_table
+from dataplat_core.warehouse import WAREHOUSE_POOL, Warehouse, quote_identifier, quote_table
 
 from dataplat_ml_training.checks import auc_floor_gate, model_checks, regression_gate, schema_check
 from dataplat_ml_training.features import FeatureRoles, features_select
@@ -123,10 +123,9 @@ class ModelConfig(dg.Resolvable):
 
 @dataclass
 class StoreConfig(dg.Resolvable):
-    # A folder or an fsspec URL (s3://bucket/models needs the `s3` extra). Unset: the variable below, read at
-    # run time; unset too: a `models` folder beside the DuckDB warehouse file.
+    # A folder or an fsspec URL (s3://bucket/models needs the `s3` extra). Unset: the `models` place of the
+    # platform's `artifacts` resource (ARTIFACTS_URL).
     url: str | None = None
-    url_env: str = "MODEL_STORE_URL"
 
 
 @dataclass
@@ -182,18 +181,9 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
     def _key(self, name: str) -> dg.AssetKey:
         return dg.AssetKey([self.schema_name, name])
 
-    def store_for(self, warehouse: Any) -> ModelStore:
-        """The model store, resolved at run time (so an env var set on the run worker is honoured)."""
-        url = self.store.url or os.environ.get(self.store.url_env)
-        if not url:
-            database = getattr(warehouse, "database", None)
-            if not database or database == ":memory:":
-                raise ValueError(
-                    f"no model store configured: set `store.url` or ${self.store.url_env} "
-                    "(required with a warehouse that is not a DuckDB file)"
-                )
-            url = str(Path(database).expanduser().resolve().parent / "models")
-        return ModelStore(url)
+    def store_for(self, artifacts: ArtifactStore) -> ModelStore:
+        """The model store: `store.url`, else the artifacts' `models` (resolved by the run worker)."""
+        return ModelStore(self.store.url or artifacts.location("models"))
 
     def validate(self, base: Path) -> None:
         """Check names and read the features SQL (relative to `base`, the defs.yaml's folder): bad names and
@@ -238,7 +228,7 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
             description=f"Features and label ({self.roles.label}) of {self.model_name}, one row per "
             f"{self.roles.key}, in {features_table}: the declared SELECT ({self.features.sql if self.features.sql.endswith('.sql') else 'inline'}).",
             required_resource_keys={"warehouse"},
-            pool="warehouse",
+            pool=WAREHOUSE_POOL,
             kinds={"sql"},
             # the source tables' data changed: rebuild (a no-change load keeps their data versions)
             automation_condition=upstream_changed(),
@@ -258,13 +248,13 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
             group_name=self.group_name,
             description=f"Classifier of {self.roles.label} trained on matured rows of {features_table}, evaluated "
             "on the newest ones.",
-            required_resource_keys={"warehouse"},
-            pool="warehouse",
+            required_resource_keys={"warehouse", "artifacts"},
+            pool=WAREHOUSE_POOL,
             kinds={"scikitlearn"},
             automation_condition=self._automation_condition(),
         )
         def _train(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-            return component.train(context.resources.warehouse, context.log)
+            return component.train(context.resources.warehouse, context.resources.artifacts, context.log)
 
         @dg.asset(
             key=predictions_key,
@@ -272,14 +262,14 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
             group_name=self.group_name,
             description=f"Probability of {self.roles.label} for recent rows whose label is not 1 yet, in "
             f"{predictions_table}.{self.predictions_column}.",
-            required_resource_keys={"warehouse"},
-            pool="warehouse",
+            required_resource_keys={"warehouse", "artifacts"},
+            pool=WAREHOUSE_POOL,
             kinds={"sql"},
             # a new model or new features: score again
             automation_condition=upstream_changed(),
         )
         def _score(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-            return component.score(context.resources.warehouse, context.log)
+            return component.score(context.resources.warehouse, context.resources.artifacts, context.log)
 
         checks = [
             *checks_step(
@@ -325,14 +315,11 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
 
     # --- the work (plain methods: the benchmark calls them without Dagster) --------------------------------
     def _read_features(self, warehouse: Any):
-        """The feature table as a compact frame: categories, float32 numerics (frames.read_table).
+        """The feature table as a compact frame: categories, float32 numerics (`Warehouse.read_frame`).
 
         Sorted by key, so the same table always yields the same frame and the same model bytes.
         """
-        from dataplat_ml_training.frames import read_table
-
-        return read_table(
-            warehouse,
+        return warehouse.read_frame(
             self._table(self.features_table),
             list(self.roles.columns),
             order_by=self.roles.key,
@@ -340,14 +327,14 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
             float32=self.roles.numeric,
         )
 
-    def train(self, warehouse: Any, log: Any = None) -> dg.MaterializeResult:
+    def train(self, warehouse: Warehouse, artifacts: ArtifactStore, log: Any = None) -> dg.MaterializeResult:
         from dataplat_ml_training import __version__
         from dataplat_ml_training.features import schema_differences, table_schema
         from dataplat_ml_training.model import evaluate, labeled, train
 
         features_table = self._table(self.features_table)
         params = self.model.params()
-        store = self.store_for(warehouse)
+        store = self.store_for(artifacts)
         schema = table_schema(warehouse, features_table, self.roles.features)
         # The full frame is only referenced here: once the labeled rows are taken, it is freed.
         data = labeled(self._read_features(warehouse), self.roles, self.split.label_maturity_days)
@@ -414,15 +401,14 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
             data_version=dg.DataVersion(saved.version),
         )
 
-    def score(self, warehouse: Any, log: Any = None) -> dg.MaterializeResult:
+    def score(self, warehouse: Warehouse, artifacts: ArtifactStore, log: Any = None) -> dg.MaterializeResult:
         import pandas as pd
 
         from dataplat_ml_training.features import schema_differences, table_schema
-        from dataplat_ml_training.frames import replace_table
         from dataplat_ml_training.model import predict
 
         features_table = self._table(self.features_table)
-        store = self.store_for(warehouse)
+        store = self.store_for(artifacts)
         in_service = store.latest(self.model_name, promoted_only=True)
         if in_service is None:
             raise dg.Failure(f"no promoted {self.model_name} model in {store.url}: train one first")
@@ -444,7 +430,7 @@ class ModelTrainingComponent(dg.Component, dg.Resolvable):
                 "scored_at": pd.Timestamp(datetime.now(UTC)),
             }
         )
-        replace_table(warehouse, self._table(self.predictions_table), predictions)
+        warehouse.write_frame(self._table(self.predictions_table), predictions)
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(warehouse, self._table(self.predictions_table)),

@@ -12,7 +12,7 @@ import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from dataplat_core.warehouse import fetch_all, quote_identifier, quote_table
+from dataplat_core.warehouse import Warehouse, quote_identifier, quote_table
 
 
 @dataclass(frozen=True)
@@ -69,22 +69,24 @@ def _check_features_sql(sql: str, tables: Mapping[str, str]) -> None:
         )
 
 
-def build_feature_table(warehouse, table: str, select: str) -> int:
+def build_feature_table(warehouse: Warehouse, table: str, select: str) -> int:
     """(Re)build `table` in one statement, so a failed run leaves the previous version readable."""
     schema, _ = table.split(".")
-    with warehouse.get_connection() as conn:
-        _execute(conn, f"create schema if not exists {quote_identifier(schema)}")
-        _execute(conn, f"create or replace table {quote_table(table)} as {select}")
-    ((rows,),) = fetch_all(warehouse, f"select count(*) from {quote_table(table)}")
+    ((rows,),) = warehouse.execute(
+        [
+            f"create schema if not exists {quote_identifier(schema)}",
+            f"create or replace table {quote_table(table)} as {select}",
+            f"select count(*) from {quote_table(table)}",
+        ]
+    )
     return int(rows)
 
 
-def table_schema(warehouse, table: str, columns: Sequence[str]) -> dict[str, str]:
+def table_schema(warehouse: Warehouse, table: str, columns: Sequence[str]) -> dict[str, str]:
     """Warehouse types of `columns` in `table` (absent columns are left out, so a dropped one shows)."""
     schema, name = table.split(".")
     quote_table(table)  # validated: the literals below are identifiers, never free text
-    rows = fetch_all(
-        warehouse,
+    rows = warehouse.fetch_all(
         "select lower(column_name), upper(data_type) from information_schema.columns "
         f"where lower(table_schema) = '{schema.lower()}' and lower(table_name) = '{name.lower()}'",
     )
@@ -102,11 +104,3 @@ def schema_differences(expected: Mapping[str, str], actual: Mapping[str, str]) -
     ]
     problems += [f"unexpected column {c} ({t})" for c, t in actual.items() if c not in expected]
     return problems
-
-
-def _execute(conn, sql: str) -> None:
-    if hasattr(conn, "cursor") and not hasattr(conn, "fetchall"):  # Snowflake connector
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    else:
-        conn.execute(sql)

@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from dataplat_core.warehouse import MISSING_CATEGORY
+
 from dataplat_ml_training.features import FeatureRoles
-from dataplat_ml_training.frames import MISSING_CATEGORY
 
 Estimator = Literal["hist_gradient_boosting", "logistic_regression"]
 
@@ -124,7 +125,7 @@ def model_input(frame, roles: FeatureRoles):
 
     Types are normalised here so a nullable integer column from the warehouse and a float column train the
     same model; the schema check compares the warehouse types themselves. Numerics keep float32 when the frame
-    has it (`frames.read_table`), otherwise become float64.
+    has it (`Warehouse.read_frame`), otherwise become float64.
     """
     import numpy as np
     import pandas as pd

@@ -11,10 +11,9 @@ so a new source can be declared before its ingestion ships.
 import dagster as dg
 from dataplat_core.checks import checks_step, table_checks
 from dataplat_core.observability import table_metadata
-from dataplat_core.warehouse import quote_identifier, quote_table
+from dataplat_core.warehouse import WAREHOUSE_POOL, quote_identifier, quote_table, table_exists
 from pydantic import Field, model_validator
 
-from dataplat_reporting.dialect import run_statements, table_exists, warehouse_dialect
 from dataplat_reporting.freshness import MartFreshness
 from dataplat_reporting.sql_mart import statements_by_dialect
 
@@ -117,7 +116,7 @@ class PipelineHealthComponent(dg.Component, dg.Model, dg.Resolvable):
             description=self.description
             or f"Rows loaded and rejected per source and day: {', '.join(labels)}.",
             required_resource_keys={"warehouse"},
-            pool="warehouse",
+            pool=WAREHOUSE_POOL,
             kinds={"sql"},
             freshness_policy=self.freshness.policy() if self.freshness else None,
             metadata={"table": table, "dagster/table_name": table},
@@ -127,8 +126,8 @@ class PipelineHealthComponent(dg.Component, dg.Model, dg.Resolvable):
             present, missing = component.present_sources(warehouse)
             if not present:
                 raise dg.Failure(f"no source table of {table} exists yet: {', '.join(missing)}")
-            dialect = warehouse_dialect(warehouse)
-            run_statements(warehouse, statements_by_dialect(table, health_select(present))[dialect])
+            dialect = warehouse.dialect
+            warehouse.execute(statements_by_dialect(table, health_select(present))[dialect])
             if missing:
                 context.log.warning(f"{table}: sources not loaded yet, left out: {', '.join(missing)}")
             return dg.MaterializeResult(

@@ -21,43 +21,17 @@ and a number format. A new mart appears in the report by adding one section. Cha
 Markdown preview (`preview`).
 """
 
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
+from dataplat_core.artifacts import ArtifactStore, write_text
+from dataplat_core.warehouse import Warehouse
 from pydantic import Field, field_validator
 
-from dataplat_reporting.dialect import query, warehouse_dialect
 from dataplat_reporting.report_sections import Kpi, Section, Shown, read_section
 
 REPORT_PATH_KEY = "report_path"
-
-
-def default_output_dir(warehouse: Any) -> Path:
-    """Beside the DuckDB warehouse file; else under DAGSTER_HOME (Snowflake has no local file); else cwd."""
-    database = getattr(warehouse, "database", None)
-    if isinstance(database, str) and database and database != ":memory:" and not database.startswith("md:"):
-        return Path(database).expanduser().resolve().parent / "reports"
-    if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"]) / "reports"
-    return Path.cwd() / "reports"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """A reader (a browser, a file server) never sees half a report: write beside it, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ReportComponent(dg.Component, dg.Model, dg.Resolvable):
@@ -66,7 +40,9 @@ class ReportComponent(dg.Component, dg.Model, dg.Resolvable):
     asset_key: str
     title: str
     output_dir: str | None = Field(
-        default=None, description="Folder of the report; default beside the warehouse."
+        default=None,
+        description="Folder (or fsspec URL) of the report; default: the `reports` place of the platform's "
+        "`artifacts` resource (ARTIFACTS_URL).",
     )
     file_name: str = "report.html"
     kpis: list[Kpi] = Field(default_factory=list, description="Headline figures, each one value.")
@@ -90,9 +66,9 @@ class ReportComponent(dg.Component, dg.Model, dg.Resolvable):
             raise ValueError(f"section ids must be unique: {ids}")
         return sections
 
-    def output_path(self, warehouse: Any) -> Path:
-        folder = Path(self.output_dir).expanduser() if self.output_dir else default_output_dir(warehouse)
-        return folder.resolve() / self.file_name
+    def output_location(self, artifacts: ArtifactStore) -> str:
+        folder = self.output_dir.rstrip("/") if self.output_dir else artifacts.location("reports")
+        return f"{folder}/{self.file_name}"
 
     def upstream(self) -> list[dg.AssetKey]:
         tables = [*(s.table for s in self.sections if s.table), *(k.table for k in self.kpis)]
@@ -122,38 +98,41 @@ class ReportComponent(dg.Component, dg.Model, dg.Resolvable):
             group_name=self.group_name,
             description=f"{self.title}: static HTML ({self.file_name}), sections "
             + ", ".join(s.title for s in self.sections),
-            required_resource_keys={"warehouse"},
+            required_resource_keys={"warehouse", "artifacts"},
             kinds={"html"},
             freshness_policy=policy,
         )
         def _report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             return component.materialize(
-                context.resources.warehouse, context.instance, statements, kpi_statements
+                context.resources.warehouse,
+                context.resources.artifacts,
+                context.instance,
+                statements,
+                kpi_statements,
             )
 
         return dg.Definitions(assets=[_report])
 
     def materialize(
         self,
-        warehouse: Any,
+        warehouse: Warehouse,
+        artifacts: ArtifactStore,
         instance: dg.DagsterInstance,
         statements: dict[str, dict[str, str]],
         kpi_statements: list[dict[str, str]],
     ) -> dg.MaterializeResult:
         from dataplat_reporting.report_html import render_html, render_preview
 
-        dialect = warehouse_dialect(warehouse)
         kpis = []
         for kpi, by_dialect in zip(self.kpis, kpi_statements, strict=True):
-            _, rows = query(warehouse, by_dialect[dialect])
+            _, rows = warehouse.query(by_dialect[warehouse.dialect])
             kpis.append((kpi.label, kpi.show(rows[0][0] if rows else None)))
         shown: list[Shown] = [
             s for section in self.sections
             if (s := read_section(section, statements[section.id], warehouse, instance)) is not None
         ]  # fmt: skip
-        path = self.output_path(warehouse)
         html = render_html(kpis, shown, title=self.title, generated_at=datetime.now(UTC))
-        write_atomically(path, html)
+        path = write_text(self.output_location(artifacts), html)
         return dg.MaterializeResult(
             metadata={
                 REPORT_PATH_KEY: dg.MetadataValue.path(str(path)),

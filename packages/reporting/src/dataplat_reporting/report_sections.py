@@ -15,18 +15,10 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import dagster as dg
-from dataplat_core.warehouse import quote_table
+from dataplat_core.warehouse import quote_table, table_exists
 from pydantic import Field, field_validator, model_validator
 
-from dataplat_reporting.dialect import (
-    DIALECTS,
-    DUCKDB,
-    UnsupportedSql,
-    query,
-    table_exists,
-    transpile,
-    warehouse_dialect,
-)
+from dataplat_reporting.dialect import DIALECTS, DUCKDB, UnsupportedSql, transpile
 
 # Column names a long-format metrics table may use for the metric's name and its value.
 _METRIC_NAME_COLUMNS = ("metric", "metric_name", "name")
@@ -201,7 +193,7 @@ def read_section(
         return Shown(section, found[0], found[1])
     if section.optional and not table_exists(warehouse, section.table):
         return None
-    columns, rows = query(warehouse, statements[warehouse_dialect(warehouse)])
+    columns, rows = warehouse.query(statements[warehouse.dialect])
     names = [c.lower() for c in columns]  # Snowflake reports unquoted names in upper case
     unknown = sorted({a.column for a in section.axes()} - set(names))
     if unknown:
@@ -222,7 +214,7 @@ def metrics_from_table(warehouse: Any, table: str) -> dict[str, float]:
     """The newest metrics of a table in long (`metric`, `value`) or wide (one numeric column per metric) form."""
     if not table_exists(warehouse, table):
         return {}
-    columns, rows = query(warehouse, f"select * from {quote_table(table)}")
+    columns, rows = warehouse.query(f"select * from {quote_table(table)}")
     if not rows:
         return {}
     time_col = next((c for c in _TIME_COLUMNS if c in columns), None)

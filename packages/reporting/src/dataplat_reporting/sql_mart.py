@@ -25,17 +25,10 @@ from pathlib import Path
 import dagster as dg
 from dataplat_core.checks import checks_step, table_checks
 from dataplat_core.observability import fail_fast_unless_transient, table_metadata, transient_retry_policy
-from dataplat_core.warehouse import quote_identifier, quote_table
+from dataplat_core.warehouse import WAREHOUSE_POOL, quote_identifier, quote_table
 from pydantic import Field
 
-from dataplat_reporting.dialect import (
-    DIALECTS,
-    DUCKDB,
-    SNOWFLAKE,
-    run_statements,
-    transpile,
-    warehouse_dialect,
-)
+from dataplat_reporting.dialect import DIALECTS, DUCKDB, transpile
 from dataplat_reporting.freshness import MartFreshness
 
 
@@ -76,7 +69,7 @@ def read_sql(sql: str, base: Path, tables: Mapping[str, str] | None = None) -> s
 # Days are UTC days: DuckDB casts a TIMESTAMPTZ to DATE (or takes its month) in the session's time zone, the
 # machine's by default, so the mart's connection sets UTC. Snowflake casts a TIMESTAMP_TZ in the value's own
 # offset (the loaders write UTC), so it needs no session setting (and fakesnow cannot emulate one).
-SESSION_SETUP = {DUCKDB: ["set TimeZone = 'UTC'"], SNOWFLAKE: []}
+SESSION_SETUP = {DUCKDB: ["set TimeZone = 'UTC'"]}
 
 
 def statements_by_dialect(table: str, select: str) -> dict[str, list[str]]:
@@ -86,7 +79,7 @@ def statements_by_dialect(table: str, select: str) -> dict[str, list[str]]:
     for dialect in DIALECTS:
         body = transpile(select, write=dialect, read=DUCKDB)
         out[dialect] = [
-            *SESSION_SETUP[dialect],
+            *SESSION_SETUP.get(dialect, []),
             f"create schema if not exists {schema}",
             f"create or replace table {quote_table(table)} as {body}",
         ]
@@ -115,7 +108,7 @@ def build_mart(
         group_name=group_name,
         description=spec.description or f"Mart {table}.",
         required_resource_keys={"warehouse"},
-        pool="warehouse",  # DuckDB: one writer per file
+        pool=WAREHOUSE_POOL,
         retry_policy=transient_retry_policy(),  # a lock or a dropped connection; SQL errors fail at once
         kinds={"sql"},
         freshness_policy=freshness.policy() if freshness else None,
@@ -123,9 +116,9 @@ def build_mart(
     )
     def _mart(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         warehouse = context.resources.warehouse
-        dialect = warehouse_dialect(warehouse)
+        dialect = warehouse.dialect
         with fail_fast_unless_transient():
-            run_statements(warehouse, statements[dialect])
+            warehouse.execute(statements[dialect])
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(warehouse, table),

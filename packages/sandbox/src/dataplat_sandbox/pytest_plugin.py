@@ -95,12 +95,14 @@ def sandbox_env(sandbox_postgres, landing_folder, payments_api, shipments_api):
 @pytest.fixture
 def platform_env(sandbox_env, tmp_path, monkeypatch):
     """The whole local platform environment in ``os.environ``: the sandbox's sources, ``PLATFORM_ENV=local``
-    and a DuckDB warehouse file and the platform's state folder in ``tmp_path``. Returns the variables it set."""
+    and a DuckDB warehouse file, the platform's state folder and its artifacts (models, reports) in ``tmp_path``.
+    Returns the variables it set."""
     env = {
         **sandbox_env,
         "PLATFORM_ENV": "local",
         "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
         "DATAPLAT_STATE_DIR": str(tmp_path / "state"),
+        "ARTIFACTS_URL": str(tmp_path / "artifacts"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

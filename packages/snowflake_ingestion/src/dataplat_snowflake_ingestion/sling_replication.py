@@ -37,7 +37,6 @@ from dataplat_core.checks import (
     source_row_count_check,
     table_checks,
 )
-from dataplat_core.duckdb_warehouse import WarehouseDuckDB, WarehouseLocked
 from dataplat_core.observability import (
     COLUMN_SCHEMA,
     StepRetry,
@@ -47,7 +46,7 @@ from dataplat_core.observability import (
     table_metadata,
     with_retry_policy,
 )
-from dataplat_core.warehouse import table_version
+from dataplat_core.warehouse import WAREHOUSE_POOL, Warehouse, WarehouseBusy, table_version
 
 from dataplat_snowflake_ingestion.sling_workarounds.errors import explain_failures
 from dataplat_snowflake_ingestion.sling_workarounds.unchanged_streams import (
@@ -58,8 +57,6 @@ from dataplat_snowflake_ingestion.sling_workarounds.unchanged_streams import (
     skipped_result,
 )
 from dataplat_snowflake_ingestion.sling_workarounds.watchdog import SlingWatchdog
-
-WAREHOUSE_POOL = "warehouse"
 
 
 def _describe(stream_definition: Mapping[str, Any], table: str) -> str:
@@ -345,16 +342,12 @@ class _Replication:
     update_keys: dict[dg.AssetKey, str | None]
 
 
-def _wait_for_the_warehouse_lock(warehouse: Any) -> None:
-    """Sling's DuckDB CLI does not wait for another process's lock on the file, and Sling 1.4.11 can hang when its
-    CLI fails to open a locked file. The platform's warehouse resource waits for the lock
-    (WAREHOUSE_LOCK_TIMEOUT_S), then fails naming the holder: take and release it before Sling starts."""
-    if not isinstance(warehouse, WarehouseDuckDB):
-        return
+def _wait_for_the_warehouse_lock(warehouse: Warehouse) -> None:
+    """Sling writes the warehouse outside the resource (its own CLI): wait until it can (`wait_until_writable`:
+    a DuckDB file's lock, WAREHOUSE_LOCK_TIMEOUT_S), else fail naming the holder."""
     try:
-        with warehouse.get_connection():
-            pass
-    except WarehouseLocked as exc:  # the cause first, as the UI shows it; a lock is worth a retry
+        warehouse.wait_until_writable()
+    except WarehouseBusy as exc:  # the cause first, as the UI shows it; a lock is worth a retry
         raise dg.Failure(description=str(exc), allow_retries=True) from exc
 
 

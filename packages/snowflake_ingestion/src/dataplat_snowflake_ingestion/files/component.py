@@ -8,10 +8,9 @@ YAML runs locally and in prod.
 """
 
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from dataplat_core.checks import TableCheck, check_results, freshness_check, min_rows_check
 from dataplat_core.observability import (
     UNCHANGED_PARTITIONS,
@@ -20,7 +19,7 @@ from dataplat_core.observability import (
     load_logger,
     table_metadata,
 )
-from dataplat_core.warehouse import quote_table, table_exists
+from dataplat_core.warehouse import WAREHOUSE_POOL, Warehouse, quote_table, table_exists
 from pydantic import Field, field_validator, model_validator
 
 from dataplat_snowflake_ingestion.files import audit
@@ -44,7 +43,6 @@ from dataplat_snowflake_ingestion.files.schema import (
 from dataplat_snowflake_ingestion.files.sensor import FilePattern, build_file_schedule, build_file_sensor
 from dataplat_snowflake_ingestion.files.snowflake import SnowflakeFileLoader
 
-WAREHOUSE_POOL = "warehouse"  # DuckDB allows one writer per file: every warehouse writer shares one pool
 CHECK_SCHEMA_DRIFT = "schema_drift"
 
 
@@ -233,14 +231,22 @@ class RefusedDelivery(ValueError):
     """A blocking audit refused the delivery: nothing published, the rows are in quarantine."""
 
 
-def strategy_for(warehouse: Any, spec: FileSpec) -> DuckDBFileLoader | SnowflakeFileLoader:
-    """The load strategy for the warehouse resource the environment built (see dataplat_core.resources)."""
-    if isinstance(warehouse, DuckDBResource):
-        return DuckDBFileLoader(spec, warehouse.get_connection)
-    # By name: the local venvs do not carry the Snowflake connector, so its class cannot be imported here.
-    if type(warehouse).__name__ == "SnowflakeResource":
-        return SnowflakeFileLoader(spec, warehouse.get_connection)
-    raise TypeError(f"no file load strategy for warehouse resource {type(warehouse).__name__}")
+# Write, audit, publish in each warehouse's own statements (COPY and a staging table differ), by its SQL dialect.
+LOADERS: dict[str, type[DuckDBFileLoader] | type[SnowflakeFileLoader]] = {
+    "duckdb": DuckDBFileLoader,
+    "snowflake": SnowflakeFileLoader,
+}
+
+
+def strategy_for(warehouse: Warehouse, spec: FileSpec) -> DuckDBFileLoader | SnowflakeFileLoader:
+    """The load strategy for the platform's `warehouse` (see dataplat_core.warehouse)."""
+    loader = LOADERS.get(getattr(warehouse, "dialect", None))
+    if loader is None:
+        raise TypeError(
+            f"no file load strategy for {type(warehouse).__name__}: the `warehouse` resource must be a "
+            f"dataplat_core Warehouse of dialect {' or '.join(LOADERS)}"
+        )
+    return loader(spec, warehouse.get_connection)
 
 
 def _audit_check(

@@ -62,7 +62,7 @@ def _noop(_step: str) -> None:
 
 
 class DuckDBFileLoader:
-    """The DuckDB strategy. `connect` is `DuckDBResource.get_connection` (or any context manager of a
+    """The DuckDB strategy. `connect` is `WarehouseDuckDB.get_connection` (or any context manager of a
     `duckdb.DuckDBPyConnection`)."""
 
     kind = "duckdb"

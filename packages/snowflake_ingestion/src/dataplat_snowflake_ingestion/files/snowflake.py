@@ -58,7 +58,7 @@ def _noop(_step: str) -> None:
 
 
 class SnowflakeFileLoader:
-    """The Snowflake strategy. `connect` is `SnowflakeResource.get_connection` (a context manager of a
+    """The Snowflake strategy. `connect` is `WarehouseSnowflake.get_connection` (a context manager of a
     `snowflake.connector` connection, whose `cursor()` runs one statement at a time)."""
 
     kind = "snowflake"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,19 +88,6 @@ def _ineligible(config: Mapping[str, Any], name: str, stream: Mapping[str, Any])
     return None
 
 
-@contextmanager
-def _one_connection(warehouse: Any):
-    """The warehouse resource with one connection shared by several `fetch_one` calls."""
-    with warehouse.get_connection() as conn:
-
-        class _Shared:
-            @contextmanager
-            def get_connection(self):
-                yield conn
-
-        yield _Shared()
-
-
 def _newer(source: Any, warehouse: Any) -> bool:
     """Whether Sling would read a row: some source value > the warehouse's newest. Raises TypeError when the
     two cannot be compared (a naive against an aware timestamp)."""
@@ -133,7 +119,7 @@ def check_streams(
     started = time.perf_counter()
     # The warehouse side first: a missing table needs no source query.
     try:
-        with _one_connection(warehouse) as shared:
+        with warehouse.session() as shared:
             for check in pending:
                 check.reason = _read_warehouse(shared, check)
     except Exception as exc:
