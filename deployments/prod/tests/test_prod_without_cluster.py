@@ -18,7 +18,7 @@ import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config_schema
 from dagster_k8s import K8sRunLauncher, k8s_job_executor
-from dataplat_core.environment import SECRET_VARS, EnvironmentMismatch, EnvironmentSpec
+from dataplat_core.environment import EnvironmentMismatch, EnvironmentSpec
 from dataplat_core.runner import load_definitions
 
 PROD = Path(__file__).resolve().parents[1]
@@ -36,6 +36,22 @@ def location() -> str:
     name = os.environ.get("DATAPLAT_LOCATION")
     assert name in LOCATIONS, f"DATAPLAT_LOCATION must name this venv's code location, got {name!r}"
     return name
+
+
+def _placeholders() -> dict[str, str]:
+    lines = (PROD.parents[1] / "tools" / "placeholder.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+@pytest.fixture
+def read_variables(location, monkeypatch) -> dict[str, dict]:
+    """What this venv's prod location reads, as it lists it when loaded (definitions metadata
+    `dataplat/variables`: core's, its packages' resources' and its composition's own)."""
+    for name, value in _placeholders().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PLATFORM_ENV", "prod")
+    defs = load_definitions(f"dataplat_prod_{location}.definitions")
+    return {v["name"]: v for v in defs.metadata["dataplat/variables"].value}
 
 
 def _walk(node, path=()):
@@ -73,22 +89,25 @@ def test_helm_values_deploy_each_prod_code_location_without_cluster(values):
     assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
 
 
-def test_no_secret_value_is_written_in_the_prod_config_without_cluster(values):
+def test_no_secret_value_is_written_in_the_prod_config_without_cluster(values, read_variables):
     secretish = ("PASSWORD", "TOKEN", "SECRET_KEY", "PRIVATE_KEY")
     for path, value in _walk(values):
         if any(word in "/".join(path).upper() for word in secretish):
             assert value in (None, "", False), f"{'/'.join(path)} holds a literal secret"
     for node in [d.get("env", []) for d in values["dagster-user-deployments"]["deployments"]]:
         for entry in node:
-            assert entry["name"] not in SECRET_VARS, f"{entry['name']} must come from the Secret"
+            assert not read_variables.get(entry["name"], {}).get("secret"), (
+                f"{entry['name']} must come from the Secret"
+            )
     secret = yaml.safe_load((PROD / "helm" / "secret.example.yaml").read_text())
     assert all(v == "" for v in secret["stringData"].values()), "the example Secret must hold no values"
 
 
-def test_secret_holds_every_variable_prod_requires_without_cluster():
+def test_secret_holds_every_variable_prod_requires_without_cluster(read_variables):
     spec = EnvironmentSpec.read(PROD)  # deployments/prod/platform.yaml
     secret = yaml.safe_load((PROD / "helm" / "secret.example.yaml").read_text())
-    needed = set(spec.required) - set(spec.defaults)
+    needed = {name for name, v in read_variables.items() if v["required"]} - set(spec.defaults)
+    assert {"SNOWFLAKE_PASSWORD", "ARTIFACTS_URL"} <= needed and "WAREHOUSE_DUCKDB_PATH" not in needed
     assert needed <= set(secret["stringData"]), needed - set(secret["stringData"])
 
 
@@ -114,10 +133,8 @@ def test_instance_settings_agree_with_each_other_without_cluster(tmp_path):
 
 
 def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake(location, monkeypatch):
-    placeholders = (PROD.parents[1] / "tools" / "placeholder.env").read_text().splitlines()
-    for line in placeholders:
-        if line and not line.startswith("#"):
-            monkeypatch.setenv(*line.split("=", 1))
+    for name, value in _placeholders().items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("PLATFORM_ENV", "prod")
     monkeypatch.delenv("WAREHOUSE_DUCKDB_PATH")  # prod must not need a DuckDB file
     defs = load_definitions(f"dataplat_prod_{location}.definitions")
@@ -125,8 +142,11 @@ def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake
     assert type(defs.resources["warehouse"]).__name__ == "WarehouseSnowflake"
     assert defs.resources["warehouse"].dialect == "snowflake"
     assert defs.executor is k8s_job_executor
-    connections = {c.name: c.type for c in defs.resources["sling"].connections}
-    assert connections == {"SOURCE_PG": "postgres", "WAREHOUSE": "snowflake"}
+    if location == "ingestion":  # snowflake_ingestion provides Sling; analytics installs no source
+        connections = {c.name: c.type for c in defs.resources["sling"].connections}
+        assert connections == {"SOURCE_PG": "postgres", "WAREHOUSE": "snowflake"}
+    else:
+        assert set(defs.resources) == {"warehouse", "artifacts"}
     assert defs.metadata[f"version/dataplat-prod-{location}"].value == "0.1.0"
     assert defs.resolve_asset_graph().get_all_asset_keys(), "the location declares no assets"
     if location == "ingestion":  # the composition's defaults: a live feed's open-ended daily partitions
@@ -137,10 +157,8 @@ def test_prod_definitions_load_with_placeholder_env_without_cluster_or_snowflake
 @pytest.mark.parametrize("platform_env", [None, "local", "staging"])
 def test_the_prod_location_refuses_to_load_unless_platform_env_is_prod(location, monkeypatch, platform_env):
     """Unset PLATFORM_ENV means local: a prod pod without it would otherwise run against a DuckDB file."""
-    placeholders = (PROD.parents[1] / "tools" / "placeholder.env").read_text().splitlines()
-    for line in placeholders:
-        if line and not line.startswith("#"):
-            monkeypatch.setenv(*line.split("=", 1))
+    for name, value in _placeholders().items():
+        monkeypatch.setenv(name, value)
     if platform_env is None:
         monkeypatch.delenv("PLATFORM_ENV", raising=False)
     else:
@@ -152,17 +170,21 @@ def test_the_prod_location_refuses_to_load_unless_platform_env_is_prod(location,
     assert "Set PLATFORM_ENV=prod" in str(refused.value)
 
 
-def test_sling_gets_snowflake_and_the_read_only_source_from_env_up_to_the_network(monkeypatch):
+def test_sling_gets_snowflake_and_the_read_only_source_from_env_up_to_the_network(location, monkeypatch):
     """The connections exactly as dagster-sling hands them to the Sling binary (its environment), resolved
-    from the (placeholder) prod variables: everything up to opening a socket to Snowflake or PostgreSQL."""
+    from the (placeholder) prod variables: everything up to opening a socket to Snowflake or PostgreSQL.
+    Sling is snowflake_ingestion's resource: the analytics location's venv has none."""
     from dataplat_core.resources import build_resources
 
-    placeholders = (PROD.parents[1] / "tools" / "placeholder.env").read_text().splitlines()
-    values = dict(line.split("=", 1) for line in placeholders if line and not line.startswith("#"))
+    values = _placeholders()
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PLATFORM_ENV", "prod")
-    sling = build_resources(EnvironmentSpec.read(PROD))["sling"].process_config_and_initialize()
+    resources = build_resources(EnvironmentSpec.read(PROD))
+    if location == "analytics":
+        assert "sling" not in resources and "source_postgres" not in resources
+        return
+    sling = resources["sling"].process_config_and_initialize()
     connections = {name: json.loads(spec) for name, spec in sling.prepare_environment().items()}
     assert connections["WAREHOUSE"] == {
         "name": "WAREHOUSE",

@@ -6,6 +6,7 @@ import dagster as dg
 import dlt
 import pytest
 from conftest import api_rows, attributes, component_defs, declared
+from dataplat_api_sources.declaration import RestApiConnection
 from dataplat_api_sources.destination import make_pipeline, warehouse_destination
 from dataplat_core.observability import error_chain
 from dataplat_sandbox.payments_api import PaymentsApiServer
@@ -121,11 +122,16 @@ def test_new_api_field_fails_a_frozen_schema_naming_the_column(make_platform, sa
 
 
 def test_through_the_platform_resource_factory(platform_env, payments_api):
-    """The deployment's path: resources from `build_resources()` (PLATFORM_ENV=local, DuckDB in tmp)."""
+    """The deployment's path: the warehouse from `build_resources()` (PLATFORM_ENV=local, DuckDB in tmp), the
+    API's connection from its variables, as the deployment's RestApiConnectionComponent declares it."""
     from dataplat_core.resources import build_resources
 
+    connection = RestApiConnection(
+        base_url=dg.EnvVar("PAYMENTS_API_URL"), token=dg.EnvVar("PAYMENTS_API_TOKEN")
+    )
     with component_defs(attributes()) as (_, defs):
-        defs = dg.Definitions.merge(defs, dg.Definitions(resources=build_resources()))
+        resources = {**build_resources(), "payments_api": connection}
+        defs = dg.Definitions.merge(defs, dg.Definitions(resources=resources))
         dg.Definitions.validate_loadable(defs)
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(raise_on_error=False)
         assert result.success

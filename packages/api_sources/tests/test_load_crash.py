@@ -73,9 +73,13 @@ CHILD = textwrap.dedent(
     )
     # partition "-": unpartitioned, the cursor state stored in the warehouse drives the window
     window = {"initial_value": "2026-01-01"} if partition == "-" else {"partition_start": "2026-01-01"}
-    # The carrier's API is no platform resource: bound here, from its variables, as a deployment would.
-    carrier = RestApiConnection(base_url=dg.EnvVar("SHIPMENTS_API_URL"), api_key=dg.EnvVar("SHIPMENTS_API_KEY"))
-    resources = {**build_resources(), **({"shipments_api": carrier} if api == "shipments" else {})}
+    # An API's connection is no platform resource: bound here, from its variables, as a deployment declares it
+    # (a RestApiConnectionComponent).
+    connections = {
+        "payments": ("payments_api", RestApiConnection(base_url=dg.EnvVar("PAYMENTS_API_URL"), token=dg.EnvVar("PAYMENTS_API_TOKEN"))),
+        "shipments": ("shipments_api", RestApiConnection(base_url=dg.EnvVar("SHIPMENTS_API_URL"), api_key=dg.EnvVar("SHIPMENTS_API_KEY"))),
+    }
+    resources = {**build_resources(), **dict([connections[api]])}
     with component_defs(attributes(api, page_size=page_size, **window)) as (_, defs):
         defs = dg.Definitions.merge(defs, dg.Definitions(resources=resources, jobs=[load_only]))
         result = defs.resolve_job_def("load").execute_in_process(
@@ -94,9 +98,6 @@ def env(tmp_path, monkeypatch):
     (tmp_path / "tmp").mkdir()
     values = {
         "PLATFORM_ENV": "local",
-        "SOURCE_PG_PORT": "9",
-        "SOURCE_PG_PASSWORD": "unused",
-        "LANDING_URL": str(tmp_path / "landing"),
         "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "warehouse.duckdb"),
         "DATAPLAT_STATE_DIR": str(tmp_path / "state"),
         "TMPDIR": str(tmp_path / "tmp"),
@@ -111,9 +112,9 @@ def _start(api, monkeypatch):
     if isinstance(api, ShipmentsApiServer):
         monkeypatch.setenv("SHIPMENTS_API_URL", api.url)
         monkeypatch.setenv("SHIPMENTS_API_KEY", api.api_key)
-    # the platform's resources need the payments API's variables; a shipments run does not call it
-    monkeypatch.setenv("PAYMENTS_API_URL", api.url)
-    monkeypatch.setenv("PAYMENTS_API_TOKEN", getattr(api, "token", "unused"))
+    else:
+        monkeypatch.setenv("PAYMENTS_API_URL", api.url)
+        monkeypatch.setenv("PAYMENTS_API_TOKEN", api.token)
     return api
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_sling import SlingResource, sling_assets
+from dagster_sling import SlingConnectionResource, SlingResource, sling_assets
 from dataplat_core.environment import LOCAL_SPEC
 from dataplat_core.resources import build_resources
 from dataplat_sandbox.config import SandboxConfig
@@ -33,11 +33,15 @@ with SandboxPostgres(workdir / "pg") as pg:
         SOURCE_PG_PASSWORD=pg.readonly_password,
         WAREHOUSE_DUCKDB_PATH=str(workdir / "warehouse.duckdb"),
         DATAPLAT_STATE_DIR=str(workdir / "state"),
-        LANDING_URL=str(workdir / "landing"),
-        PAYMENTS_API_URL="http://127.0.0.1:9",
-        PAYMENTS_API_TOKEN="unused",
     )
-    resources = build_resources(LOCAL_SPEC)
+    # Core builds the warehouse (and on it Sling's target connection); the source is this script's own, as
+    # snowflake_ingestion's provided `sling` resource would add it.
+    warehouse = build_resources(LOCAL_SPEC)["warehouse"]
+    source = SlingConnectionResource(
+        name="SOURCE_PG", type="postgres", host=dg.EnvVar("SOURCE_PG_HOST"), port=dg.EnvVar("SOURCE_PG_PORT"),
+        database="shop", user=dg.EnvVar("SOURCE_PG_USER"), password=dg.EnvVar("SOURCE_PG_PASSWORD"), sslmode="disable",
+    )  # fmt: skip
+    sling = SlingResource(connections=[source, warehouse.sling_connection("WAREHOUSE")])
     replication = {
         "source": "SOURCE_PG",
         "target": "WAREHOUSE",
@@ -52,7 +56,7 @@ with SandboxPostgres(workdir / "pg") as pg:
     def shop(context: dg.AssetExecutionContext, sling: SlingResource):
         yield from sling.replicate(context=context, stream=True)
 
-    result = dg.materialize([shop], resources={"sling": resources["sling"]}, raise_on_error=False)
+    result = dg.materialize([shop], resources={"sling": sling}, raise_on_error=False)
     with pg.connect() as conn:
         source = {
             t: conn.execute(f"select count(*) from shop.{t}").fetchone()[0] for t in ("customers", "orders")

@@ -1,8 +1,8 @@
 import subprocess
 import sys
 
+import dagster as dg
 import pytest
-from conftest import LOCAL_SOURCES
 from dataplat_core.environment import (
     LOCAL,
     LOCAL_SPEC,
@@ -10,10 +10,13 @@ from dataplat_core.environment import (
     EnvironmentSpec,
     InvalidEnvironment,
     MissingEnvironmentVariables,
+    core_variables,
     current_environment,
     deployment_environment,
     load_settings,
 )
+from dataplat_core.resources import variables_of
+from dataplat_core.variables import Variable
 
 # An environment as its deployment folder declares it (deployments/prod/platform.yaml has the same shape).
 SNOWFLAKE_ENV = EnvironmentSpec(
@@ -37,7 +40,7 @@ def test_a_name_that_is_no_environment_name_is_rejected():
 
 def test_only_local_is_built_in():
     with pytest.raises(InvalidEnvironment) as other:
-        load_settings(environ={"PLATFORM_ENV": "qa", **LOCAL_SOURCES})
+        load_settings(environ={"PLATFORM_ENV": "qa"})
     assert "deployments/qa/platform.yaml" in str(other.value)
 
 
@@ -68,7 +71,8 @@ def test_an_environment_folder_declares_its_warehouse_and_defaults(tmp_path):
         "duckdb",
         {"SOURCE_PG_SSLMODE": "require"},
     )
-    assert "WAREHOUSE_DUCKDB_PATH" in spec.required and "SNOWFLAKE_ACCOUNT" not in spec.required
+    names = {v.name for v in core_variables(spec.warehouse)}
+    assert "WAREHOUSE_DUCKDB_PATH" in names and "SNOWFLAKE_ACCOUNT" not in names
 
 
 @pytest.mark.parametrize(
@@ -77,13 +81,11 @@ def test_an_environment_folder_declares_its_warehouse_and_defaults(tmp_path):
         (None, "platform.yaml: missing"),
         ("warehouse: bigquery\n", "warehouse must be one of duckdb, snowflake, not 'bigquery'"),
         ("warehouse: duckdb\nregion: eu\n", "unknown keys region"),
+        ("warehouse: duckdb\ndefaults: {source_pg_host: x}\n", "not variable names: source_pg_host"),
+        ("warehouse: duckdb\ndefaults: [SOURCE_PG_HOST]\n", "defaults must be a mapping"),
         (
-            "warehouse: duckdb\ndefaults: {SNOWFLAKE_ROLE: x}\n",
-            "variables the platform does not read: SNOWFLAKE_ROLE",
-        ),
-        (
-            "warehouse: duckdb\ndefaults: {SOURCE_PG_PASSWORD: x}\n",
-            "a secret has no default: SOURCE_PG_PASSWORD",
+            "warehouse: duckdb\ndefaults: {SNOWFLAKE_PASSWORD: x}\n",
+            "a secret has no default: SNOWFLAKE_PASSWORD",
         ),
     ],
 )
@@ -97,10 +99,27 @@ def test_a_wrong_environment_folder_is_refused_naming_the_file(tmp_path, text, s
     assert str(folder / "platform.yaml") in str(refused.value) and said in str(refused.value)
 
 
+def test_a_provided_resources_secret_has_no_default_either(tmp_path, provider):
+    folder = tmp_path / "qa"
+    folder.mkdir()
+    (folder / "platform.yaml").write_text("warehouse: duckdb\ndefaults: {ORDERS_DB_PASSWORD: x}\n")
+    with pytest.raises(InvalidEnvironment, match="a secret has no default: ORDERS_DB_PASSWORD"):
+        EnvironmentSpec.read(folder)
+
+
 def test_missing_variables_are_all_listed_in_one_message():
     with pytest.raises(MissingEnvironmentVariables) as info:
         load_settings(SNOWFLAKE_ENV, {"SNOWFLAKE_ACCOUNT": "acme"})
-    expected = set(SNOWFLAKE_ENV.required) - {"SNOWFLAKE_ACCOUNT"} - set(SNOWFLAKE_ENV.defaults)
+    required = {v.name for v in core_variables("snowflake") if v.required}
+    expected = required - {"SNOWFLAKE_ACCOUNT"} - set(SNOWFLAKE_ENV.defaults)
+    assert expected == {
+        "SNOWFLAKE_USER",
+        "SNOWFLAKE_PASSWORD",
+        "SNOWFLAKE_DATABASE",
+        "SNOWFLAKE_WAREHOUSE",
+        "SNOWFLAKE_ROLE",
+        "ARTIFACTS_URL",
+    }
     assert set(info.value.missing) == expected
     for name in expected:
         assert name in str(info.value)
@@ -108,29 +127,34 @@ def test_missing_variables_are_all_listed_in_one_message():
     # The fix outside local is the deployment's secrets, not the local sandbox (whose hint it showed).
     assert "sandbox" not in str(info.value) and "deployment's secrets" in str(info.value)
     with pytest.raises(MissingEnvironmentVariables) as local:
-        load_settings(LOCAL_SPEC, {})
+        load_settings(LOCAL_SPEC, {}, [Variable("ORDERS_DB_PORT", "a port the sandbox generates")])
     assert "dataplat-sandbox up --env-file .env" in str(local.value)
 
 
-def test_local_needs_only_what_the_sandbox_generates(tmp_path):
-    settings = load_settings(LOCAL_SPEC, {**LOCAL_SOURCES, "XDG_DATA_HOME": str(tmp_path)})
-    assert settings.value("SOURCE_PG_HOST") == "127.0.0.1"
+def test_local_needs_only_what_the_sandbox_generates(tmp_path, provider):
+    environ = {**provider.sources, "XDG_DATA_HOME": str(tmp_path)}
+    settings = load_settings(LOCAL_SPEC, environ, variables_of("duckdb"))
+    assert settings.value("ORDERS_DB_HOST") == "127.0.0.1"  # the provided variable's local default
     assert settings.value("WAREHOUSE_DUCKDB_PATH") == f"{tmp_path}/dataplat/warehouse.duckdb"
     assert settings.state_dir == tmp_path / "dataplat" / "state"
-    assert settings.is_from_environment("SOURCE_PG_PORT")
-    assert not settings.is_from_environment("SOURCE_PG_HOST")
+    assert settings.is_from_environment("ORDERS_DB_PORT")
+    assert not settings.is_from_environment("ORDERS_DB_HOST")
+    # Core alone needs nothing locally: a fresh clone's location without sources loads with no setup.
+    assert load_settings(LOCAL_SPEC, {"XDG_DATA_HOME": str(tmp_path)}).env == LOCAL
 
 
-def test_local_lists_what_the_sandbox_must_provide():
+def test_local_lists_what_the_sandbox_must_provide(provider):
     with pytest.raises(MissingEnvironmentVariables) as info:
-        load_settings(LOCAL_SPEC, {})
-    assert set(info.value.missing) == set(LOCAL_SOURCES)
+        load_settings(LOCAL_SPEC, {}, variables_of("duckdb"))
+    assert set(info.value.missing) == set(provider.sources)
 
 
-def test_secret_values_are_not_handed_out():
-    settings = load_settings(LOCAL_SPEC, LOCAL_SOURCES)
+def test_secret_values_are_not_handed_out(provider):
+    settings = load_settings(LOCAL_SPEC, provider.sources, variables_of("duckdb"))
     with pytest.raises(KeyError, match="EnvVar"):
-        settings.value("SOURCE_PG_PASSWORD")
+        settings.value("ORDERS_DB_PASSWORD")
+    assert settings.resource_value("ORDERS_DB_PASSWORD") == dg.EnvVar("ORDERS_DB_PASSWORD")
+    assert settings.resource_value("ORDERS_DB_HOST") == "127.0.0.1"  # a default: the literal value
 
 
 def test_importing_reads_no_environment():
@@ -140,3 +164,10 @@ def test_importing_reads_no_environment():
         [sys.executable, "-c", code], env={"PLATFORM_ENV": "nonsense"}, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_variable_is_declared_with_a_variable_name_and_a_secret_without_default():
+    with pytest.raises(ValueError, match="'source-host' is not an environment variable name"):
+        Variable("source-host", "x")
+    with pytest.raises(ValueError, match="SOURCE_PASSWORD is a secret: it has no default"):
+        Variable("SOURCE_PASSWORD", "x", secret=True, local_default="pw")

@@ -2,17 +2,14 @@
 
 The replicator role is refused by PRIVILEGES, not only by its read-only transaction default: every write below
 runs after `SET default_transaction_read_only = off`, and must fail with insufficient_privilege. (The sandbox's
-test_postgres.py checks INSERT/UPDATE/CREATE fail in the default read-only session.) And the platform's own
-source connections - `source_postgres` and Sling's `SOURCE_PG`, as `build_resources()` makes them from the
-environment - log in as that role, never as the admin.
+test_postgres.py checks INSERT/UPDATE/CREATE fail in the default read-only session.) That the platform's own
+source connections log in as that role is snowflake_ingestion's test_source.py, whose package provides them.
 """
 
 import uuid
 
-import dagster as dg
 import psycopg
 import pytest
-from dataplat_core.resources import SOURCE_CONNECTION, build_resources
 
 WRITES = {
     "insert": "INSERT INTO shop.products VALUES (999999, 'X', 'x', 'x', 1, now())",
@@ -66,30 +63,3 @@ def test_replicator_cannot_read_outside_the_shop_schema(sandbox_postgres):
         with sandbox_postgres.connect("admin", autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
             admin.execute(f"DROP TABLE shop.{schema}_new")
-
-
-def test_the_platforms_source_connections_log_in_as_the_replicator(platform_env, sandbox_postgres):
-    resources = build_resources()
-    (sling_source,) = [c for c in resources["sling"].connections if c.name == SOURCE_CONNECTION]
-    assert sling_source.type == "postgres"
-    # Sling's connection and the resource carry the same settings, resolved by the run worker.
-    assert sling_source.user == resources["source_postgres"].user
-    assert sling_source.password == dg.EnvVar("SOURCE_PG_PASSWORD")
-    seen = {}
-
-    @dg.asset(required_resource_keys={"source_postgres"})
-    def probe(context):
-        source = context.resources.source_postgres
-        seen["configured"] = source.user
-        with source.connect() as conn:
-            seen["current_user"] = conn.execute("SELECT current_user").fetchone()[0]
-            conn.rollback()
-            conn.autocommit = True
-            conn.execute("SET default_transaction_read_only = off")
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute("DELETE FROM shop.orders WHERE false")
-
-    assert dg.materialize([probe], resources=resources).success
-    assert seen == {"configured": "replicator", "current_user": "replicator"}
-    assert sandbox_postgres.admin_user != "replicator" and platform_env["SOURCE_PG_USER"] == "replicator"
-    assert platform_env["SOURCE_PG_PASSWORD"] != sandbox_postgres.admin_password

@@ -4,13 +4,16 @@ environment's settings."""
 import duckdb
 import pytest
 from dataplat_core.environment import (
+    LOCAL,
     LOCAL_SPEC,
     PLATFORM_ENV_VAR,
     EnvironmentSpec,
     MissingEnvironmentVariables,
+    core_variables,
     current_environment,
     load_settings,
 )
+from dataplat_core.variables import Variable
 from dataplat_core.warehouse import InvalidIdentifier, quote_identifier, quote_table
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -79,7 +82,23 @@ SPECS = [
         "prod", "snowflake", {"SOURCE_PG_SSLMODE": "require", "DATAPLAT_STATE_DIR": "{data_home}/s"}
     ),
 ]
-ALL_VARS = sorted({v for spec in SPECS for v in spec.required})
+# A package's resource variables beside core's (`variables.Variable`): a local default, a required one, a secret.
+PROVIDED = (
+    Variable("ORDERS_DB_HOST", "host", local_default="127.0.0.1"),
+    Variable("ORDERS_DB_PORT", "port"),
+    Variable("ORDERS_DB_PASSWORD", "password", secret=True),
+)
+
+
+def _variables(spec: EnvironmentSpec) -> tuple[Variable, ...]:
+    return (*core_variables(spec.warehouse), *PROVIDED)
+
+
+def _default(spec: EnvironmentSpec, variable: Variable) -> str | None:
+    return spec.defaults.get(variable.name, variable.local_default if spec.name == LOCAL else None)
+
+
+ALL_VARS = sorted({v.name for spec in SPECS for v in _variables(spec)})
 
 
 @SETTINGS
@@ -96,15 +115,23 @@ def test_settings_list_exactly_the_missing_variables_or_carry_every_required_one
     environ |= {name: "   " for name in blank_vars}  # whitespace counts as unset
     environ |= {name: f"value-of-{name}" for name in given_vars}
     assert current_environment(environ) == spec.name
-    missing = sorted(n for n in spec.required if n not in given_vars and n not in spec.defaults)
+    variables = _variables(spec)
+    missing = sorted(
+        v.name for v in variables if v.required and v.name not in given_vars and _default(spec, v) is None
+    )
     if missing:
         with pytest.raises(MissingEnvironmentVariables) as err:
-            load_settings(spec, environ)
+            load_settings(spec, environ, variables)
         assert err.value.missing == missing and all(n in str(err.value) for n in missing)
         return
-    loaded = load_settings(spec, environ)
-    assert set(loaded.values) == set(spec.required)
-    for name in spec.required:
-        assert loaded.is_from_environment(name) is (name in given_vars)
-        expected = f"value-of-{name}" if name in given_vars else spec.defaults[name].format(data_home="/data")
-        assert loaded.values[name] == expected
+    loaded = load_settings(spec, environ, variables)
+    present = {v.name for v in variables if v.name in given_vars or _default(spec, v) is not None}
+    assert set(loaded.values) == present
+    for v in variables:
+        if v.name not in present:
+            continue
+        assert loaded.is_from_environment(v.name) is (v.name in given_vars)
+        expected = (
+            f"value-of-{v.name}" if v.name in given_vars else _default(spec, v).format(data_home="/data")
+        )
+        assert loaded.values[v.name] == expected

@@ -1,48 +1,71 @@
 import dagster as dg
 import pytest
-from dagster_sling import SlingResource
 from dataplat_core.duckdb_warehouse import WarehouseDuckDB
 from dataplat_core.environment import LOCAL_SPEC, InvalidEnvironment, MissingEnvironmentVariables
 from dataplat_core.resources import build_resources
+from dataplat_core.variables import ResourceConflict
 
 
 def test_local_resources_are_built_from_the_environment(local_env, tmp_path):
     resources = build_resources(LOCAL_SPEC)
-    assert set(resources) == {"warehouse", "artifacts", "source_postgres", "landing", "payments_api", "sling"}
+    assert set(resources) == {"warehouse", "artifacts"}  # core's own: core knows no source
     assert isinstance(resources["warehouse"], WarehouseDuckDB)
     assert resources["warehouse"].database == str(tmp_path / "w" / "warehouse.duckdb")
     assert (tmp_path / "w").is_dir()
-    assert isinstance(resources["sling"], SlingResource)
-    assert {c.name for c in resources["sling"].connections} == {"SOURCE_PG", "WAREHOUSE"}
-    target = next(c for c in resources["sling"].connections if c.name == "WAREHOUSE")
-    assert (target.type, target.instance) == ("duckdb", resources["warehouse"].database)
     assert resources["artifacts"].url == dg.EnvVar("ARTIFACTS_URL")  # read by the run worker
 
 
-def test_secrets_stay_environment_references(local_env):
+def test_an_installed_package_provides_its_resources_built_after_those_they_need(
+    local_env, provider, monkeypatch
+):
+    for name, value in provider.sources.items():
+        monkeypatch.setenv(name, value)
+    resources = build_resources(LOCAL_SPEC)
+    assert set(resources) == {"warehouse", "artifacts", "orders_db", "orders_copy"}
+    assert resources["orders_copy"].source is resources["orders_db"]
+    assert resources["orders_copy"].warehouse is resources["warehouse"]
+    assert set(build_resources(LOCAL_SPEC, keys={"orders_copy"})) == {
+        "warehouse",
+        "artifacts",
+        "orders_db",
+        "orders_copy",
+    }
+    assert set(build_resources(LOCAL_SPEC, keys=set())) == {"warehouse", "artifacts"}
+
+
+def test_secrets_stay_environment_references(local_env, provider, monkeypatch):
+    for name, value in provider.sources.items():
+        monkeypatch.setenv(name, value)
     resources = build_resources(LOCAL_SPEC)
     # Unresolved until a run initializes the resource: the value is never part of the definitions.
-    assert resources["source_postgres"].password == dg.EnvVar("SOURCE_PG_PASSWORD")
-    assert resources["payments_api"].token == dg.EnvVar("PAYMENTS_API_TOKEN")
-    assert "pw" not in repr(resources) and "tok" not in repr(resources)
+    assert resources["orders_db"].password == dg.EnvVar("ORDERS_DB_PASSWORD")
+    assert "pw" not in repr(resources)
 
 
-def test_resources_resolve_the_environment_when_initialised(local_env):
+def test_resources_resolve_the_environment_when_initialised(local_env, provider, monkeypatch):
+    for name, value in provider.sources.items():
+        monkeypatch.setenv(name, value)
     seen = {}
 
-    @dg.asset(required_resource_keys={"source_postgres", "payments_api"})
+    @dg.asset(required_resource_keys={"orders_db"})
     def probe(context):
-        seen["port"] = context.resources.source_postgres.port
-        seen["token"] = context.resources.payments_api.token
+        seen["port"] = context.resources.orders_db.port
+        seen["password"] = context.resources.orders_db.password
 
     assert dg.materialize([probe], resources=build_resources(LOCAL_SPEC)).success
-    assert seen == {"port": 5433, "token": "tok"}
+    assert seen == {"port": 5433, "password": "pw"}
 
 
-def test_missing_environment_fails_before_anything_is_built(local_env, monkeypatch):
-    for name in local_env:
-        monkeypatch.delenv(name)
-    with pytest.raises(MissingEnvironmentVariables):
+def test_missing_environment_fails_before_anything_is_built(local_env, provider, tmp_path):
+    with pytest.raises(MissingEnvironmentVariables) as info:
+        build_resources(LOCAL_SPEC)
+    assert info.value.missing == ["ORDERS_DB_PASSWORD", "ORDERS_DB_PORT"]
+    assert not (tmp_path / "w").exists()
+
+
+def test_two_packages_providing_one_key_refuse_the_load(local_env, provider):
+    provider.install("copied_provider")
+    with pytest.raises(ResourceConflict, match="'orders_db' is provided by both"):
         build_resources(LOCAL_SPEC)
 
 

@@ -72,7 +72,9 @@ def test_an_asset_is_given_the_warehouse_interface_itself(warehouse):
     @dg.asset(required_resource_keys={"warehouse"})
     def counted(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         given = context.resources.warehouse
-        return dg.MaterializeResult(metadata={"type": type(given).__name__, "one": fetch_one(given, "select 1")[0]})
+        return dg.MaterializeResult(
+            metadata={"type": type(given).__name__, "one": fetch_one(given, "select 1")[0]}
+        )
 
     result = dg.materialize([counted], resources={"warehouse": warehouse})
     metadata = result.asset_materializations_for_node("counted")[0].metadata
@@ -107,13 +109,14 @@ def test_the_duckdb_warehouse_names_its_file_to_sling_and_dlt(duckdb_warehouse):
 
 
 def test_the_snowflake_warehouse_gives_sling_its_variables_and_dlt_its_credentials(fakesnow_warehouse):
-    from dataplat_core.snowflake_warehouse import VARIABLES, WarehouseSnowflake
+    from dataplat_core.environment import SNOWFLAKE_FIELDS
+    from dataplat_core.snowflake_warehouse import WarehouseSnowflake
 
     connection = fakesnow_warehouse.sling_connection("WAREHOUSE")
     assert connection.type == "snowflake"
     assert connection.password == dg.EnvVar("SNOWFLAKE_PASSWORD")  # a reference, never the value
     from_env = WarehouseSnowflake.from_environment()
-    assert from_env.password == dg.EnvVar(VARIABLES["password"])
+    assert from_env.password == dg.EnvVar(SNOWFLAKE_FIELDS["password"])
     kind, kwargs = fakesnow_warehouse.dlt_destination()
     assert kind == "snowflake"
     assert kwargs["credentials"] == {

@@ -91,7 +91,9 @@ def shop_defs(*, marts: dict | None = None, report: dict | None = None, resource
             ReportComponent, defs_path="shop_report", defs_yaml_contents=report or report_yaml()
         )
         with sandbox.build_all_defs() as defs:
-            yield dg.Definitions.merge(defs, dg.Definitions(resources={**build_resources(), **(resources or {})}))
+            yield dg.Definitions.merge(
+                defs, dg.Definitions(resources={**build_resources(), **(resources or {})})
+            )
 
 
 def materialize_all(

@@ -5,9 +5,9 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 import pytest
-from dataplat_core.resources import LandingLocation
 from dataplat_core.testing import checks_by_name
 from dataplat_sandbox.landing import atomic_write, write_landing
+from dataplat_snowflake_ingestion.resources import LandingLocation
 from files_support import (
     JOB,
     TABLE,

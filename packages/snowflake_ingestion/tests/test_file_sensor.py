@@ -6,8 +6,8 @@ import time
 
 import dagster as dg
 import pytest
-from dataplat_core.resources import LandingLocation
 from dataplat_sandbox.landing import atomic_write
+from dataplat_snowflake_ingestion.resources import LandingLocation
 from files_support import file_defs
 
 SENSOR = "raw_files__sales_files"

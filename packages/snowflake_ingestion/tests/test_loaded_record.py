@@ -7,9 +7,9 @@ import os
 import time
 
 import dagster as dg
-from dataplat_core.resources import LandingLocation
 from dataplat_sandbox.landing import atomic_write
 from dataplat_snowflake_ingestion.files.identity import FileIdentity, recorded_identities
+from dataplat_snowflake_ingestion.resources import LandingLocation
 from files_support import file_defs as _file_defs
 from files_support import partition_counts, run_range, unchanged_partitions
 

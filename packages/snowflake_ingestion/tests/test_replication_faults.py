@@ -20,9 +20,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dataplat_core.resources import SourceUnreachable, build_resources
+from dataplat_core.resources import build_resources
 from dataplat_sandbox.config import SandboxConfig
 from dataplat_sandbox.postgres import SandboxPostgres
+from dataplat_snowflake_ingestion.resources import SourceUnreachable
 from dataplat_snowflake_ingestion.sling_workarounds.watchdog import descendants, processes
 from replication_support import REPLICATION, TABLES, order_statuses, run_replication
 

@@ -1,10 +1,14 @@
 """The local analytics code location: loads, validates, and its marts read ingestion's tables by key."""
 
+from pathlib import Path
+
 import dagster as dg
 from dataplat_core.runner import load_definitions
 from dataplat_core.standards import asset_standard_problems
 
 MODULE = "dataplat_local_analytics.definitions"
+DEPLOYMENT = Path(__file__).resolve().parents[1]
+DOCS = DEPLOYMENT.parents[2] / "docs" / "environments.md"
 
 
 def test_definitions_load_and_validate(platform_env):
@@ -41,3 +45,39 @@ def test_every_asset_follows_its_upstreams_by_automation_and_the_sensor_runs(pla
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor.asset_selection.resolve(graph) == set(graph.materializable_asset_keys)
+
+
+def test_the_location_asks_for_no_source_variable(monkeypatch, tmp_path):
+    """Its packages provide no resource: it reads core's variables only (and locally each has a default), not
+    the ingestion sources' that snowflake_ingestion brings."""
+    import os
+
+    for name in [
+        n for n in os.environ if n.startswith(("SOURCE_PG_", "PAYMENTS_API_", "SHIPMENTS_API_", "LANDING_"))
+    ]:
+        monkeypatch.delenv(name)
+    for name in ("PLATFORM_ENV", "WAREHOUSE_DUCKDB_PATH", "DATAPLAT_STATE_DIR", "ARTIFACTS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    defs = load_definitions(MODULE)
+    assert set(defs.resources) == {"warehouse", "artifacts"}
+    listed = {v["name"] for v in defs.metadata["dataplat/variables"].value}
+    assert listed == {
+        "WAREHOUSE_DUCKDB_PATH",
+        "DATAPLAT_STATE_DIR",
+        "ARTIFACTS_URL",
+        "WAREHOUSE_LOCK_TIMEOUT_S",
+        "ALERT_WEBHOOK_URL",
+    }
+
+
+def test_the_variable_table_in_the_docs_is_the_one_the_code_declares():
+    """docs/environments.md's table for this location is generated (`dataplat_core.variables_doc`)."""
+    from dataplat_core.variables_doc import documented, location_table
+
+    location, generated = location_table(DEPLOYMENT)
+    assert location == "analytics"
+    assert documented(DOCS.read_text(), location) == generated, (
+        "docs/environments.md differs from the code: run "
+        "`python -m dataplat_core.variables_doc deployments/local/analytics docs/environments.md` in this venv"
+    )

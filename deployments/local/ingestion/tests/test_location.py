@@ -1,5 +1,8 @@
 """The local ingestion code location: loads, validates, and materializes against the real sandbox."""
 
+import re
+from pathlib import Path
+
 import dagster as dg
 import pytest
 from dataplat_core.environment import MissingEnvironmentVariables
@@ -7,6 +10,8 @@ from dataplat_core.runner import load_definitions, materialize_all
 from dataplat_core.standards import asset_standard_problems
 
 MODULE = "dataplat_local_ingestion.definitions"
+DEPLOYMENT = Path(__file__).resolve().parents[1]
+DOCS = DEPLOYMENT.parents[2] / "docs" / "environments.md"
 
 
 def test_definitions_load_and_validate(platform_env):
@@ -31,24 +36,47 @@ def test_every_asset_has_owners_description_kinds_tags_yaml_link_and_its_tiers_c
 
 
 def test_missing_environment_names_every_variable(monkeypatch):
-    for name in (
-        "SOURCE_PG_PORT",
-        "SOURCE_PG_PASSWORD",
-        "PAYMENTS_API_URL",
-        "PAYMENTS_API_TOKEN",
-        "LANDING_URL",
-    ):
+    """snowflake_ingestion's provided resources' variables and those the composition's API connections name
+    (`RestApiConnectionComponent`), in one message when the location loads, not one by one at run time."""
+    sources = {
+        "SOURCE_PG_PORT", "SOURCE_PG_PASSWORD", "LANDING_URL",
+        "PAYMENTS_API_URL", "PAYMENTS_API_TOKEN", "SHIPMENTS_API_URL", "SHIPMENTS_API_KEY",
+    }  # fmt: skip
+    for name in sources:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PLATFORM_ENV", "local")
     with pytest.raises(MissingEnvironmentVariables) as info:
         load_definitions(MODULE)
-    assert set(info.value.missing) == {
-        "SOURCE_PG_PORT",
-        "SOURCE_PG_PASSWORD",
-        "PAYMENTS_API_URL",
-        "PAYMENTS_API_TOKEN",
-        "LANDING_URL",
+    assert set(info.value.missing) == sources
+
+
+def test_the_variable_table_in_the_docs_is_the_one_the_code_declares():
+    """docs/environments.md's table for this location is generated (`dataplat_core.variables_doc`)."""
+    from dataplat_core.variables_doc import documented, location_table
+
+    location, generated = location_table(DEPLOYMENT)
+    assert location == "ingestion"
+    assert documented(DOCS.read_text(), location) == generated, (
+        "docs/environments.md differs from the code: run "
+        "`python -m dataplat_core.variables_doc deployments/local/ingestion docs/environments.md` in this venv"
+    )
+
+
+def test_every_environment_default_names_a_variable_some_location_reads():
+    """A default in a `platform.yaml` for a variable nobody reads is a typo (core cannot tell: which variables
+    exist depends on the packages each location installs). Both locations' tables are in the docs."""
+    import yaml
+    from dataplat_core.variables_doc import documented
+
+    text = DOCS.read_text()
+    read = {
+        name
+        for location in ("ingestion", "analytics")
+        for name in re.findall(r"^\| `([A-Z0-9_]+)` \|", documented(text, location) or "", re.M)
     }
+    for platform in sorted(DEPLOYMENT.parents[1].glob("*/platform.yaml")):
+        defaults = yaml.safe_load(platform.read_text()).get("defaults") or {}
+        assert set(defaults) <= read, f"{platform}: defaults for variables no location reads"
 
 
 def test_whole_location_materializes_with_passing_checks(platform_env, sandbox_config):

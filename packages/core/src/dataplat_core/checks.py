@@ -152,31 +152,6 @@ def min_rows_check(asset: dg.AssetKey | str, table: str, min_rows: int = 1) -> T
     return TableCheck(_key(asset), "row_count", f"{table} holds at least {min_rows} row(s).", evaluate)
 
 
-def source_row_count_check(
-    asset: dg.AssetKey | str, table: str, source_table: str, tolerance: float = 0.01
-) -> TableCheck:
-    """The warehouse table holds as many rows as the source table, within `tolerance` (a fraction of the
-    source's count: a live source keeps changing between the load and the check)."""
-    warehouse_sql = f"select count(*) from {quote_table(table)}"
-    quote_table(source_table)  # reject a bad name when the code location loads
-
-    def evaluate(resources) -> Outcome:
-        (loaded,) = fetch_one(resources.warehouse, warehouse_sql)
-        source = resources.source_postgres.row_count(source_table)
-        difference = abs(int(loaded) - source)
-        return Outcome(
-            difference <= tolerance * source,
-            {"warehouse_rows": int(loaded), "source_rows": source, "difference": difference,
-             "tolerance": tolerance},
-        )  # fmt: skip
-
-    description = f"Rows in {table} equal rows in the source's {source_table}, within {tolerance:.1%}."
-    return TableCheck(
-        _key(asset), "row_count_matches_source", description, evaluate,
-        resource_keys=frozenset({"warehouse", "source_postgres"}),
-    )  # fmt: skip
-
-
 def freshness_check(
     asset: dg.AssetKey | str, table: str, column: str, max_age: timedelta, *, now: datetime | None = None
 ) -> TableCheck:

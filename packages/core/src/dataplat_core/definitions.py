@@ -14,9 +14,11 @@ from dataplat_core.environment import (
     LOCAL_SPEC,
     EnvironmentMismatch,
     EnvironmentSpec,
+    built_in_spec,
     deployment_environment,
 )
-from dataplat_core.resources import build_resources
+from dataplat_core.resources import build_resources, variables_of
+from dataplat_core.variables import Variable, unique
 
 DIST_PREFIX = "dataplat-"
 
@@ -40,6 +42,28 @@ def platform_versions() -> dict[str, str]:
 
 
 VERSIONS_METADATA_KEY = "dataplat/versions"
+VARIABLES_METADATA_KEY = "dataplat/variables"
+
+
+def declared_variables(component_defs: dg.Definitions) -> tuple[Variable, ...]:
+    """The variables the composition's own resources read (a `RestApiConnectionComponent`'s `base_url_env`, say):
+    their fields holding a `dg.EnvVar`. A field hidden from `repr` (`Field(repr=False)`) holds a secret."""
+    found = []
+    for key, resource in sorted((component_defs.resources or {}).items()):
+        if not isinstance(resource, dg.ConfigurableResource):
+            continue
+        for name, info in type(resource).model_fields.items():
+            value = getattr(resource, name, None)
+            if isinstance(value, dg.EnvVar):
+                description = f"the `{key}` resource's {name}, declared by the composition"
+                found.append(Variable(value.env_var_name, description, secret=not info.repr))
+    return unique(found)
+
+
+def location_variables(component_defs: dg.Definitions, warehouse: str) -> tuple[Variable, ...]:
+    """Every variable a code location of these components reads on `warehouse`: core's, the installed packages'
+    resources' (`variables.provided`) and the composition's own (`declared_variables`)."""
+    return unique([*variables_of(warehouse), *declared_variables(component_defs)])
 
 
 def platform_definitions(
@@ -47,17 +71,29 @@ def platform_definitions(
     env: EnvironmentSpec | None = None,
     executor: dg.ExecutorDefinition | None = None,
 ) -> dg.Definitions:
-    """The components' definitions with the environment's resources, the alert sensors (`alerts.py`) and, when
+    """The components' definitions with the environment's resources (core's, and those of every installed package
+    that provides some: `resources.build_resources`), the alert sensors (`alerts.py`) and, when
     assets declare automation conditions, a running automation sensor for them (`automation.py`). Every asset
     this location materializes carries the versions of the platform packages the location runs (metadata
-    `dataplat/versions`, shown on the asset's page in the UI); the same versions are the definitions' metadata (`version/<dist>`)."""
+    `dataplat/versions`, shown on the asset's page in the UI); the same versions are the definitions' metadata (`version/<dist>`), and every variable the location reads is
+    listed in `dataplat/variables` (name, secret, required). A missing variable, one the composition's own
+    resources read included, fails the load in one message."""
     versions = platform_versions()
     shown = ", ".join(f"{name} {version}" for name, version in versions.items())
-    automation = automation_sensor(dg.Definitions.merge(*component_defs))
+    components = dg.Definitions.merge(*component_defs)
+    automation = automation_sensor(components)
+    spec = env or built_in_spec()
+    declared = declared_variables(components)
+    variables = location_variables(components, spec.warehouse)
     platform = dg.Definitions(
-        resources=build_resources(env),
+        resources=build_resources(spec, extra_variables=declared),
         sensors=[*alert_sensors(), *([automation] if automation else [])],
-        metadata={f"version/{name}": version for name, version in versions.items()},
+        metadata={
+            **{f"version/{name}": version for name, version in versions.items()},
+            VARIABLES_METADATA_KEY: dg.MetadataValue.json(
+                [{"name": v.name, "secret": v.secret, "required": v.required} for v in variables]
+            ),
+        },
         executor=executor,
     )
     merged = dg.Definitions.merge(*component_defs, platform)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
+
+from dataplat_core.variables import VARIABLE_NAME, Variable, provided, secret_names, unique
 
 PLATFORM_ENV_VAR = "PLATFORM_ENV"
 LOCAL = "local"
@@ -84,67 +86,73 @@ def deployment_environment(stated: str, environ: Mapping[str, str] | None = None
     return actual
 
 
-# Variable names, in one place. Secrets are passed to resources as dg.EnvVar so that their values are read
-# by the run worker and never shown in the UI or written to the instance's storage.
-SOURCE_PG = (
-    "SOURCE_PG_HOST",
-    "SOURCE_PG_PORT",
-    "SOURCE_PG_DATABASE",
-    "SOURCE_PG_USER",
-    "SOURCE_PG_PASSWORD",
-    "SOURCE_PG_SSLMODE",
+# Core's own variables (every other package declares its own: `variables.py`). Secrets are passed to resources
+# as dg.EnvVar so that their values are read by the run worker and never shown in the UI or stored.
+# The DuckDB default is absolute: every code location (each started in its own folder) must open one file.
+DUCKDB_VARIABLES = (
+    Variable(
+        "WAREHOUSE_DUCKDB_PATH",
+        "the DuckDB warehouse file (one file for every code location)",
+        local_default="{data_home}/dataplat/warehouse.duckdb",
+    ),
 )
-PAYMENTS_API = ("PAYMENTS_API_URL", "PAYMENTS_API_TOKEN")
-LANDING = ("LANDING_URL",)
-DUCKDB_WAREHOUSE = ("WAREHOUSE_DUCKDB_PATH",)
-# The folder for the platform's own working files (Sling's home folder, the DuckDB CLI wrapper): nothing the
-# platform runs writes into the user's home folder instead.
-STATE = ("DATAPLAT_STATE_DIR",)
-STATE_DEFAULT = {"DATAPLAT_STATE_DIR": "{data_home}/dataplat/state"}
-# Where trained models and rendered reports are kept (`artifacts.ArtifactStore`): a folder or an fsspec URL.
-ARTIFACTS = ("ARTIFACTS_URL",)
-SNOWFLAKE_WAREHOUSE = (
-    "SNOWFLAKE_ACCOUNT",
-    "SNOWFLAKE_USER",
-    "SNOWFLAKE_PASSWORD",
-    "SNOWFLAKE_DATABASE",
-    "SNOWFLAKE_WAREHOUSE",
-    "SNOWFLAKE_ROLE",
-)
-SECRET_VARS = frozenset({"SOURCE_PG_PASSWORD", "PAYMENTS_API_TOKEN", "SNOWFLAKE_PASSWORD"})
-
-# Local runs on embedded defaults: only what the sandbox generates (its port, password, token) must be given.
-# The warehouse default is absolute: every code location (each started in its own folder) must open one file.
-_LOCAL_DEFAULTS = {
-    "SOURCE_PG_HOST": "127.0.0.1",
-    "SOURCE_PG_DATABASE": "shop",
-    "SOURCE_PG_USER": "replicator",
-    "SOURCE_PG_SSLMODE": "disable",
-    "WAREHOUSE_DUCKDB_PATH": "{data_home}/dataplat/warehouse.duckdb",
-    "ARTIFACTS_URL": "{data_home}/dataplat/artifacts",
-    **STATE_DEFAULT,
+# Field of the Snowflake resource (and key of Sling's connection, which takes the connector's names) -> variable.
+SNOWFLAKE_FIELDS = {
+    "account": "SNOWFLAKE_ACCOUNT",
+    "user": "SNOWFLAKE_USER",
+    "password": "SNOWFLAKE_PASSWORD",
+    "database": "SNOWFLAKE_DATABASE",
+    "warehouse": "SNOWFLAKE_WAREHOUSE",
+    "role": "SNOWFLAKE_ROLE",
 }
+SNOWFLAKE_VARIABLES = tuple(
+    Variable(name, f"the Snowflake {field}", secret=field == "password")
+    for field, name in SNOWFLAKE_FIELDS.items()
+)
+WAREHOUSE_VARIABLES = {"duckdb": DUCKDB_VARIABLES, "snowflake": SNOWFLAKE_VARIABLES}
+PLATFORM_VARIABLES = (
+    Variable(
+        "DATAPLAT_STATE_DIR",
+        "the platform's working files: Sling's home folder (its env.yaml, state database, driver caches) and the "
+        "DuckDB CLI wrapper; nothing the platform runs writes into $HOME",
+        local_default="{data_home}/dataplat/state",
+    ),
+    Variable(
+        "ARTIFACTS_URL",
+        "where trained models and rendered reports are kept (`artifacts`): a folder or an fsspec URL (s3://...)",
+        local_default="{data_home}/dataplat/artifacts",
+    ),
+    Variable(
+        "WAREHOUSE_LOCK_TIMEOUT_S",
+        "seconds a DuckDB connection waits for another process's lock on the file (default 30)",
+        required=False,
+    ),
+    Variable(
+        "ALERT_WEBHOOK_URL",
+        "run-failure and failed-check alerts (Slack-compatible JSON); the alert sensors run where it is set",
+        required=False,
+    ),
+)
+
+
+def core_variables(warehouse: str) -> tuple[Variable, ...]:
+    """The variables core reads in an environment on `warehouse`."""
+    return WAREHOUSE_VARIABLES[warehouse] + PLATFORM_VARIABLES
 
 
 def _data_home(environ: Mapping[str, str]) -> str:
     return environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
 
 
-WAREHOUSE_VARS = {"duckdb": DUCKDB_WAREHOUSE, "snowflake": SNOWFLAKE_WAREHOUSE}
-
-
 @dataclass(frozen=True)
 class EnvironmentSpec:
     """What an environment is to the platform: its warehouse, and the defaults of its variables (a value
-    may use `{data_home}`). The variables it requires follow from the warehouse."""
+    may use `{data_home}`). Which variables a code location requires follows from the warehouse and the
+    resources it is given (`resources.build_resources`)."""
 
     name: str
     warehouse: Literal["duckdb", "snowflake"]
     defaults: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def required(self) -> tuple[str, ...]:
-        return SOURCE_PG + PAYMENTS_API + LANDING + WAREHOUSE_VARS[self.warehouse] + STATE + ARTIFACTS
 
     @staticmethod
     def read(folder: Path) -> EnvironmentSpec:
@@ -161,16 +169,18 @@ class EnvironmentSpec:
         warehouse = declared.get("warehouse") if isinstance(declared, dict) else None
         defaults = declared.get("defaults") or {} if isinstance(declared, dict) else {}
         problems = [f"unknown keys {', '.join(unknown)}"] if unknown else []
-        if warehouse not in WAREHOUSE_VARS:
-            problems.append(f"warehouse must be one of {', '.join(WAREHOUSE_VARS)}, not {warehouse!r}")
-        spec_vars = set(SOURCE_PG + PAYMENTS_API + LANDING + STATE + ARTIFACTS) | set(
-            WAREHOUSE_VARS.get(warehouse, ())
+        if warehouse not in WAREHOUSE_VARIABLES:
+            problems.append(f"warehouse must be one of {', '.join(WAREHOUSE_VARIABLES)}, not {warehouse!r}")
+        # Which variables exist depends on the packages a location installs (`variables.provided`): a default
+        # is checked here for its shape and secrecy, against every location's variables by a deployment test.
+        known_secrets = secret_names(
+            [*SNOWFLAKE_VARIABLES, *(v for r in provided().values() for v in r.variables)]
         )
         if not isinstance(defaults, dict):
             problems.append("defaults must be a mapping of variable names to values")
-        elif undeclared := sorted(set(defaults) - spec_vars):
-            problems.append(f"defaults for variables the platform does not read: {', '.join(undeclared)}")
-        elif secret := sorted(set(defaults) & SECRET_VARS):
+        elif misnamed := sorted(str(k) for k in defaults if not VARIABLE_NAME.match(str(k))):
+            problems.append(f"not variable names: {', '.join(misnamed)}")
+        elif secret := sorted(set(defaults) & known_secrets):
             problems.append(f"a secret has no default: {', '.join(secret)}")
         if not _NAME.match(Path(folder).name):
             problems.append(f"the folder name {Path(folder).name!r} is not an environment name")
@@ -179,26 +189,35 @@ class EnvironmentSpec:
         return EnvironmentSpec(Path(folder).name, warehouse, {k: str(v) for k, v in defaults.items()})
 
 
-# Built in: what a fresh clone, the tests and the demo run on, with nothing declared.
-LOCAL_SPEC = EnvironmentSpec(LOCAL, "duckdb", _LOCAL_DEFAULTS)
+# Built in: what a fresh clone, the tests and the demo run on, with nothing declared (each variable's
+# `local_default` applies on top: only what the sandbox generates, its port, password and token, must be given).
+LOCAL_SPEC = EnvironmentSpec(LOCAL, "duckdb")
 
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    """Every variable an environment needs, validated at once. `value()` for non-secrets only."""
+    """Every variable a code location needs, validated at once. `value()` for non-secrets only."""
 
     env: str
     warehouse: str
     values: Mapping[str, str]
     from_environment: frozenset[str]
+    secrets: frozenset[str] = frozenset()
 
     def value(self, name: str) -> str:
-        if name in SECRET_VARS:
+        if name in self.secrets:
             raise KeyError(f"{name} is a secret: pass dg.EnvVar({name!r}) instead of its value")
         return self.values[name]
 
     def is_from_environment(self, name: str) -> bool:
         return name in self.from_environment
+
+    def resource_value(self, name: str) -> Any:
+        """What a resource's field is given for variable `name`: `dg.EnvVar(name)` for a secret or a value from
+        the environment (read again by the run worker, never stored), the literal value for a default."""
+        import dagster as dg
+
+        return dg.EnvVar(name) if name in self.secrets or name in self.from_environment else self.values[name]
 
     @property
     def state_dir(self) -> Path:
@@ -222,31 +241,41 @@ class PlatformSettings:
         return path
 
 
+def built_in_spec(environ: Mapping[str, str] | None = None) -> EnvironmentSpec:
+    """Local's spec, which PLATFORM_ENV must then name: any other environment is known only to its deployment,
+    which passes its spec."""
+    env = current_environment(environ)
+    if env != LOCAL:
+        raise InvalidEnvironment(
+            f"PLATFORM_ENV={env}: only local is built in; the {env} environment is declared by its deployment "
+            f"(deployments/{env}/{PLATFORM_FILE}), so load its code location (code_location) to run there"
+        )
+    return LOCAL_SPEC
+
+
 def load_settings(
-    spec: EnvironmentSpec | None = None, environ: Mapping[str, str] | None = None
+    spec: EnvironmentSpec | None = None,
+    environ: Mapping[str, str] | None = None,
+    variables: Sequence[Variable] | None = None,
 ) -> PlatformSettings:
-    """The settings of `spec`'s environment (default: local, which PLATFORM_ENV must then be: any other
-    environment is known only to its deployment, which passes its spec)."""
+    """The values of `variables` (default: core's) in `spec`'s environment (default: `built_in_spec()`). A value comes
+    from the environment, else the spec's default, else (locally) the variable's `local_default`; a required
+    variable without one is missing, and every missing one is named in one message."""
     environ = os.environ if environ is None else environ
-    if spec is None:
-        env = current_environment(environ)
-        if env != LOCAL:
-            raise InvalidEnvironment(
-                f"PLATFORM_ENV={env}: only local is built in; the {env} environment is declared by its deployment "
-                f"(deployments/{env}/{PLATFORM_FILE}), so load its code location (code_location) to run there"
-            )
-        spec = LOCAL_SPEC
+    spec = spec or built_in_spec(environ)
+    variables = unique(core_variables(spec.warehouse) if variables is None else variables)
     values: dict[str, str] = {}
     from_env: set[str] = set()
     missing: list[str] = []
-    for name in spec.required:
-        if environ.get(name, "").strip():
-            values[name] = environ[name]
-            from_env.add(name)
-        elif name in spec.defaults:
-            values[name] = spec.defaults[name].format(data_home=_data_home(environ))
-        else:
-            missing.append(name)
+    for var in variables:
+        default = spec.defaults.get(var.name, var.local_default if spec.name == LOCAL else None)
+        if environ.get(var.name, "").strip():
+            values[var.name] = environ[var.name]
+            from_env.add(var.name)
+        elif default is not None:
+            values[var.name] = default.format(data_home=_data_home(environ))
+        elif var.required:
+            missing.append(var.name)
     if missing:
         raise MissingEnvironmentVariables(spec.name, missing)
-    return PlatformSettings(spec.name, spec.warehouse, values, frozenset(from_env))
+    return PlatformSettings(spec.name, spec.warehouse, values, frozenset(from_env), secret_names(variables))

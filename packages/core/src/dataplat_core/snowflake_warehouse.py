@@ -16,17 +16,8 @@ import dagster as dg
 from dagster_sling import SlingConnectionResource
 from dagster_snowflake import SnowflakeResource
 
+from dataplat_core.environment import SNOWFLAKE_FIELDS
 from dataplat_core.warehouse import Warehouse, quote_identifier, quote_table
-
-# Field of the resource (and key of Sling's connection, which takes the connector's names) -> its variable.
-VARIABLES = {
-    "account": "SNOWFLAKE_ACCOUNT",
-    "user": "SNOWFLAKE_USER",
-    "password": "SNOWFLAKE_PASSWORD",
-    "database": "SNOWFLAKE_DATABASE",
-    "warehouse": "SNOWFLAKE_WAREHOUSE",
-    "role": "SNOWFLAKE_ROLE",
-}
 
 
 class WarehouseSnowflake(Warehouse, SnowflakeResource):
@@ -34,7 +25,7 @@ class WarehouseSnowflake(Warehouse, SnowflakeResource):
 
     @classmethod
     def from_environment(cls) -> WarehouseSnowflake:
-        return cls(**{field: dg.EnvVar(name) for field, name in VARIABLES.items()})
+        return cls(**{field: dg.EnvVar(name) for field, name in SNOWFLAKE_FIELDS.items()})
 
     def get_object_to_set_on_execution_context(self) -> Any:
         # dagster-snowflake hands ops a legacy `SnowflakeConnection` wrapper instead of the resource (for
@@ -88,7 +79,7 @@ class WarehouseSnowflake(Warehouse, SnowflakeResource):
 
     def sling_connection(self, name: str) -> SlingConnectionResource:
         return SlingConnectionResource(
-            name=name, type="snowflake", **{field: dg.EnvVar(var) for field, var in VARIABLES.items()}
+            name=name, type="snowflake", **{field: dg.EnvVar(var) for field, var in SNOWFLAKE_FIELDS.items()}
         )
 
     def dlt_destination(self) -> tuple[str, dict[str, Any]]:

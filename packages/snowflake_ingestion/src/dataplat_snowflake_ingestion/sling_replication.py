@@ -32,9 +32,10 @@ from dagster_sling.components.sling_replication_collection.component import (
 )
 from dagster_sling.sling_replication import validate_replication
 from dataplat_core.checks import (
+    Outcome,
+    TableCheck,
     checks_step,
     column_schema_change_checks,
-    source_row_count_check,
     table_checks,
 )
 from dataplat_core.observability import (
@@ -46,7 +47,14 @@ from dataplat_core.observability import (
     table_metadata,
     with_retry_policy,
 )
-from dataplat_core.warehouse import WAREHOUSE_POOL, Warehouse, WarehouseBusy, table_version
+from dataplat_core.warehouse import (
+    WAREHOUSE_POOL,
+    Warehouse,
+    WarehouseBusy,
+    fetch_one,
+    quote_table,
+    table_version,
+)
 
 from dataplat_snowflake_ingestion.sling_workarounds.errors import explain_failures
 from dataplat_snowflake_ingestion.sling_workarounds.unchanged_streams import (
@@ -57,6 +65,31 @@ from dataplat_snowflake_ingestion.sling_workarounds.unchanged_streams import (
     skipped_result,
 )
 from dataplat_snowflake_ingestion.sling_workarounds.watchdog import SlingWatchdog
+
+
+def source_row_count_check(
+    asset: dg.AssetKey, table: str, source_table: str, tolerance: float = 0.01
+) -> TableCheck:
+    """The warehouse table holds as many rows as the source table, within `tolerance` (a fraction of the
+    source's count: a live source keeps changing between the load and the check)."""
+    warehouse_sql = f"select count(*) from {quote_table(table)}"
+    quote_table(source_table)  # reject a bad name when the code location loads
+
+    def evaluate(resources) -> Outcome:
+        (loaded,) = fetch_one(resources.warehouse, warehouse_sql)
+        source = resources.source_postgres.row_count(source_table)
+        difference = abs(int(loaded) - source)
+        return Outcome(
+            difference <= tolerance * source,
+            {"warehouse_rows": int(loaded), "source_rows": source, "difference": difference,
+             "tolerance": tolerance},
+        )  # fmt: skip
+
+    description = f"Rows in {table} equal rows in the source's {source_table}, within {tolerance:.1%}."
+    return TableCheck(
+        asset, "row_count_matches_source", description, evaluate,
+        resource_keys=frozenset({"warehouse", "source_postgres"}),
+    )  # fmt: skip
 
 
 def _describe(stream_definition: Mapping[str, Any], table: str) -> str:

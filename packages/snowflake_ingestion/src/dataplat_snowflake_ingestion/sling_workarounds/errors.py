@@ -24,7 +24,8 @@ from typing import Any
 
 import dagster as dg
 from dataplat_core.duckdb_warehouse import LOCK_CONFLICT
-from dataplat_core.resources import CREDENTIALS_REFUSED
+
+from dataplat_snowflake_ingestion.resources import CREDENTIALS_REFUSED
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # What a PostgreSQL that stopped or vanished mid-read looks like through Sling's Go driver.
