@@ -73,11 +73,21 @@ def test_the_location_asks_for_no_source_variable(monkeypatch, tmp_path):
 
 def test_the_variable_table_in_the_docs_is_the_one_the_code_declares():
     """docs/environments.md's table for this location is generated (`dataplat_core.variables_doc`)."""
-    from dataplat_core.variables_doc import documented, location_table
+    from dataplat_core.variables_doc import stale
 
-    location, generated = location_table(DEPLOYMENT)
-    assert location == "analytics"
-    assert documented(DOCS.read_text(), location) == generated, (
-        "docs/environments.md differs from the code: run "
-        "`python -m dataplat_core.variables_doc deployments/local/analytics docs/environments.md` in this venv"
+    assert stale(DEPLOYMENT, DOCS) is None
+
+
+def test_a_table_that_differs_from_the_code_is_refused_naming_the_fix(tmp_path):
+    from dataplat_core.variables_doc import stale
+
+    head, marker, block = DOCS.read_text().partition("<!-- variables:analytics -->")
+    edited = tmp_path / "environments.md"
+    edited.write_text(
+        head + marker + block.replace("| `ARTIFACTS_URL` | dataplat-core |", "| `ARTIFACTS_URL` | me |", 1)
     )
+    assert "analytics location's variable table differs from the code; run `python -m dataplat_core" in stale(
+        DEPLOYMENT, edited
+    )
+    edited.write_text(head)
+    assert "has no block for it" in stale(DEPLOYMENT, edited)

@@ -87,6 +87,19 @@ def documented(markdown: str, location: str) -> str | None:
     return match[2] if match else None
 
 
+def stale(deployment_folder: Path, document: Path) -> str | None:
+    """None when `document` holds the location's table as the code declares it, else what differs and the fix."""
+    location, generated = location_table(deployment_folder)
+    held = documented(Path(document).read_text(), location)
+    if held == generated:
+        return None
+    where = "has no block for it" if held is None else "differs from the code"
+    return (
+        f"{document}: the {location} location's variable table {where}; run `python -m dataplat_core.variables_doc "
+        f"{deployment_folder} {document}` in that deployment's venv:\n{generated}"
+    )
+
+
 def main(argv: Sequence[str] = sys.argv[1:]) -> None:
     deployment_folder, document = (Path(a) for a in argv)
     with warnings.catch_warnings():  # Dagster's beta/preview notes on loading the composition, not ours
