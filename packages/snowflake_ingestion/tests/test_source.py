@@ -39,6 +39,23 @@ def test_the_location_asks_for_every_source_variable_at_once(monkeypatch, tmp_pa
     assert info.value.missing == ["LANDING_URL", "SOURCE_PG_PASSWORD", "SOURCE_PG_PORT"]
 
 
+def test_an_environments_defaults_reach_the_source_and_sling(tmp_path):
+    """A platform.yaml may default any source variable but the password, the port (an int field) included."""
+    from dataplat_core.environment import EnvironmentSpec
+
+    defaults = {
+        "SOURCE_PG_HOST": "db.internal", "SOURCE_PG_PORT": "6543", "SOURCE_PG_DATABASE": "shop",
+        "SOURCE_PG_USER": "replicator", "SOURCE_PG_SSLMODE": "require", "LANDING_URL": str(tmp_path / "landing"),
+        "WAREHOUSE_DUCKDB_PATH": str(tmp_path / "w.duckdb"), "DATAPLAT_STATE_DIR": str(tmp_path / "state"),
+        "ARTIFACTS_URL": str(tmp_path / "artifacts"),
+    }  # fmt: skip
+    resources = build_resources(EnvironmentSpec("qa", "duckdb", defaults), {"SOURCE_PG_PASSWORD": "pw"})
+    assert (resources["source_postgres"].host, resources["source_postgres"].port) == ("db.internal", 6543)
+    (sling_source,) = [c for c in resources["sling"].connections if c.name == SOURCE_CONNECTION]
+    assert (sling_source.port, sling_source.sslmode) == (6543, "require")
+    assert resources["source_postgres"].password == dg.EnvVar("SOURCE_PG_PASSWORD")
+
+
 def test_the_platforms_source_connections_log_in_as_the_replicator(platform_env, sandbox_postgres):
     resources = build_resources()
     (sling_source,) = [c for c in resources["sling"].connections if c.name == SOURCE_CONNECTION]
