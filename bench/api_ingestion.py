@@ -69,7 +69,9 @@ def dlt_load(url: str, token: str, page_size: int, disposition: str, workdir: Pa
     from dataplat_api_sources.http import RetryingSession
     from dataplat_api_sources.source import declared_source
 
-    declared = yaml.safe_load(DECLARATION.read_text())["attributes"]
+    # The file declares the API's connection, then the API itself (RestApiIngestionComponent): the second.
+    documents = yaml.safe_load_all(DECLARATION.read_text())
+    declared = next(d for d in documents if d["type"].endswith("RestApiIngestionComponent"))["attributes"]
     client = Client(**{**declared["client"], "params": {"limit": page_size}})
     payments = next(r for r in declared["resources"] if r["name"] == "payments")
     spec = ApiResource(**{**payments, "write_disposition": disposition})

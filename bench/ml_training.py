@@ -116,7 +116,7 @@ def phase(warehouse: str, name: str, estimator: str) -> dict:
         )
     elif name == "score":
         result = component.score(resource, artifacts)
-        out["rows"] = result.metadata["dagster/row_count"]
+        out["rows"] = result.metadata["dagster/row_count"].value  # an IntMetadataValue (`table_metadata`)
     out.update(
         seconds=round(time.perf_counter() - started, 2),
         rss_before_mib=round(baseline / 1024),

@@ -33,18 +33,19 @@ VARIABLES = (
     Variable("ORDERS_DB_PORT", "its port"),
     Variable("ORDERS_DB_PASSWORD", "its password", secret=True),
 )
+# Declared before the resource it needs: built after it all the same.
 RESOURCES = (
+    ProvidedResource(
+        "orders_copy", "copies orders into the warehouse", (),
+        lambda s, built: OrdersCopy(source=built["orders_db"], warehouse=built["warehouse"]),
+        needs=("warehouse", "orders_db"),
+    ),
     ProvidedResource(
         "orders_db", "the orders database", VARIABLES,
         lambda s, _: OrdersDb(
             host=s.resource_value("ORDERS_DB_HOST"), port=dg.EnvVar.int("ORDERS_DB_PORT"),
             password=s.resource_value("ORDERS_DB_PASSWORD"),
         ),
-    ),
-    ProvidedResource(
-        "orders_copy", "copies orders into the warehouse", (),
-        lambda s, built: OrdersCopy(source=built["orders_db"], warehouse=built["warehouse"]),
-        needs=("warehouse", "orders_db"),
     ),
 )
 """

@@ -60,12 +60,6 @@ def declared_variables(component_defs: dg.Definitions) -> tuple[Variable, ...]:
     return unique(found)
 
 
-def location_variables(component_defs: dg.Definitions, warehouse: str) -> tuple[Variable, ...]:
-    """Every variable a code location of these components reads on `warehouse`: core's, the installed packages'
-    resources' (`variables.provided`) and the composition's own (`declared_variables`)."""
-    return unique([*variables_of(warehouse), *declared_variables(component_defs)])
-
-
 def platform_definitions(
     *component_defs: dg.Definitions,
     env: EnvironmentSpec | None = None,
@@ -84,7 +78,7 @@ def platform_definitions(
     automation = automation_sensor(components)
     spec = env or built_in_spec()
     declared = declared_variables(components)
-    variables = location_variables(components, spec.warehouse)
+    variables = unique([*variables_of(spec.warehouse), *declared])  # core's, the packages', the composition's
     platform = dg.Definitions(
         resources=build_resources(spec, extra_variables=declared),
         sensors=[*alert_sensors(), *([automation] if automation else [])],

@@ -12,7 +12,7 @@ with its variables, through the entry point `dataplat.resources` (`variables.py`
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dataplat_core.artifacts import ArtifactStore
@@ -50,40 +50,38 @@ def _snowflake(settings: PlatformSettings) -> Warehouse:
 WAREHOUSES = {"duckdb": _duckdb, "snowflake": _snowflake}
 
 
-def selected(keys: Collection[str] | None = None) -> list[ProvidedResource]:
-    """The provided resources for `keys` (None: every one installed) and those they need, in build order.
-    Keys nobody provides are left out: a component requiring one fails the load with Dagster's own message."""
+def build_order() -> list[ProvidedResource]:
+    """Every installed package's provided resources, each after the provided ones it needs (core's are built
+    first). A key nobody provides is Dagster's to report: the component requiring it fails the load."""
     available = provided()
-    wanted = [k for k in available if keys is None or k in keys]
     order: list[ProvidedResource] = []
-    for key in wanted:
+    for key in available:
         for need in (*available[key].needs, key):
             if need in available and available[need] not in order:
                 order.append(available[need])
     return order
 
 
-def variables_of(warehouse: str, keys: Collection[str] | None = None) -> tuple[Variable, ...]:
-    """Every variable core and the resources for `keys` read, on `warehouse`."""
-    return unique([*core_variables(warehouse), *(v for r in selected(keys) for v in r.variables)])
+def variables_of(warehouse: str) -> tuple[Variable, ...]:
+    """Every variable core and the installed packages' resources read, on `warehouse`."""
+    return unique([*core_variables(warehouse), *(v for r in provided().values() for v in r.variables)])
 
 
 def build_resources(
     spec: EnvironmentSpec | None = None,
     environ: Mapping[str, str] | None = None,
-    keys: Collection[str] | None = None,
-    extra_variables: tuple[Variable, ...] = (),
+    extra_variables: Sequence[Variable] = (),
 ) -> dict[str, Any]:
-    """Core's resources and the provided ones for `keys` (None: all installed), in the environment `spec`
-    declares (default: local). Fails with one message naming every missing variable, those of
-    `extra_variables` (read elsewhere, by the composition's own resources) included."""
+    """Core's resources and every installed package's provided ones, in the environment `spec` declares
+    (default: local). Fails with one message naming every missing variable, those of `extra_variables` (read
+    elsewhere, by the composition's own resources) included."""
     spec = spec or built_in_spec(environ)
-    settings = load_settings(spec, environ, [*variables_of(spec.warehouse, keys), *extra_variables])
+    settings = load_settings(spec, environ, [*variables_of(spec.warehouse), *extra_variables])
     configure_offline_binaries(settings.state_dir)
     built: dict[str, Any] = {
         "warehouse": WAREHOUSES[settings.warehouse](settings),
         "artifacts": ArtifactStore(url=settings.resource_value("ARTIFACTS_URL")),
     }
-    for resource in selected(keys):
+    for resource in build_order():
         built[resource.key] = resource.build(settings, built)
     return built

@@ -40,8 +40,10 @@ def readers(deployment: Deployment) -> list[tuple[str, Variable]]:
     rows += [(CORE, v) for v in PLATFORM_VARIABLES]
     rows += [(r.package, v) for r in provided().values() for v in r.variables]
     rows += [(COMPOSITION, v) for v in declared_variables(deployment.build_defs())]
-    seen: set[str] = set()
-    return [(who, v) for who, v in rows if not (v.name in seen or seen.add(v.name))]
+    first: dict[str, tuple[str, Variable]] = {}
+    for who, variable in rows:
+        first.setdefault(variable.name, (who, variable))
+    return list(first.values())
 
 
 def environments(deployment: Deployment) -> list[EnvironmentSpec]:
