@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from dataplat_core.variables import VARIABLE_NAME, Variable, provided, secret_names, unique
+from dataplat_core.variables import VARIABLE_NAME, Variable, provided_variables, secret_names, unique
 
 PLATFORM_ENV_VAR = "PLATFORM_ENV"
 LOCAL = "local"
@@ -173,9 +173,7 @@ class EnvironmentSpec:
             problems.append(f"warehouse must be one of {', '.join(WAREHOUSE_VARIABLES)}, not {warehouse!r}")
         # Which variables exist depends on the packages a location installs (`variables.provided`): a default
         # is checked here for its shape and secrecy, against every location's variables by a deployment test.
-        known_secrets = secret_names(
-            [*SNOWFLAKE_VARIABLES, *(v for r in provided().values() for v in r.variables)]
-        )
+        known_secrets = secret_names([*SNOWFLAKE_VARIABLES, *provided_variables()])
         if not isinstance(defaults, dict):
             problems.append("defaults must be a mapping of variable names to values")
         elif misnamed := sorted(str(k) for k in defaults if not VARIABLE_NAME.match(str(k))):
@@ -187,6 +185,10 @@ class EnvironmentSpec:
         if problems:
             raise InvalidEnvironment(f"{path}: " + "; ".join(problems))
         return EnvironmentSpec(Path(folder).name, warehouse, {k: str(v) for k, v in defaults.items()})
+
+    def default(self, variable: Variable) -> str | None:
+        """The variable's default here (may use `{data_home}`): the spec's, else locally its `local_default`."""
+        return self.defaults.get(variable.name, variable.local_default if self.name == LOCAL else None)
 
 
 # Built in: what a fresh clone, the tests and the demo run on, with nothing declared (each variable's
@@ -268,7 +270,7 @@ def load_settings(
     from_env: set[str] = set()
     missing: list[str] = []
     for var in variables:
-        default = spec.defaults.get(var.name, var.local_default if spec.name == LOCAL else None)
+        default = spec.default(var)
         if environ.get(var.name, "").strip():
             values[var.name] = environ[var.name]
             from_env.add(var.name)

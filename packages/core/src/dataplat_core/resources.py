@@ -25,7 +25,7 @@ from dataplat_core.environment import (
     core_variables,
     load_settings,
 )
-from dataplat_core.variables import ProvidedResource, Variable, provided, unique
+from dataplat_core.variables import ProvidedResource, Variable, provided, provided_variables, unique
 from dataplat_core.warehouse import Warehouse
 
 CORE_KEYS = ("warehouse", "artifacts")
@@ -64,7 +64,7 @@ def build_order() -> list[ProvidedResource]:
 
 def variables_of(warehouse: str) -> tuple[Variable, ...]:
     """Every variable core and the installed packages' resources read, on `warehouse`."""
-    return unique([*core_variables(warehouse), *(v for r in provided().values() for v in r.variables)])
+    return unique([*core_variables(warehouse), *provided_variables()])
 
 
 def build_resources(

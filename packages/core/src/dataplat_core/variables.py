@@ -84,6 +84,11 @@ def provided() -> Mapping[str, ProvidedResource]:
     return found
 
 
+def provided_variables() -> tuple[Variable, ...]:
+    """Every variable the installed packages' resources read (each name once)."""
+    return unique(v for resource in provided().values() for v in resource.variables)
+
+
 def unique(variables: Iterable[Variable]) -> tuple[Variable, ...]:
     """The variables, each name once (in first-seen order); one name declared twice differently is an error."""
     seen: dict[str, Variable] = {}

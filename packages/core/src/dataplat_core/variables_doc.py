@@ -19,7 +19,6 @@ from pathlib import Path
 
 from dataplat_core.composition import Deployment
 from dataplat_core.environment import (
-    LOCAL,
     LOCAL_SPEC,
     PLATFORM_FILE,
     PLATFORM_VARIABLES,
@@ -56,7 +55,7 @@ def _cell(variable: Variable, spec: EnvironmentSpec) -> str:
     other_warehouses = (v for w, vs in WAREHOUSE_VARIABLES.items() if w != spec.warehouse for v in vs)
     if variable in other_warehouses:
         return "—"
-    default = spec.defaults.get(variable.name, variable.local_default if spec.name == LOCAL else None)
+    default = spec.default(variable)
     if default is not None:
         return f"default `{default}`"
     return "secret" if variable.secret else "required" if variable.required else "optional"
