@@ -264,6 +264,11 @@ class SimulatedApi:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients page through without reconnecting
+    # TCP_NODELAY (socketserver's own switch). http.server sends the headers and the body in two writes; with
+    # Nagle on, a body shorter than a segment waits for the client's delayed ACK of the headers, 40 ms per
+    # response on Linux: a shipments page of 500 rows took 42 ms instead of 1 ms, and 1M orders' shipments
+    # 333 s instead of seconds. A real API server does not stall like that.
+    disable_nagle_algorithm = True
     server_version = "dataplat-sandbox/0.1"
 
     def log_message(self, format, *args) -> None:  # quiet: tests make thousands of requests
