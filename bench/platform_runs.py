@@ -56,6 +56,11 @@ print(len(pg.insert_orders(int(sys.argv[2]))))
 """
 
 
+def _step_seconds(outcomes: list[dict]) -> dict[str, float]:
+    """{step: seconds} of the steps a run executed (each asset's outcome repeats its step's time)."""
+    return {o["step"]: o["seconds"] for o in outcomes if o["step"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=1_000_000)
@@ -107,6 +112,10 @@ def main() -> int:
     rows = [[r["run"], f"{r['seconds']:.1f} s", f"{100 * r['seconds'] / full:.1f} %",
              ", ".join(f"{n} {s}" for s, n in sorted(r["statuses"].items())), f"{r['peak_mib']:.0f}"]
             for r in runs]  # fmt: skip
+    # Where each run's time goes, step by step (a step can load several assets): the full run's slowest first.
+    steps = [_step_seconds(r["outcomes"]) for r in runs]
+    names = sorted(set().union(*steps), key=lambda s: -steps[0].get(s, 0.0))
+    step_rows = [[name, *(f"{s[name]:.2f} s" if name in s else "-" for s in steps)] for name in names]
     ok = all(not r["failed"] for r in runs)
     incremental, quiet = runs[2]["seconds"] / full, runs[1]["seconds"] / full
     targets = [
@@ -120,7 +129,10 @@ def main() -> int:
              f"location, as the demo runs them); `{command}`")  # fmt: skip
     report("platform", args.json, sizes=[args.orders], repeat=1,
            raw=[{k: v for k, v in r.items()} for r in runs],
-           tables=[table(title, ["run", "wall time", "% of full", "assets", "peak MiB (process tree)"], rows)],
+           tables=[table(title, ["run", "wall time", "% of full", "assets", "peak MiB (process tree)"], rows),
+                   table("Steps (a step's own time; the rest of a run is starting the locations' processes, "
+                         "creating the runs and evaluating sensors and automation conditions)",
+                         ["step", *(r["run"] for r in runs)], step_rows)],
            targets=targets)  # fmt: skip
     if args.json:
         print(json.dumps([{k: r[k] for k in ("run", "seconds", "statuses")} for r in runs], indent=1))
