@@ -5,8 +5,9 @@
     uv run --locked python tools/internal_index.py check        # what `nox -s release` runs
 
 `check` proves the release path end to end: it starts pypiserver on a free 127.0.0.1 port, builds each
-package with `uv build` and uploads it with `uv publish`, then installs each package into a fresh venv from
-that index at its pinned version and imports it there. Deployments for staging and prod install the same way,
+package's wheel with `uv build --wheel` (the index holds wheels only, see `build_all`) and uploads it with
+`uv publish`, then installs each package into a fresh venv from that index at its pinned version and imports
+it there. Deployments for staging and prod install the same way,
 from their hashed `requirements.lock`.
 
 Supply chain: every install names one index, the internal one. It holds the platform's `dataplat-*` packages
@@ -99,15 +100,20 @@ def serve(directory: Path, port: int | None = None, *, proxy: str | None = PUBLI
 
 
 def build_all(out: Path) -> list[Path]:
-    """Every package as this checkout holds it, and every earlier release a staging or prod deployment still
-    pins (built from the commit that recorded it: the builds are reproducible, so the files are the released
-    ones), as a throwaway index serves what the real one holds."""
+    """The wheel of every package as this checkout holds it, and of every earlier release a staging or prod
+    deployment still pins (built from the commit that recorded it: the builds are reproducible, so the files are
+    the released ones), as a throwaway index serves what the real one holds.
+
+    Wheels only: a wheel is built from what a release records (pyproject.toml, README.md, src/), while an sdist
+    also carries the package's dev lock, tests and changelog, so a released version's sdist changed whenever
+    its dev lock did; its locked hash then moved and a second publish refused the new file under the released
+    name. An install from the index never builds either."""
     out.mkdir(parents=True, exist_ok=True)
     for folder in PACKAGES:
-        subprocess.run([UV, "build", "--quiet", "--out-dir", str(out), str(ROOT / "packages" / folder)],
+        subprocess.run([UV, "build", "--quiet", "--wheel", "--out-dir", str(out), str(ROOT / "packages" / folder)],
                        check=True, env=uv_env())  # fmt: skip
     for folder, source in earlier_releases(out.parent / "history"):
-        subprocess.run([UV, "build", "--quiet", "--out-dir", str(out), str(source / "packages" / folder)],
+        subprocess.run([UV, "build", "--quiet", "--wheel", "--out-dir", str(out), str(source / "packages" / folder)],
                        check=True, env=uv_env())  # fmt: skip
     return sorted(out.glob("*"))
 
@@ -227,16 +233,24 @@ def wheel_hashes(files: list[Path]) -> dict[tuple[str, str], str]:
 
 def stale_pins(files: list[Path]) -> list[str]:
     """Each platform package a released deployment's lock pins at a version whose wheel, built from this
-    checkout, is not the file the lock holds: a released version's content changed (the builds are
-    reproducible: hatchling pinned, no timestamps)."""
+    checkout, is not the file the lock holds (a released version's content changed; the builds are
+    reproducible: hatchling pinned, no timestamps), or pins other files besides it (the index holds wheels
+    only, see `build_all`)."""
     built = wheel_hashes(files)
     problems = []
     for deployment in RELEASED_DEPLOYMENTS:
         lock = ROOT / "deployments" / deployment / LOCK_NAME
         for name, (version, hashes) in sorted(locked_hashes(lock).items()):
-            if (name, version) in built and built[(name, version)] not in hashes:
+            if (name, version) not in built:
+                continue
+            if built[(name, version)] not in hashes:
                 problems.append(
                     f"{lock.relative_to(ROOT)}: {name} {version} (this checkout builds another file)"
+                )
+            elif len(hashes) > 1:
+                problems.append(
+                    f"{lock.relative_to(ROOT)}: {name} {version} (pins {len(hashes) - 1} file(s) besides its wheel, "
+                    "which the internal index does not hold: `python tools/internal_index.py lock`)"
                 )
     return problems
 

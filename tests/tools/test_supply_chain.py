@@ -121,6 +121,28 @@ def test_a_lock_whose_platform_file_is_not_what_this_checkout_builds_is_named(in
     assert not any(CORE in line for line in internal_index.stale_pins([]))  # nothing built, nothing compared
 
 
+def test_a_lock_that_also_pins_a_platform_sdist_is_named(tmp_path, monkeypatch):
+    """The index holds wheels only: a second file locked for a platform package (an sdist, which changes with
+    the package's dev lock and tests) is named, with the command that refreshes the lock."""
+    import hashlib
+
+    wheel = tmp_path / "dist" / "dataplat_core-9.9.9-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"the wheel")
+    lock = tmp_path / "deployments" / "staging" / "x" / internal_index.LOCK_NAME
+    lock.parent.mkdir(parents=True)
+    pins = f"{CORE}==9.9.9 \\\n    --hash=sha256:{hashlib.sha256(b'the wheel').hexdigest()}"
+    lock.write_text(pins + "\n")
+    monkeypatch.setattr(internal_index, "ROOT", tmp_path)
+    monkeypatch.setattr(internal_index, "RELEASED_DEPLOYMENTS", ("staging/x",))
+    assert internal_index.stale_pins([wheel]) == []
+    lock.write_text(pins + f" \\\n    --hash=sha256:{hashlib.sha256(b'the sdist').hexdigest()}\n")
+    (problem,) = internal_index.stale_pins([wheel])
+    assert (
+        f"{CORE} 9.9.9" in problem and "besides its wheel" in problem and "internal_index.py lock" in problem
+    )
+
+
 def test_every_platform_file_the_locks_pin_is_what_this_checkout_builds(tmp_path):
     """A released version's content must not change: the staging and prod locks hold the hashes of the wheels
     this checkout builds (reproducibly), else the release check would refuse them. Fix: bump the version, or
