@@ -155,6 +155,42 @@ def test_duckdb_destination_uses_the_warehouse_file(tmp_path):
     assert config.credentials.database == str(tmp_path / "w.duckdb")
 
 
+def test_a_load_into_the_duckdb_warehouse_runs_one_job_at_a_time(tmp_path, monkeypatch):
+    """DuckDB 1.4.4's WAL replay can fail after a kill when one connection dropped a table while another's
+    write still named its blocks (see `WarehouseDuckDB.dlt_destination`): dlt's jobs on the warehouse file run
+    one after another. Measured on dlt's own copy jobs, three tables, each job held a moment."""
+    import threading
+    import time
+
+    import dlt
+    from dataplat_core.duckdb_warehouse import WarehouseDuckDB
+    from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+
+    running, most, lock = [0], [0], threading.Lock()
+    original = DuckDbCopyJob.run
+
+    def run(self):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.2)
+            return original(self)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(DuckDbCopyJob, "run", run)
+    warehouse = WarehouseDuckDB(database=str(tmp_path / "w.duckdb"))
+    pipeline = make_pipeline("seq", dataset="d", destination=warehouse_destination(warehouse),
+                             pipelines_dir=tmp_path / "dlt", window=None)  # fmt: skip
+    tables = [dlt.resource([{"id": i} for i in range(3)], name=f"t{n}") for n in range(3)]
+    pipeline.run(tables, loader_file_format="parquet")
+    assert most[0] == 1
+    with warehouse.get_connection() as conn:
+        assert [conn.execute(f"select count(*) from d.t{n}").fetchone()[0] for n in range(3)] == [3, 3, 3]
+
+
 def test_prod_snowflake_destination_up_to_connector(tmp_path):
     """up_to_connector: what a Snowflake warehouse names (`WarehouseSnowflake.dlt_destination`, tested in core
     on fakesnow) maps onto dlt's Snowflake destination; connecting needs the connector (the `snowflake` extra),

@@ -105,7 +105,9 @@ def test_the_duckdb_warehouse_names_its_file_to_sling_and_dlt(duckdb_warehouse):
     assert (connection.name, connection.type, connection.instance) == (
         "WAREHOUSE", "duckdb", duckdb_warehouse.database
     )  # fmt: skip
-    assert duckdb_warehouse.dlt_destination() == ("duckdb", {"credentials": duckdb_warehouse.database})
+    assert duckdb_warehouse.dlt_destination() == (
+        "duckdb", {"credentials": duckdb_warehouse.database, "loader_parallelism_strategy": "sequential"}
+    )  # fmt: skip
 
 
 def test_the_snowflake_warehouse_gives_sling_its_variables_and_dlt_its_credentials(fakesnow_warehouse):

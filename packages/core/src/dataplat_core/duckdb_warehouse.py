@@ -206,7 +206,13 @@ class WarehouseDuckDB(Warehouse, DuckDBResource):
         return SlingConnectionResource(name=name, type="duckdb", instance=str(self.database))
 
     def dlt_destination(self) -> tuple[str, dict[str, Any]]:
-        return "duckdb", {"credentials": str(self.database)}
+        # One load job at a time (dlt runs them in threads, one DuckDB connection each). DuckDB 1.4.4 can reuse
+        # the blocks of a table that one connection dropped (a merge's staging table) while another's optimistic
+        # write still names them in the WAL; a load killed then left a file whose WAL replay fails on a block
+        # checksum (seen once under load in `api_sources/tests/test_load_crash.py`; duckdb/duckdb#21067 and
+        # #21285, fixed after 1.4.4, the version the platform pins to match Sling's DuckDB CLI). A single writer
+        # gains little from parallel jobs anyway.
+        return "duckdb", {"credentials": str(self.database), "loader_parallelism_strategy": "sequential"}
 
     def wait_until_writable(self) -> None:
         """Take and release the file's lock, waiting for it (`lock_timeout_s`): Sling's DuckDB CLI does not
