@@ -7,8 +7,7 @@
 `check` proves the release path end to end: it starts pypiserver on a free 127.0.0.1 port, builds each
 package's wheel with `uv build --wheel` (the index holds wheels only, see `build_all`) and uploads it with
 `uv publish`, then installs each package into a fresh venv from that index at its pinned version and imports
-it there. Deployments for staging and prod install the same way,
-from their hashed `requirements.lock`.
+it there. Deployments for staging and prod install the same way, from their hashed `requirements.lock`.
 
 Supply chain: every install names one index, the internal one. It holds the platform's `dataplat-*` packages
 and proxies the public registry for every name it does not hold (pypiserver's fallback here; a company's
