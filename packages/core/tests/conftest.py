@@ -43,7 +43,7 @@ RESOURCES = (
     ProvidedResource(
         "orders_db", "the orders database", VARIABLES,
         lambda s, _: OrdersDb(
-            host=s.resource_value("ORDERS_DB_HOST"), port=dg.EnvVar.int("ORDERS_DB_PORT"),
+            host=s.resource_value("ORDERS_DB_HOST"), port=s.resource_value("ORDERS_DB_PORT", int),
             password=s.resource_value("ORDERS_DB_PASSWORD"),
         ),
     ),

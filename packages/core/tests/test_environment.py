@@ -157,6 +157,18 @@ def test_secret_values_are_not_handed_out(provider):
     assert settings.resource_value("ORDERS_DB_HOST") == "127.0.0.1"  # a default: the literal value
 
 
+def test_an_int_field_gets_an_int_environment_reference_or_its_default_as_a_number(provider, tmp_path):
+    spec = EnvironmentSpec(
+        LOCAL, "duckdb", {"ORDERS_DB_PORT": "6543"}
+    )  # a platform.yaml default for the port
+    environ = {"ORDERS_DB_PASSWORD": "pw", "XDG_DATA_HOME": str(tmp_path)}
+    defaulted = load_settings(spec, environ, variables_of("duckdb"))
+    assert defaulted.resource_value("ORDERS_DB_PORT", int) == 6543
+    from_env = load_settings(spec, {**environ, "ORDERS_DB_PORT": "7"}, variables_of("duckdb"))
+    assert from_env.resource_value("ORDERS_DB_PORT", int) == dg.EnvVar.int("ORDERS_DB_PORT")
+    assert from_env.resource_value("ORDERS_DB_PORT") == dg.EnvVar("ORDERS_DB_PORT")
+
+
 def test_importing_reads_no_environment():
     # A broken switch must not break imports: it is read when definitions are built.
     code = "import dataplat_core, dataplat_core.resources, dataplat_core.checks, dataplat_core.definitions"

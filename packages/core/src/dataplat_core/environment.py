@@ -214,12 +214,15 @@ class PlatformSettings:
     def is_from_environment(self, name: str) -> bool:
         return name in self.from_environment
 
-    def resource_value(self, name: str) -> Any:
+    def resource_value(self, name: str, kind: type[str] | type[int] = str) -> Any:
         """What a resource's field is given for variable `name`: `dg.EnvVar(name)` for a secret or a value from
-        the environment (read again by the run worker, never stored), the literal value for a default."""
+        the environment (read again by the run worker, never stored), the literal value for a default. For an
+        int field (`kind=int`): `dg.EnvVar.int(name)`, or the default as a number."""
         import dagster as dg
 
-        return dg.EnvVar(name) if name in self.secrets or name in self.from_environment else self.values[name]
+        if name in self.secrets or name in self.from_environment:
+            return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
+        return kind(self.values[name])
 
     @property
     def state_dir(self) -> Path:

@@ -138,11 +138,9 @@ LANDING_VARIABLES = (
 
 
 def _pg_config(settings: PlatformSettings) -> dict[str, Any]:
-    from_env = settings.is_from_environment("SOURCE_PG_PORT")
     return {
         "host": settings.resource_value("SOURCE_PG_HOST"),
-        # An int field: `dg.EnvVar.int` when set in the environment, else the environment's default as a number.
-        "port": dg.EnvVar.int("SOURCE_PG_PORT") if from_env else int(settings.value("SOURCE_PG_PORT")),
+        "port": settings.resource_value("SOURCE_PG_PORT", int),
         "database": settings.resource_value("SOURCE_PG_DATABASE"),
         "user": settings.resource_value("SOURCE_PG_USER"),
         "password": dg.EnvVar("SOURCE_PG_PASSWORD"),
